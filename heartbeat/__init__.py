@@ -1,0 +1,1 @@
+"""heartbeat: liveness and service groups for OpenStack-style daemons."""

@@ -1,0 +1,51 @@
+"""Console scripts.  Each main() selects the oslo.service backend first."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from collections.abc import Sequence
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from heartbeat import conf as hb_conf
+from heartbeat import exception
+
+
+def init_backend() -> None:
+    """Select the threading backend before anything imports loopingcall."""
+    from oslo_service import backend
+
+    backend.init_backend(backend.BackendType.THREADING)
+
+
+def make_conf(argv: Sequence[str] | None, cli_opts: Sequence[cfg.Opt],
+              description: str, quiet: bool = False) -> cfg.ConfigOpts:
+    """Parse ``argv`` and the config files into a new ConfigOpts."""
+    conf = cfg.ConfigOpts()
+    hb_conf.register_opts(conf)
+    logging.register_options(conf)
+    if quiet:
+        logging.set_defaults(default_log_levels=logging.get_default_log_levels()
+                             + ['heartbeat=WARNING'])
+    conf.register_cli_opts(cli_opts)
+    conf(list(sys.argv[1:] if argv is None else argv), project='heartbeat',
+         description=description)
+    logging.setup(conf, 'heartbeat')
+    hb_conf.validate(conf)
+    return conf
+
+
+def run(prog: str, body: Callable[[], int | None]) -> int:
+    """Run ``body``; turn HeartbeatError into a one-line message and exit 2."""
+    try:
+        return body() or 0
+    except exception.HeartbeatError as err:
+        print('%s: error: %s' % (prog, err), file=sys.stderr)
+        return 2
+    except cfg.Error as err:
+        print('%s: error: %s' % (prog, err), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,80 @@
+"""heartbeat-member: a standalone member that joins a group and reports.
+
+A sidecar for programs that are not oslo daemons: it reports the given
+state every report_interval until SIGTERM or SIGINT, then leaves cleanly.
+``--state-file`` lets the program beside it change the reported state by
+rewriting a file.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from oslo_config import cfg
+
+from heartbeat import cmd
+from heartbeat import servicegroup
+
+PROG = 'heartbeat-member'
+
+CLI_OPTS = [
+    cfg.StrOpt('member-id',
+               help='Member name (default: [heartbeat] member_id, then '
+                    '[heartbeat] host).'),
+    cfg.StrOpt('group', required=True, help='Group to join.'),
+    cfg.StrOpt('state', help='State to report.'),
+    cfg.StrOpt('state-file',
+               help='File whose first line is the state to report, read on '
+                    'every beat (overrides --state while it exists).'),
+    cfg.IntOpt('host-id', min=1, max=2000,
+               help='Overrides [heartbeat] host_id (the storage slot).'),
+]
+
+
+def _state_reader(conf: cfg.ConfigOpts) -> Any:
+    fixed = conf.state
+    path = conf.state_file
+
+    def state() -> str | None:
+        if path:
+            try:
+                with open(path, encoding='utf-8') as f:
+                    return f.readline().strip() or fixed
+            except FileNotFoundError:
+                return fixed
+        return fixed  # type: ignore[no-any-return]
+    return state
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    cmd.init_backend()
+    stop = threading.Event()
+
+    def body() -> int:
+        conf = cmd.make_conf(argv, CLI_OPTS, __doc__ or '')
+        if conf.host_id is not None:
+            conf.set_override('host_id', conf.host_id, group='heartbeat')
+        member_id = (conf.member_id or conf.heartbeat.member_id
+                     or conf.heartbeat.host)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        sg = servicegroup.API(conf)
+        try:
+            sg.join(member_id, conf.group, state_cb=_state_reader(conf))
+            print('%s: %s joined %s' % (PROG, member_id, conf.group),
+                  flush=True)
+            while not stop.wait(1.0):
+                pass
+        finally:
+            sg.close()
+        return 0
+
+    return cmd.run(PROG, body)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

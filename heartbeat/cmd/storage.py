@@ -1,0 +1,83 @@
+"""heartbeat-storage: initialise and inspect the shared metadata area."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from oslo_config import cfg
+
+from heartbeat import cmd
+from heartbeat.drivers.storage import admin
+
+PROG = 'heartbeat-storage'
+
+
+def _add_parsers(subparsers: object) -> None:
+    sp = subparsers.add_parser(  # type: ignore[attr-defined]
+        'init', help='Create or re-initialise the area at '
+                     '[heartbeat_storage] path (refuses while members are '
+                     'writing it).')
+    sp.add_argument('--force', action='store_true',
+                    help='Wipe the area even if members are writing it.')
+    sp.add_argument('--watch', type=float, default=None,
+                    help='Seconds to watch host slots for changes before '
+                         'wiping (default: twice report_interval).')
+    sp = subparsers.add_parser(  # type: ignore[attr-defined]
+        'dump', help='Show the global slot and every host slot, valid or '
+                     'not, and why not.')
+    sp.add_argument('--all', action='store_true',
+                    help='Also list empty slots.')
+    sp.add_argument('--json', action='store_true',
+                    help='Print JSON instead of a table.')
+
+
+CLI_OPTS = [cfg.SubCommandOpt('action', handler=_add_parsers,
+                              title='Commands',
+                              help='What to do with the metadata area.')]
+
+
+def _dump(conf: cfg.ConfigOpts) -> int:
+    glob, rows = admin.dump_area(conf, include_empty=conf.action.all)
+    if conf.action.json:
+        print(json.dumps({'global': glob, 'slots': [
+            {'host_id': r.host_id, 'status': r.status, **r.detail}
+            for r in rows]}, indent=2, sort_keys=True))
+        return 0
+    print('area %s: slot_size=%s max_hosts=%s maintenance=%s'
+          % (conf.heartbeat_storage.path, glob.get('slot_size'),
+             glob.get('max_hosts'), glob.get('maintenance')))
+    print('%-7s  %-7s  %s' % ('HOST_ID', 'STATUS', 'DETAIL'))
+    for r in rows:
+        if r.status == 'invalid':
+            detail = r.detail['reason']
+        elif r.status == 'empty':
+            detail = ''
+        else:
+            d = r.detail
+            detail = ('%s/%s seq=%d state=%s written=%s' % (
+                d.get('group'), d.get('member_id'), d['seq'], d.get('state'),
+                time.strftime('%Y-%m-%dT%H:%M:%SZ',
+                              time.gmtime(d['timestamp']))))
+        print('%-7d  %-7s  %s' % (r.host_id, r.status, detail))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    cmd.init_backend()
+
+    def body() -> int:
+        conf = cmd.make_conf(argv, CLI_OPTS, __doc__ or '', quiet=True)
+        if conf.action.name == 'init':
+            print(admin.init_area(conf, force=conf.action.force,
+                                  watch=conf.action.watch))
+            return 0
+        return _dump(conf)
+
+    return cmd.run(PROG, body)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""The shared-storage metadata driver (``storage``), the embedded default.
+
+Options: ``[heartbeat_storage]`` path, slot_size, max_hosts, direct_io,
+claim_timeout; ``[heartbeat] host_id`` picks the slot a member writes.
+
+Considerations:
+
+* Every host needs its own ``[heartbeat] host_id``; a member only ever
+  writes the slot of its host_id and checks, before each write, that the
+  slot still holds its own last record, so a second process configured with
+  the same id is detected and refused instead of silently overwriting.
+* Joining an occupied slot waits ``claim_timeout`` for it to change; if it
+  does, a live member owns it and the join is refused.
+* One process holds one slot: the driver publishes for one member.
+* Observers read the whole area in one read; a corrupt slot is reported as
+  invalid and never stops the others being read.
+* The writer's wall-clock timestamp is informational only.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from heartbeat.drivers import base
+from heartbeat.drivers.storage import area as area_mod
+from heartbeat.drivers.storage import layout
+from heartbeat.drivers.storage.volume import Volume
+from heartbeat import exception
+from heartbeat.model import InvalidRecord
+from heartbeat.model import Report
+from heartbeat.model import Snapshot
+
+LOG = logging.getLogger(__name__)
+
+
+def geometry_from(conf: cfg.ConfigOpts) -> layout.Geometry:
+    return layout.Geometry(slot_size=conf.heartbeat_storage.slot_size,
+                           max_hosts=conf.heartbeat_storage.max_hosts)
+
+
+def open_area(conf: cfg.ConfigOpts, writable: bool = True,
+              create: bool = False) -> area_mod.Area:
+    """Open the configured area (without checking its content)."""
+    geometry = geometry_from(conf)
+    volume = Volume(conf.heartbeat_storage.path,
+                    direct_io=conf.heartbeat_storage.direct_io,
+                    writable=writable,
+                    create_size=geometry.area_size if create else None)
+    return area_mod.Area(volume, geometry)
+
+
+def location(host_id: int) -> str:
+    return 'slot %d' % host_id
+
+
+def to_report(read: area_mod.SlotRead) -> Report:
+    slot = read.slot
+    assert slot is not None
+    payload = slot.payload
+    return Report(member_id=payload['member_id'], group=payload['group'],
+                  seq=slot.seq, incarnation=slot.incarnation,
+                  state=payload.get('state'), score=payload.get('score'),
+                  payload=payload.get('data', {}), written_at=slot.timestamp,
+                  left=slot.left, location=location(read.host_id))
+
+
+class StorageDriver(base.Driver):
+    """Reports in per-host slots of a shared metadata file or device."""
+
+    name: ClassVar[str] = 'storage'
+    capabilities: ClassVar[frozenset[base.Capability]] = frozenset(
+        {base.Capability.FENCING_COMPATIBLE, base.Capability.BATCHED_READ})
+
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
+        super().__init__(conf)
+        self.geometry = geometry_from(conf)
+        self._area: area_mod.Area | None = None
+        self._member: tuple[str, str] | None = None
+        self._last_written: bytes | None = None
+        self._write_error: exception.StorageError | None = None
+
+    @property
+    def payload_limit(self) -> int:
+        return self.geometry.payload_limit
+
+    @property
+    def host_id(self) -> int:
+        host_id: int | None = self.conf.heartbeat.host_id
+        if host_id is None:
+            raise exception.ConfigError(
+                'The storage driver needs [heartbeat] host_id (1..%d), unique '
+                'per host, to know which slot to write.'
+                % self.geometry.max_hosts)
+        if host_id > self.geometry.max_hosts:
+            raise exception.ConfigError(
+                '[heartbeat] host_id (%d) is above [heartbeat_storage] '
+                'max_hosts (%d).' % (host_id, self.geometry.max_hosts))
+        return host_id
+
+    @property
+    def area(self) -> area_mod.Area:
+        if self._area is None:
+            raise exception.StorageError(
+                'The storage driver is not started; call start() first.')
+        return self._area
+
+    def start(self) -> None:
+        if self._area is not None:
+            return
+        try:
+            area = open_area(self.conf, writable=True)
+            self._write_error = None
+        except exception.StorageError as err:
+            # An observer may only have read access: it can still read
+            # snapshots; join() reports why it cannot write.
+            area = open_area(self.conf, writable=False)
+            self._write_error = err
+        try:
+            area.check()
+        except Exception:
+            area.close()
+            raise
+        self._area = area
+
+    def stop(self) -> None:
+        if self._area is not None:
+            self._area.close()
+            self._area = None
+        self._member = None
+        self._last_written = None
+
+    def join(self, group: str, member_id: str) -> None:
+        host_id = self.host_id
+        if self._write_error is not None:
+            raise self._write_error
+        if self._member is not None and self._member != (group, member_id):
+            raise exception.HostIdConflict(
+                'This process already publishes %s/%s in slot %d; one '
+                'process holds one host_id.'
+                % (self._member[0], self._member[1], host_id))
+        if self._member is None:
+            self._claim(host_id, group, member_id)
+            self._member = (group, member_id)
+
+    def _claim(self, host_id: int, group: str, member_id: str) -> None:
+        first = self.area.read_raw(host_id)
+        if layout.is_empty(first):
+            return
+        read = area_mod.decode_slot(host_id, first)
+        if read.error is not None and 'newer' in read.error:
+            raise exception.HostIdConflict(
+                'Slot %d of %s is held by a newer heartbeat (%s); refusing '
+                'to overwrite it.' % (host_id, self.area.path, read.error))
+        if read.slot is not None and read.slot.left:
+            return
+        timeout = self.conf.heartbeat_storage.claim_timeout
+        if timeout is None:
+            timeout = 2 * self.conf.heartbeat.report_interval
+        step = max(0.01, min(0.25, timeout / 8))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(step)
+            now = self.area.read_raw(host_id)
+            if now != first:
+                holder = area_mod.decode_slot(host_id, now)
+                who = ('%s/%s' % (holder.slot.payload.get('group'),
+                                  holder.slot.payload.get('member_id'))
+                       if holder.slot is not None else 'an unknown writer')
+                raise exception.HostIdConflict(
+                    'Slot %d of %s is being written by live member %s: '
+                    '[heartbeat] host_id %d is already in use. Give each host '
+                    'its own host_id.'
+                    % (host_id, self.area.path, who, host_id))
+        LOG.info('Taking over slot %d of %s: unchanged for %.1fs.',
+                 host_id, self.area.path, timeout)
+
+    def _check_member(self, report: Report) -> int:
+        host_id = self.host_id
+        if self._member != (report.group, report.member_id):
+            raise exception.NotJoined(
+                'Member %s/%s has not joined through this driver; call '
+                'join() first.' % (report.group, report.member_id))
+        return host_id
+
+    def _write(self, report: Report) -> None:
+        host_id = self._check_member(report)
+        slot = layout.Slot(
+            host_id=host_id, seq=report.seq, incarnation=report.incarnation,
+            timestamp=report.written_at or time.time(), left=report.left,
+            payload=layout.host_payload(report.member_id, report.group,
+                                        report.state, report.score,
+                                        report.payload))
+        data = layout.encode(slot, self.geometry.slot_size)
+        if self._last_written is not None:
+            current = self.area.read_raw(host_id)
+            if current != self._last_written:
+                holder = area_mod.decode_slot(host_id, current)
+                who = (holder.slot.payload.get('member_id')
+                       if holder.slot is not None else
+                       holder.error or 'nobody (wiped)')
+                raise exception.HostIdConflict(
+                    'Slot %d of %s was overwritten behind our back (now: '
+                    '%s); another process uses [heartbeat] host_id %d. Not '
+                    'writing; give each host its own host_id.'
+                    % (host_id, self.area.path, who, host_id))
+        self.area.write_raw(host_id, data)
+        self._last_written = data
+
+    def publish(self, report: Report) -> None:
+        self._write(report)
+
+    def leave(self, report: Report) -> None:
+        self._write(report)
+        self._member = None
+        self._last_written = None
+
+    def snapshot(self, group: str | None = None) -> Snapshot:
+        reports = []
+        invalid = []
+        for read in self.area.read_all():
+            if read.error is not None:
+                invalid.append(InvalidRecord(location(read.host_id),
+                                             read.error))
+                continue
+            report = to_report(read)
+            if group is None or report.group == group:
+                reports.append(report)
+        return Snapshot(tuple(reports), tuple(invalid))

@@ -1,0 +1,204 @@
+"""Pure encoding of the shared-storage metadata area.
+
+The area is ``max_hosts + 1`` slots of ``slot_size`` bytes (4096 by default,
+sector aligned).  Slot 0 is global (format, geometry, maintenance flag);
+slot N belongs to host_id N.  Every slot is::
+
+    offset size field
+    0      8    magic  b'HBEATSLT'
+    8      2    format version
+    10     2    flags (bit 0: the member left cleanly)
+    12     4    host_id (0 for the global slot)
+    16     8    seq
+    24     8    incarnation
+    32     8    writer wall-clock timestamp (informational only)
+    40     4    payload length
+    44     4    CRC32 of bytes 0..43 and the payload
+    48     ...  payload: UTF-8 JSON, bounded by the slot size
+
+All integers are little endian.  An all-zero magic marks an empty slot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import struct
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+from heartbeat import exception
+
+MAGIC = b'HBEATSLT'
+FORMAT_VERSION = 1
+HEADER = struct.Struct('<8sHHIQQdI')
+CRC = struct.Struct('<I')
+HEADER_SIZE = HEADER.size + CRC.size
+FLAG_LEFT = 0x1
+EMPTY_MAGIC = bytes(len(MAGIC))
+GLOBAL_KIND = 'global'
+MAINTENANCE_MODES = ('none', 'global')
+
+
+class CorruptSlot(exception.StorageError):
+    """A slot holds bytes that cannot be trusted; ``str()`` says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Slot:
+    """The decoded content of one slot."""
+
+    host_id: int
+    seq: int
+    incarnation: int
+    timestamp: float
+    payload: Mapping[str, Any]
+    left: bool = False
+    version: int = FORMAT_VERSION
+
+
+@dataclasses.dataclass(frozen=True)
+class Geometry:
+    """Size and shape of a metadata area."""
+
+    slot_size: int
+    max_hosts: int
+
+    @property
+    def area_size(self) -> int:
+        return self.slot_size * (self.max_hosts + 1)
+
+    @property
+    def payload_limit(self) -> int:
+        return self.slot_size - HEADER_SIZE
+
+    def offset(self, host_id: int) -> int:
+        return host_id * self.slot_size
+
+
+def encode_payload(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(',', ':'),
+                      sort_keys=True).encode('utf-8')
+
+
+def encode(slot: Slot, slot_size: int) -> bytes:
+    """Bytes of ``slot``, padded with zeros to ``slot_size``."""
+    body = encode_payload(slot.payload)
+    limit = slot_size - HEADER_SIZE
+    if len(body) > limit:
+        raise exception.PayloadTooLarge(
+            'Report of host_id %d is %d bytes encoded, the slot holds at most '
+            '%d: publish a smaller state/payload or raise '
+            '[heartbeat_storage] slot_size (re-initialising the area).'
+            % (slot.host_id, len(body), limit))
+    head = HEADER.pack(MAGIC, slot.version, FLAG_LEFT if slot.left else 0,
+                       slot.host_id, slot.seq, slot.incarnation,
+                       slot.timestamp, len(body))
+    crc = zlib.crc32(body, zlib.crc32(head))
+    return b''.join((head, CRC.pack(crc), body,
+                     bytes(slot_size - HEADER_SIZE - len(body))))
+
+
+def is_empty(buf: bytes | memoryview) -> bool:
+    return bytes(buf[:len(MAGIC)]) == EMPTY_MAGIC
+
+
+def decode(buf: bytes | memoryview, expected_host_id: int) -> Slot | None:
+    """Decode one slot; None if it is empty.
+
+    Raises :class:`CorruptSlot` naming the reason for anything that cannot
+    be trusted: foreign magic, truncated slot, newer format version, bad
+    length, CRC mismatch, wrong host_id, or a payload that is not a JSON
+    object.
+    """
+    if len(buf) < HEADER_SIZE:
+        raise CorruptSlot('truncated: %d bytes, a header needs %d'
+                          % (len(buf), HEADER_SIZE))
+    if is_empty(buf):
+        return None
+    magic, version, flags, host_id, seq, incarnation, timestamp, length = (
+        HEADER.unpack_from(buf, 0))
+    if magic != MAGIC:
+        raise CorruptSlot('bad magic %r' % bytes(magic))
+    if version > FORMAT_VERSION:
+        raise CorruptSlot('format version %d is newer than this heartbeat '
+                          '(%d): upgrade heartbeat on this host'
+                          % (version, FORMAT_VERSION))
+    if version < 1:
+        raise CorruptSlot('bad format version %d' % version)
+    if length > len(buf) - HEADER_SIZE:
+        raise CorruptSlot('payload length %d exceeds the slot' % length)
+    (crc,) = CRC.unpack_from(buf, HEADER.size)
+    body = bytes(buf[HEADER_SIZE:HEADER_SIZE + length])
+    actual = zlib.crc32(body, zlib.crc32(bytes(buf[:HEADER.size])))
+    if crc != actual:
+        raise CorruptSlot('CRC mismatch (stored %08x, computed %08x)'
+                          % (crc, actual))
+    if host_id != expected_host_id:
+        raise CorruptSlot('slot %d holds a record of host_id %d'
+                          % (expected_host_id, host_id))
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise CorruptSlot('payload is not JSON: %s' % err) from err
+    if not isinstance(payload, dict):
+        raise CorruptSlot('payload is not a JSON object')
+    return Slot(host_id=host_id, seq=seq, incarnation=incarnation,
+                timestamp=timestamp, payload=payload,
+                left=bool(flags & FLAG_LEFT), version=version)
+
+
+def global_slot(geometry: Geometry, maintenance: str = 'none',
+                timestamp: float = 0.0) -> Slot:
+    """The global slot 0 describing an area of ``geometry``."""
+    return Slot(host_id=0, seq=0, incarnation=0, timestamp=timestamp,
+                payload={'kind': GLOBAL_KIND,
+                         'slot_size': geometry.slot_size,
+                         'max_hosts': geometry.max_hosts,
+                         'maintenance': maintenance})
+
+
+def check_global(slot: Slot | None, geometry: Geometry, path: str) -> None:
+    """Raise StorageError unless ``slot`` describes an area of ``geometry``."""
+    if slot is None:
+        raise exception.StorageError(
+            'Metadata area %s is not initialised: run "heartbeat-storage '
+            'init --config-file FILE" once for the cluster.' % path)
+    payload = slot.payload
+    if payload.get('kind') != GLOBAL_KIND:
+        raise exception.StorageError(
+            'Slot 0 of %s is not a heartbeat global slot; check '
+            '[heartbeat_storage] path.' % path)
+    found = Geometry(slot_size=payload.get('slot_size', -1),
+                     max_hosts=payload.get('max_hosts', -1))
+    if found != geometry:
+        raise exception.StorageError(
+            'Metadata area %s was initialised with slot_size=%s and '
+            'max_hosts=%s, but [heartbeat_storage] says slot_size=%d and '
+            'max_hosts=%d: make the options match the area.'
+            % (path, found.slot_size, found.max_hosts, geometry.slot_size,
+               geometry.max_hosts))
+
+
+def host_payload(member_id: str, group: str, state: str | None,
+                 score: int | None, data: Mapping[str, Any]) -> dict[str, Any]:
+    return {'member_id': member_id, 'group': group, 'state': state,
+            'score': score, 'data': dict(data)}
+
+
+def check_host_payload(payload: Mapping[str, Any]) -> None:
+    """Raise CorruptSlot unless ``payload`` has the fields of a host slot."""
+    if not isinstance(payload.get('member_id'), str):
+        raise CorruptSlot('payload has no member_id')
+    if not isinstance(payload.get('group'), str):
+        raise CorruptSlot('payload has no group')
+    state = payload.get('state')
+    if state is not None and not isinstance(state, str):
+        raise CorruptSlot('payload state is not a string')
+    score = payload.get('score')
+    if score is not None and (not isinstance(score, int)
+                              or isinstance(score, bool)):
+        raise CorruptSlot('payload score is not an integer')
+    if not isinstance(payload.get('data', {}), dict):
+        raise CorruptSlot('payload data is not an object')

@@ -1,0 +1,94 @@
+"""The data that flows through heartbeat.
+
+A :class:`Report` is what a member publishes on every beat.  A
+:class:`Snapshot` is what one batched read of a group returns.  A
+:class:`Member` is what an observer knows about one member, judged on the
+observer's own clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """One beat of one member.
+
+    ``seq`` grows by one on every beat of an incarnation; ``incarnation`` is
+    chosen at random when the member process starts, so a restarted member
+    is told apart from a live one even when its seq starts lower.
+    ``written_at`` is the writer's wall clock and is informational only: an
+    observer never compares it with its own clock.
+    """
+
+    member_id: str
+    group: str
+    seq: int
+    incarnation: int
+    state: str | None = None
+    score: int | None = None
+    payload: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    written_at: float = 0.0
+    left: bool = False
+    location: str = ''
+
+    @property
+    def token(self) -> tuple[int, int]:
+        """What must change between two beats for the member to be alive."""
+        return (self.incarnation, self.seq)
+
+
+@dataclasses.dataclass(frozen=True)
+class InvalidRecord:
+    """A record the driver found but could not trust, and why."""
+
+    location: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """One consistent read of a group (or of every group)."""
+
+    reports: tuple[Report, ...]
+    invalid: tuple[InvalidRecord, ...] = ()
+
+
+class Status(enum.Enum):
+    """What an observer concludes about a member."""
+
+    #: The member's record changed within service_down_time.
+    UP = 'up'
+    #: The member's record did not change within service_down_time.
+    DOWN = 'down'
+    #: Seen, but not yet observed long enough to judge (fresh observer).
+    UNKNOWN = 'unknown'
+    #: The member left its group cleanly.
+    LEFT = 'left'
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """What an observer knows of one member at one moment."""
+
+    member_id: str
+    group: str
+    status: Status
+    report: Report
+    #: Observer-clock (monotonic) time the member's token last changed.
+    last_change: float
+    #: Seconds since the token last changed, on the observer's clock.
+    last_change_age: float
+    #: Wall-clock time of the last change as seen by the observer (display).
+    last_change_wall: float
+    #: Whether the member's record is currently unreadable.
+    invalid_reason: str | None = None
+
+    @property
+    def up(self) -> bool:
+        """True while the member is judged alive (unknown counts as alive)."""
+        return self.status in (Status.UP, Status.UNKNOWN)

@@ -1,0 +1,1 @@
+"""Poll to push: what observers know of members, and the events about them."""

@@ -1,0 +1,165 @@
+"""The library face of heartbeat: a nova-shaped service group API.
+
+::
+
+    from heartbeat import servicegroup
+    sg = servicegroup.API(conf)
+    sg.join('compute-1', 'compute', state_cb=lambda: 'enabled')
+    sg.service_is_up('compute', 'compute-2')
+    sg.get_all('compute')
+
+No driver detail leaks through this module: drivers are chosen by
+``[heartbeat] driver`` and every error is a
+:class:`~heartbeat.exception.HeartbeatError`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from oslo_config import cfg
+
+from heartbeat import conf as hb_conf
+from heartbeat import drivers
+from heartbeat.drivers.base import Driver
+from heartbeat import exception
+from heartbeat.model import Member
+from heartbeat.monitor.repository import Repository
+from heartbeat import reporter as reporter_mod
+
+
+class API:
+    """Join groups, report liveness and state, and ask who is up."""
+
+    def __init__(self, conf: cfg.ConfigOpts, driver: Driver | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        hb_conf.register_opts(conf)
+        hb_conf.validate(conf)
+        self.conf = conf
+        self.clock = clock
+        self.driver = driver if driver is not None else drivers.load(conf)
+        self._started = False
+        self._lock = threading.RLock()
+        self._reporters: dict[tuple[str, str], reporter_mod.Reporter] = {}
+        self.repository = Repository(conf.heartbeat.service_down_time)
+
+    def _ensure_started(self) -> None:
+        if not self._started:
+            self.driver.start()
+            self._started = True
+
+    # -- members -----------------------------------------------------------
+
+    def join(self, member_id: str, group: str,
+             state_cb: reporter_mod.StateCallback | None = None
+             ) -> reporter_mod.Reporter:
+        """Join ``group`` as ``member_id`` and start reporting at once.
+
+        ``state_cb`` is called on every beat and returns the member's state:
+        a string, None, or a :class:`heartbeat.reporter.State` with a score
+        and a small JSON payload.
+        """
+        _check_name('member_id', member_id)
+        _check_name('group', group)
+        with self._lock:
+            key = (group, member_id)
+            if key in self._reporters:
+                return self._reporters[key]
+            self._ensure_started()
+            self.driver.join(group, member_id)
+            rep = reporter_mod.Reporter(
+                self.driver, group, member_id,
+                self.conf.heartbeat.report_interval, state_cb,
+                clock=self.clock)
+            # The first report goes out synchronously so that an oversized
+            # payload or an unusable backend fails join() itself.
+            first = rep.next_report()
+            self.driver.publish(first)
+            rep.start()
+            self._reporters[key] = rep
+            return rep
+
+    def leave(self, member_id: str, group: str) -> None:
+        """Stop reporting and tell observers the member left cleanly."""
+        with self._lock:
+            rep = self._reporters.pop((group, member_id), None)
+        if rep is None:
+            raise exception.NotJoined('%s has not joined group %s.'
+                                      % (member_id, group))
+        rep.stop(leave=True)
+
+    def reporter(self, member_id: str, group: str) -> reporter_mod.Reporter:
+        try:
+            return self._reporters[(group, member_id)]
+        except KeyError:
+            raise exception.NotJoined('%s has not joined group %s.'
+                                      % (member_id, group)) from None
+
+    # -- observers ---------------------------------------------------------
+
+    def refresh(self, group: str | None = None) -> None:
+        """Read ``group`` (None: every group) once into the repository."""
+        with self._lock:
+            self._ensure_started()
+            snapshot = self.driver.snapshot(group)
+            self.repository.apply(snapshot, self.clock(), group)
+
+    def get_all(self, group: str | None) -> list[Member]:
+        """Every member of ``group`` (None: of every group), freshly read."""
+        self.refresh(group)
+        return self.repository.members(group, self.clock())
+
+    def get_member(self, group: str, member_id: str) -> Member | None:
+        self.refresh(group)
+        return self.repository.member(group, member_id, self.clock())
+
+    def service_is_up(self, group: str, member_id: str) -> bool:
+        """Whether ``member_id`` of ``group`` is alive.
+
+        A member this observer has just started to watch counts as alive
+        until it has been seen unchanged for service_down_time.
+        """
+        member = self.get_member(group, member_id)
+        return member is not None and member.up
+
+    def get_updated_time(self, group: str,
+                         member_id: str) -> datetime.datetime | None:
+        """When this observer last saw the member's report change (UTC)."""
+        member = self.get_member(group, member_id)
+        if member is None:
+            return None
+        return datetime.datetime.fromtimestamp(member.last_change_wall,
+                                               tz=datetime.timezone.utc)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Leave every joined group and disconnect the driver."""
+        with self._lock:
+            reporters = list(self._reporters.values())
+            self._reporters.clear()
+        for rep in reporters:
+            rep.stop(leave=True)
+        with self._lock:
+            if self._started:
+                self.driver.stop()
+                self._started = False
+
+    def __enter__(self) -> API:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _check_name(what: str, value: str) -> None:
+    if not isinstance(value, str) or not value or len(value) > 255:
+        raise exception.ConfigError(
+            '%s must be a non-empty string of at most 255 characters, got %r.'
+            % (what, value))
