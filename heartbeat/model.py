@@ -52,10 +52,21 @@ class InvalidRecord:
 
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
-    """One consistent read of a group (or of every group)."""
+    """One consistent read of a group (or of every group).
+
+    A complete snapshot lists every member; a member absent from it is gone.
+    An incremental snapshot (``complete=False``, from a driver with the
+    INCREMENTAL capability asked for changes ``since`` a cursor) lists only
+    the members whose report changed; absent members are unchanged, except
+    the (group, member_id) pairs in ``gone``.  ``cursor`` is what to pass as
+    ``since`` on the next read.
+    """
 
     reports: tuple[Report, ...]
     invalid: tuple[InvalidRecord, ...] = ()
+    complete: bool = True
+    gone: tuple[tuple[str, str], ...] = ()
+    cursor: Any = None
 
 
 class Status(enum.Enum):

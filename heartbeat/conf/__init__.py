@@ -10,14 +10,24 @@ from __future__ import annotations
 from oslo_config import cfg
 
 from heartbeat.conf import base
+from heartbeat.conf import monitor
+from heartbeat.conf import redis
 from heartbeat.conf import storage
+from heartbeat.conf import tooz
 from heartbeat import exception
 
 
+LIBRARY_AREAS = (base, storage, monitor, redis, tooz)
+
+
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    """Register every library option on ``conf`` (idempotent)."""
-    base.register_opts(conf)
-    storage.register_opts(conf)
+    """Register every library option on ``conf`` (idempotent).
+
+    Daemon options ([broker], [fencing], ...) are registered by the daemons
+    themselves, from their own conf modules.
+    """
+    for area in LIBRARY_AREAS:
+        area.register_opts(conf)
 
 
 def validate(conf: cfg.ConfigOpts) -> None:

@@ -5,8 +5,19 @@ from __future__ import annotations
 from oslo_config import cfg
 
 from heartbeat.conf import base
+from heartbeat.conf import broker
+from heartbeat.conf import fencing
+from heartbeat.conf import monitor
+from heartbeat.conf import redis
 from heartbeat.conf import storage
+from heartbeat.conf import tooz
+
+AREAS = (base, storage, monitor, redis, tooz, broker, fencing)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
-    return base.list_opts() + storage.list_opts()
+    """Every option of heartbeat, library and daemons, by group."""
+    out: list[tuple[cfg.OptGroup, list[cfg.Opt]]] = []
+    for area in AREAS:
+        out.extend(area.list_opts())
+    return out

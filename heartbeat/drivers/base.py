@@ -17,6 +17,12 @@ observers.  The contract, which one test suite checks against every driver:
 * :meth:`Driver.snapshot` returns every readable report of a group (or of
   all groups) in one batched read, plus the records it found but could not
   trust.  One bad record never hides the others.
+* With :attr:`Capability.INCREMENTAL`, ``snapshot(group, since=cursor)``
+  returns an incomplete snapshot of what changed since ``cursor`` (see
+  :class:`~heartbeat.model.Snapshot`); other drivers ignore ``since``.
+* With :attr:`Capability.PUSH`, :meth:`Driver.listen` calls its callback
+  with the group name whenever a report of that group may have changed, so
+  that the monitor reads at once instead of waiting for its next poll.
 * :meth:`Driver.leave` marks the member as having left cleanly, so that
   observers see it leave instead of going down.
 
@@ -28,10 +34,13 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import Callable
+from typing import Any
 from typing import ClassVar
 
 from oslo_config import cfg
 
+from heartbeat import exception
 from heartbeat.model import Report
 from heartbeat.model import Snapshot
 
@@ -48,6 +57,8 @@ class Capability(enum.Enum):
     FENCING_COMPATIBLE = 'fencing_compatible'
     #: Reads cover every member of a group in one request.
     BATCHED_READ = 'batched_read'
+    #: ``snapshot(since=cursor)`` returns only what changed (O(changes)).
+    INCREMENTAL = 'incremental'
 
 
 class Driver(abc.ABC):
@@ -87,5 +98,19 @@ class Driver(abc.ABC):
         """Publish ``report`` (its ``left`` flag set) as the member's last."""
 
     @abc.abstractmethod
-    def snapshot(self, group: str | None = None) -> Snapshot:
-        """Read every report of ``group`` (None: every group) at once."""
+    def snapshot(self, group: str | None = None,
+                 since: Any = None) -> Snapshot:
+        """Read every report of ``group`` (None: every group) at once.
+
+        Drivers with INCREMENTAL return only changes when ``since`` is a
+        cursor from an earlier snapshot; others ignore ``since``.
+        """
+
+    def listen(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``callback(group)`` on every change; return a canceller.
+
+        Only drivers with the PUSH capability implement this.
+        """
+        raise exception.CapabilityMissing(
+            'Driver %r cannot push changes; the monitor polls it instead.'
+            % self.name)

@@ -20,6 +20,7 @@ Considerations:
 from __future__ import annotations
 
 import time
+from typing import Any
 from typing import ClassVar
 
 from oslo_config import cfg
@@ -218,7 +219,8 @@ class StorageDriver(base.Driver):
         self._member = None
         self._last_written = None
 
-    def snapshot(self, group: str | None = None) -> Snapshot:
+    def snapshot(self, group: str | None = None,
+                 since: Any = None) -> Snapshot:
         reports = []
         invalid = []
         for read in self.area.read_all():

@@ -1,0 +1,18 @@
+"""Options of the event monitor (poll to push) ([heartbeat_monitor])."""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup('heartbeat_monitor', title='Event monitor (poll to push)')
+
+OPTS: list[cfg.Opt] = []
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_group(GROUP)
+    conf.register_opts(OPTS, group=GROUP)
+
+
+def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
+    return [(GROUP, OPTS)]
