@@ -8,9 +8,9 @@ observer's own clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import dataclasses
 import enum
-from collections.abc import Mapping
 from typing import Any
 
 

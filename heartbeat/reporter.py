@@ -8,14 +8,13 @@ logged, counted, and retried on the next tick.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Mapping
 import dataclasses
 import random
 import threading
 import time
-from collections.abc import Callable
-from collections.abc import Mapping
 from typing import Any
-from typing import Union
 
 from oslo_log import log as logging
 
@@ -35,7 +34,7 @@ class State:
     payload: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
-StateCallback = Callable[[], Union[str, None, State]]
+StateCallback = Callable[[], 'str | State | None']
 
 
 def _as_state(value: str | State | None) -> State:

@@ -15,10 +15,10 @@ No driver detail leaks through this module: drivers are chosen by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import datetime
 import threading
 import time
-from collections.abc import Callable
 from types import TracebackType
 
 from oslo_config import cfg

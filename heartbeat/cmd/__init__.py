@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from collections.abc import Sequence
+import sys
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -27,8 +27,8 @@ def make_conf(argv: Sequence[str] | None, cli_opts: Sequence[cfg.Opt],
     hb_conf.register_opts(conf)
     logging.register_options(conf)
     if quiet:
-        logging.set_defaults(default_log_levels=logging.get_default_log_levels()
-                             + ['heartbeat=WARNING'])
+        levels = [*logging.get_default_log_levels(), 'heartbeat=WARNING']
+        logging.set_defaults(default_log_levels=levels)
     conf.register_cli_opts(cli_opts)
     conf(list(sys.argv[1:] if argv is None else argv), project='heartbeat',
          description=description)

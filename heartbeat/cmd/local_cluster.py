@@ -10,6 +10,7 @@ is 0 when every member was up at the end, 1 otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import os
 import shutil
 import signal
@@ -18,7 +19,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
 
 from oslo_config import cfg
 
@@ -72,7 +72,8 @@ def write_config(workdir: str, hosts: int, interval: float,
     return path
 
 
-def start_member(config: str, host_id: int, log_dir: str) -> subprocess.Popen[bytes]:
+def start_member(config: str, host_id: int,
+                 log_dir: str) -> subprocess.Popen[bytes]:
     log = open(os.path.join(log_dir, 'host-%d.log' % host_id), 'ab')
     try:
         return subprocess.Popen(

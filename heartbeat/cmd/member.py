@@ -8,10 +8,10 @@ rewriting a file.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import signal
 import sys
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 from oslo_config import cfg
@@ -36,7 +36,7 @@ CLI_OPTS = [
 
 
 def _state_reader(conf: cfg.ConfigOpts) -> Any:
-    fixed = conf.state
+    fixed: str | None = conf.state
     path = conf.state_file
 
     def state() -> str | None:
@@ -46,7 +46,7 @@ def _state_reader(conf: cfg.ConfigOpts) -> Any:
                     return f.readline().strip() or fixed
             except FileNotFoundError:
                 return fixed
-        return fixed  # type: ignore[no-any-return]
+        return fixed
     return state
 
 

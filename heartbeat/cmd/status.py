@@ -7,10 +7,10 @@ change in that window is shown as ``unknown`` (``"up": null`` in JSON).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import json
 import sys
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from oslo_config import cfg
@@ -63,8 +63,9 @@ def table(members: Sequence[Member]) -> str:
                      str(d['seq']), '-' if age is None else '%.1fs' % age,
                      d['location'] or '-'))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return '\n'.join('  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-                     for r in rows)
+    return '\n'.join(
+        '  '.join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in rows)
 
 
 def observe(sg: servicegroup.API, group: str | None,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import json
 import sys
 import time
-from collections.abc import Sequence
 
 from oslo_config import cfg
 

@@ -8,6 +8,7 @@ requires before anything is connected.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from oslo_config import cfg
 import stevedore
@@ -29,7 +30,8 @@ def load(conf: cfg.ConfigOpts, name: str | None = None,
     """Instantiate the driver ``name`` (default: [heartbeat] driver)."""
     name = name or conf.heartbeat.driver
     try:
-        mgr = stevedore.DriverManager(NAMESPACE, name, invoke_on_load=False)
+        mgr: Any = stevedore.DriverManager(NAMESPACE, name,
+                                           invoke_on_load=False)
     except stevedore.exception.NoMatches as err:
         raise exception.DriverNotFound(
             'No heartbeat driver named %r; installed drivers: %s. Set '

@@ -33,8 +33,8 @@ reports change on its own clock (see :mod:`heartbeat.liveness`).
 from __future__ import annotations
 
 import abc
-import enum
 from collections.abc import Callable
+import enum
 from typing import Any
 from typing import ClassVar
 

@@ -7,9 +7,9 @@ with the observer-clock time of the read.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import dataclasses
 import time
-from collections.abc import Iterator
 
 from heartbeat import liveness
 from heartbeat.model import Member

@@ -21,12 +21,12 @@ All integers are little endian.  An all-zero magic marks an empty slot.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import dataclasses
 import json
 import struct
-import zlib
-from collections.abc import Mapping
 from typing import Any
+import zlib
 
 from heartbeat import exception
 
