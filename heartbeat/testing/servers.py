@@ -351,7 +351,8 @@ class EtcdServer(Server):
         # The endpoint is always http://127.0.0.1:<port>.
         req = urllib.request.Request(  # noqa: S310
             self.endpoint + path, data=data)
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        opened = urllib.request.urlopen(req, timeout=timeout)  # noqa: S310
+        with opened as resp:
             result: dict[str, Any] = json.loads(resp.read())
             return result
 
