@@ -45,9 +45,21 @@ OPTS = [
 ]
 
 
+def register(conf: cfg.ConfigOpts, group: cfg.OptGroup,
+             opts: list[cfg.Opt]) -> None:
+    """Register ``opts`` under a fresh copy of ``group`` on ``conf``.
+
+    oslo.config keeps overrides inside the OptGroup object, so one module
+    level OptGroup shared by several ConfigOpts would leak overrides from
+    one to another; every conf gets its own copy instead.
+    """
+    fresh = cfg.OptGroup(group.name, title=group.title, help=group.help)
+    conf.register_group(fresh)
+    conf.register_opts(opts, group=group.name)
+
+
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    register(conf, GROUP, OPTS)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+from heartbeat.conf import base
+
 GROUP = cfg.OptGroup('heartbeat_redis', title='Native redis driver')
 
 OPTS: list[cfg.Opt] = []
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    base.register(conf, GROUP, OPTS)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:

@@ -44,8 +44,7 @@ OPTS = [
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    base.register(conf, GROUP, OPTS)
 
 
 def validate(conf: cfg.ConfigOpts) -> None:

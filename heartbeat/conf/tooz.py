@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-GROUP = cfg.OptGroup('heartbeat_tooz', title='tooz driver (any tooz backend URL)')
+from heartbeat.conf import base
+
+GROUP = cfg.OptGroup('heartbeat_tooz',
+                     title='tooz driver (any tooz backend URL)')
 
 OPTS: list[cfg.Opt] = []
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    base.register(conf, GROUP, OPTS)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:

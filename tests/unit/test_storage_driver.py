@@ -1,0 +1,279 @@
+"""The storage driver on a real temporary metadata file."""
+
+import os
+import threading
+import time
+
+import pytest
+
+from heartbeat import drivers
+from heartbeat.drivers import storage
+from heartbeat.drivers.storage import admin
+from heartbeat.drivers.storage import layout
+from heartbeat import exception
+from heartbeat.model import Report
+from heartbeat.testing.members import StorageCluster
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    return StorageCluster(str(tmp_path), report_interval=0.1,
+                          service_down_time=0.5, max_hosts=8)
+
+
+def driver_for(cluster, host_id):
+    drv = drivers.load(cluster.make_conf(host_id=host_id))
+    drv.start()
+    return drv
+
+
+def report(member_id, seq, group='g', **kw):
+    return Report(member_id=member_id, group=group, seq=seq, incarnation=7,
+                  **kw)
+
+
+def raw_slots(cluster):
+    with open(cluster.metadata_path, 'rb') as f:
+        data = f.read()
+    return [data[i:i + 4096] for i in range(0, len(data), 4096)]
+
+
+def test_loaded_by_name_with_capabilities(cluster):
+    drv = drivers.load(cluster.make_conf(host_id=1))
+    assert isinstance(drv, storage.StorageDriver)
+    assert drivers.base.Capability.FENCING_COMPATIBLE in drv.capabilities
+    assert drv.payload_limit == 4096 - layout.HEADER_SIZE
+
+
+def test_unknown_driver_lists_known_ones(cluster):
+    with pytest.raises(exception.DriverNotFound) as err:
+        drivers.load(cluster.make_conf(), name='nosuch')
+    assert 'storage' in str(err.value)
+
+
+def test_required_capability_missing(cluster):
+    with pytest.raises(exception.CapabilityMissing, match='push'):
+        drivers.load(cluster.make_conf(),
+                     required=[drivers.base.Capability.PUSH])
+
+
+def test_publish_and_snapshot(cluster):
+    a, b = driver_for(cluster, 1), driver_for(cluster, 2)
+    a.join('g', 'a')
+    b.join('h', 'b')
+    a.publish(report('a', 1, state='running', score=3400,
+                     payload={'x': 1}))
+    b.publish(report('b', 1, group='h'))
+    snap = a.snapshot('g')
+    assert [(r.member_id, r.state, r.score, dict(r.payload), r.location)
+            for r in snap.reports] == [('a', 'running', 3400, {'x': 1},
+                                        'slot 1')]
+    assert {r.member_id for r in b.snapshot().reports} == {'a', 'b'}
+    a.stop()
+    b.stop()
+
+
+def test_leave_sets_flag(cluster):
+    a = driver_for(cluster, 1)
+    a.join('g', 'a')
+    a.publish(report('a', 1))
+    a.leave(report('a', 2, left=True))
+    (rep,) = a.snapshot('g').reports
+    assert rep.left and rep.seq == 2
+
+
+def test_only_own_slot_is_written(cluster):
+    a = driver_for(cluster, 3)
+    before = raw_slots(cluster)
+    a.join('g', 'a')
+    for seq in range(1, 20):
+        a.publish(report('a', seq))
+    after = raw_slots(cluster)
+    changed = [i for i, (x, y) in enumerate(zip(before, after, strict=True))
+               if x != y]
+    assert changed == [3]
+
+
+def test_missing_host_id(cluster):
+    drv = driver_for(cluster, None)
+    with pytest.raises(exception.ConfigError, match='host_id'):
+        drv.join('g', 'a')
+    drv.snapshot()  # observers need no host_id
+
+
+def test_missing_path_names_option(tmp_path, cluster):
+    conf = cluster.make_conf(host_id=1)
+    conf.set_override('path', str(tmp_path / 'nope'), 'heartbeat_storage')
+    drv = drivers.load(conf)
+    with pytest.raises(exception.StorageError) as err:
+        drv.start()
+    assert 'nope' in str(err.value)
+    assert 'heartbeat-storage init' in str(err.value)
+
+
+def test_uninitialised_area(tmp_path, cluster):
+    path = tmp_path / 'blank'
+    path.write_bytes(bytes(4096 * 9))
+    conf = cluster.make_conf(host_id=1)
+    conf.set_override('path', str(path), 'heartbeat_storage')
+    with pytest.raises(exception.StorageError, match='not initialised'):
+        drivers.load(conf).start()
+
+
+def test_geometry_mismatch(cluster):
+    conf = cluster.make_conf(host_id=1)
+    conf.set_override('max_hosts', 4, 'heartbeat_storage')
+    with pytest.raises(exception.StorageError, match='max_hosts=8'):
+        drivers.load(conf).start()
+
+
+def test_second_member_with_same_host_id_is_refused(cluster):
+    conf = cluster.make_conf(host_id=2)
+    conf.set_override('claim_timeout', 0.5, 'heartbeat_storage')
+    first = drivers.load(conf)
+    first.start()
+    first.join('g', 'first')
+    stop = threading.Event()
+
+    def beat():
+        seq = 1
+        while not stop.is_set():
+            first.publish(report('first', seq))
+            seq += 1
+            time.sleep(0.05)
+
+    t = threading.Thread(target=beat)
+    t.start()
+    try:
+        second = drivers.load(conf)
+        second.start()
+        with pytest.raises(exception.HostIdConflict, match='host_id 2'):
+            second.join('g', 'second')
+    finally:
+        stop.set()
+        t.join()
+    (rep,) = first.snapshot('g').reports
+    assert rep.member_id == 'first'
+
+
+def test_stale_slot_is_taken_over(cluster):
+    conf = cluster.make_conf(host_id=2)
+    conf.set_override('claim_timeout', 0.2, 'heartbeat_storage')
+    old = drivers.load(conf)
+    old.start()
+    old.join('g', 'old')
+    old.publish(report('old', 1))
+    old.stop()  # crashed: no leave
+    new = drivers.load(conf)
+    new.start()
+    new.join('g', 'new')
+    new.publish(report('new', 1))
+    assert [r.member_id for r in new.snapshot('g').reports] == ['new']
+
+
+def test_overwrite_behind_our_back_stops_writes(cluster):
+    a = driver_for(cluster, 4)
+    a.join('g', 'a')
+    a.publish(report('a', 1))
+    intruder = layout.Slot(host_id=4, seq=50, incarnation=1, timestamp=0.0,
+                           payload=layout.host_payload('b', 'g', None, None,
+                                                       {}))
+    a.area.write_slot(intruder)
+    with pytest.raises(exception.HostIdConflict, match='overwritten'):
+        a.publish(report('a', 2))
+    (rep,) = a.snapshot('g').reports
+    assert rep.member_id == 'b' and rep.seq == 50
+
+
+def test_payload_too_large_writes_nothing(cluster):
+    a = driver_for(cluster, 1)
+    a.join('g', 'a')
+    before = raw_slots(cluster)
+    with pytest.raises(exception.PayloadTooLarge):
+        a.publish(report('a', 1, payload={'x': 'y' * 5000}))
+    assert raw_slots(cluster) == before
+
+
+def test_corrupt_slot_is_reported_and_others_read(cluster):
+    a, b = driver_for(cluster, 1), driver_for(cluster, 2)
+    a.join('g', 'a')
+    b.join('g', 'b')
+    a.publish(report('a', 1))
+    b.publish(report('b', 1))
+    with open(cluster.metadata_path, 'r+b') as f:
+        f.seek(2 * 4096 + 100)
+        f.write(b'garbage')
+    snap = a.snapshot('g')
+    assert [r.member_id for r in snap.reports] == ['a']
+    assert [(i.location, 'CRC' in i.reason) for i in snap.invalid] == [
+        ('slot 2', True)]
+
+
+def test_init_refuses_live_area_unless_forced(cluster):
+    conf = cluster.make_conf(host_id=1)
+    a = driver_for(cluster, 1)
+    a.join('g', 'a')
+    stop = threading.Event()
+
+    def beat():
+        seq = 1
+        while not stop.is_set():
+            a.publish(report('a', seq))
+            seq += 1
+            time.sleep(0.02)
+
+    t = threading.Thread(target=beat)
+    t.start()
+    try:
+        with pytest.raises(exception.StorageError, match='host_id 1'):
+            admin.init_area(conf, watch=0.5)
+    finally:
+        stop.set()
+        t.join()
+    a.stop()
+    # Unchanged slots are stale: no refusal; --force always wipes.
+    admin.init_area(conf, watch=0.2)
+    admin.init_area(conf, force=True)
+    assert driver_for(cluster, 1).snapshot().reports == ()
+
+
+def test_init_missing_directory(tmp_path, cluster):
+    conf = cluster.make_conf()
+    conf.set_override('path', str(tmp_path / 'no' / 'dir'),
+                      'heartbeat_storage')
+    with pytest.raises(exception.StorageError, match='does not exist'):
+        admin.init_area(conf)
+
+
+def test_dump_reports_reasons(cluster):
+    a = driver_for(cluster, 1)
+    a.join('g', 'a')
+    a.publish(report('a', 1, state='s'))
+    with open(cluster.metadata_path, 'r+b') as f:
+        f.seek(5 * 4096)
+        f.write(b'junkjunkjunk')
+    glob, rows = admin.dump_area(cluster.make_conf())
+    assert glob['max_hosts'] == 8
+    by_host = {r.host_id: r for r in rows}
+    assert by_host[1].status == 'valid' and by_host[1].detail['seq'] == 1
+    assert by_host[5].status == 'invalid'
+    assert 'magic' in by_host[5].detail['reason']
+    _, rows = admin.dump_area(cluster.make_conf(), include_empty=True)
+    assert len(rows) == 8
+
+
+def test_direct_io_fallback_is_logged(cluster, caplog, monkeypatch):
+    real_open = os.open
+
+    def no_direct(path, flags, mode=0o777):
+        if flags & os.O_DIRECT:
+            raise OSError(22, 'Invalid argument')
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, 'open', no_direct)
+    drv = driver_for(cluster, 1)
+    assert drv.area.volume.direct is False
+    drv.join('g', 'a')
+    drv.publish(report('a', 1))
+    assert [r.member_id for r in drv.snapshot().reports] == ['a']
+    assert 'O_DIRECT' in caplog.text
