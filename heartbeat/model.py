@@ -3,7 +3,9 @@
 A :class:`Report` is what a member publishes on every beat.  A
 :class:`Snapshot` is what one batched read of a group returns.  A
 :class:`Member` is what an observer knows about one member, judged on the
-observer's own clock.
+observer's own clock.  The :class:`Event` subclasses are what the monitor
+tells subscribers when it notices a member join, go up or down, leave, or
+change its state.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 import dataclasses
 import enum
 from typing import Any
+from typing import ClassVar
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,3 +106,84 @@ class Member:
     def up(self) -> bool:
         """True while the member is judged alive (unknown counts as alive)."""
         return self.status in (Status.UP, Status.UNKNOWN)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Event:
+    """Something an observer noticed about one member.
+
+    ``observed_at`` is the observer's monotonic clock when the change was
+    noticed, ``observed_wall`` its wall clock (display only).  ``replay`` is
+    True for the events a new subscriber receives first, describing the
+    current picture rather than a change.
+    """
+
+    #: Short name of the event type (``joined``, ``up``, ...).
+    kind: ClassVar[str] = 'event'
+
+    group: str
+    member_id: str
+    report: Report
+    observed_at: float
+    observed_wall: float
+    replay: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(group, member_id) of the member the event is about."""
+        return (self.group, self.member_id)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MemberJoined(Event):
+    """The observer sees a member (or a new incarnation of it) first.
+
+    Its liveness is not judged yet: MemberUp or MemberDown follows.
+    """
+
+    kind: ClassVar[str] = 'joined'
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MemberUp(Event):
+    """The member's report changed: it is alive."""
+
+    kind: ClassVar[str] = 'up'
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MemberDown(Event):
+    """The member's report did not change within service_down_time."""
+
+    kind: ClassVar[str] = 'down'
+
+    #: Why: how long the report stood still, or why it is unreadable.
+    reason: str = ''
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MemberLeft(Event):
+    """The member left its group.
+
+    ``clean`` is True when the member announced that it left, False when
+    its record disappeared from the backend without such a notice.
+    """
+
+    kind: ClassVar[str] = 'left'
+
+    clean: bool = True
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MemberStateChanged(Event):
+    """The state a live member reports changed from ``old_state``."""
+
+    kind: ClassVar[str] = 'state_changed'
+
+    old_state: str | None = None
+    new_state: str | None = None
+
+
+#: Event types that carry a liveness status (the others carry state).
+STATUS_EVENTS: tuple[type[Event], ...] = (
+    MemberJoined, MemberUp, MemberDown, MemberLeft)

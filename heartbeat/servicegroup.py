@@ -7,6 +7,13 @@
     sg.join('compute-1', 'compute', state_cb=lambda: 'enabled')
     sg.service_is_up('compute', 'compute-2')
     sg.get_all('compute')
+    sub = sg.watch('compute', print)     # events pushed to a callback
+    for event in sg.watch('compute'):    # or iterated in a script
+        ...
+
+While a group is watched, ``service_is_up``, ``get_all``, ``get_member`` and
+``get_updated_time`` answer from the monitor's memory (no backend round
+trip); other groups are read from the backend on every call.
 
 No driver detail leaks through this module: drivers are chosen by
 ``[heartbeat] driver`` and every error is a
@@ -28,6 +35,9 @@ from heartbeat import drivers
 from heartbeat.drivers.base import Driver
 from heartbeat import exception
 from heartbeat.model import Member
+from heartbeat.monitor.dispatcher import Callback
+from heartbeat.monitor.dispatcher import Subscription
+from heartbeat.monitor.pipeline import Monitor
 from heartbeat.monitor.repository import Repository
 from heartbeat import reporter as reporter_mod
 
@@ -46,6 +56,7 @@ class API:
         self._lock = threading.RLock()
         self._reporters: dict[tuple[str, str], reporter_mod.Reporter] = {}
         self.repository = Repository(conf.heartbeat.service_down_time)
+        self._monitor: Monitor | None = None
 
     def _ensure_started(self) -> None:
         if not self._started:
@@ -101,19 +112,66 @@ class API:
 
     # -- observers ---------------------------------------------------------
 
+    def watch(self, group: str | None,
+              callback: Callback | None = None) -> Subscription:
+        """Subscribe to the events of ``group`` (None: of every group).
+
+        With ``callback``, a thread of the subscription calls it with every
+        :class:`~heartbeat.model.Event` in order; without, iterate over the
+        returned subscription.  The subscriber first receives the current
+        picture (a MemberJoined, then MemberUp or MemberDown, per known
+        member, with ``replay=True``), then every change.  One fetch loop
+        per API serves every watched group and subscriber; a slow
+        subscriber delays only itself.  ``subscription.cancel()`` stops it.
+        """
+        if group is not None:
+            _check_name('group', group)
+        with self._lock:
+            self._ensure_started()
+            if self._monitor is None:
+                self._monitor = Monitor(self.driver, self.conf,
+                                        clock=self.clock)
+            monitor = self._monitor
+        return monitor.watch(group, callback)
+
+    @property
+    def monitor(self) -> Monitor | None:
+        """The monitor behind :meth:`watch`, once something is watched."""
+        return self._monitor
+
+    def _watching(self, group: str | None) -> Monitor | None:
+        monitor = self._monitor
+        if monitor is not None and monitor.covers(group):
+            return monitor
+        return None
+
     def refresh(self, group: str | None = None) -> None:
         """Read ``group`` (None: every group) once into the repository."""
+        monitor = self._watching(group)
+        if monitor is not None:
+            monitor.refresh(group)
+            return
         with self._lock:
             self._ensure_started()
             snapshot = self.driver.snapshot(group)
             self.repository.apply(snapshot, self.clock(), group)
 
     def get_all(self, group: str | None) -> list[Member]:
-        """Every member of ``group`` (None: of every group), freshly read."""
+        """Every member of ``group`` (None: of every group).
+
+        Answered from memory while the group is watched, otherwise read
+        from the backend now.
+        """
+        monitor = self._watching(group)
+        if monitor is not None:
+            return monitor.members(group)
         self.refresh(group)
         return self.repository.members(group, self.clock())
 
     def get_member(self, group: str, member_id: str) -> Member | None:
+        monitor = self._watching(group)
+        if monitor is not None:
+            return monitor.member(group, member_id)
         self.refresh(group)
         return self.repository.member(group, member_id, self.clock())
 
@@ -138,10 +196,13 @@ class API:
     # -- lifecycle ---------------------------------------------------------
 
     def close(self) -> None:
-        """Leave every joined group and disconnect the driver."""
+        """Stop watching, leave every joined group, disconnect the driver."""
         with self._lock:
+            monitor, self._monitor = self._monitor, None
             reporters = list(self._reporters.values())
             self._reporters.clear()
+        if monitor is not None:
+            monitor.stop()
         for rep in reporters:
             rep.stop(leave=True)
         with self._lock:

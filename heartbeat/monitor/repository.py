@@ -2,11 +2,14 @@
 
 The repository holds, per group and member, the last report and the
 liveness observation.  It does no I/O: callers hand it snapshots together
-with the observer-clock time of the read.
+with the observer-clock time of the read.  It judges nothing by itself
+either; :class:`~heartbeat.monitor.updater.Updater` turns what changes here
+into events, and :meth:`Repository.members` judges on demand.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterator
 import dataclasses
 import time
@@ -15,9 +18,12 @@ from heartbeat import liveness
 from heartbeat.model import Member
 from heartbeat.model import Report
 from heartbeat.model import Snapshot
+from heartbeat.model import Status
+
+Key = tuple[str, str]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Entry:
     """What is known of one member."""
 
@@ -26,13 +32,17 @@ class Entry:
     #: Wall time (display only) of the observer when the token last changed.
     last_change_wall: float
     invalid_reason: str | None = None
+    #: The status last announced to subscribers (None: nothing yet).
+    announced: Status | None = None
 
 
 class Repository:
     """Members of every group an observer reads."""
 
-    def __init__(self, down_time: float) -> None:
+    def __init__(self, down_time: float,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.down_time = down_time
+        self.wall_clock = wall_clock
         self._groups: dict[str, dict[str, Entry]] = {}
 
     def groups(self) -> list[str]:
@@ -41,59 +51,112 @@ class Repository:
     def entries(self, group: str) -> dict[str, Entry]:
         return self._groups.get(group, {})
 
-    def apply(self, snapshot: Snapshot, now: float,
-              group: str | None = None) -> tuple[set[tuple[str, str]],
-                                                 set[tuple[str, str]]]:
-        """Fold a snapshot read at observer time ``now`` into the repository.
+    def entry(self, key: Key) -> Entry | None:
+        return self._groups.get(key[0], {}).get(key[1])
 
-        ``group`` names the group the snapshot covers (None: every group).
-        Returns ``(seen, vanished)``: the (group, member_id) keys present in
-        the snapshot, and those known before but absent from it now.
+    def __len__(self) -> int:
+        return sum(len(members) for members in self._groups.values())
+
+    # -- folding reads -----------------------------------------------------
+
+    def fold(self, report: Report, now: float,
+             wall: float) -> tuple[Entry, Report | None]:
+        """Fold one report read at ``now``.
+
+        Returns the member's entry and the report it replaces (None for a
+        member not known before).
         """
-        seen: set[tuple[str, str]] = set()
-        by_location: dict[str, tuple[str, str]] = {}
-        for report in snapshot.reports:
-            key = (report.group, report.member_id)
-            seen.add(key)
-            members = self._groups.setdefault(report.group, {})
-            entry = members.get(report.member_id)
-            if entry is None:
-                members[report.member_id] = Entry(
-                    report=report,
-                    observation=liveness.observe(None, report, now),
-                    last_change_wall=time.time())
-            else:
-                obs = liveness.observe(entry.observation, report, now)
-                if obs.last_change != entry.observation.last_change:
-                    entry.last_change_wall = time.time()
-                entry.observation = obs
-                entry.report = report
-                entry.invalid_reason = None
-            if report.location:
-                by_location[report.location] = key
-        # A record that turned unreadable keeps its member: the last good
-        # observation stands (and ages towards DOWN), with the reason noted.
+        members = self._groups.setdefault(report.group, {})
+        entry = members.get(report.member_id)
+        if entry is None:
+            entry = Entry(report=report,
+                          observation=liveness.observe(None, report, now),
+                          last_change_wall=wall)
+            members[report.member_id] = entry
+            return entry, None
+        before = entry.report
+        obs = liveness.observe(entry.observation, report, now)
+        if obs.last_change != entry.observation.last_change:
+            entry.last_change_wall = wall
+        entry.observation = obs
+        entry.report = report
+        entry.invalid_reason = None
+        return entry, before
+
+    def absent(self, snapshot: Snapshot, group: str | None,
+               seen: set[Key]) -> list[Key]:
+        """Keys the snapshot says are gone; note unreadable records.
+
+        In a complete snapshot a known member that is absent is gone,
+        unless its record turned unreadable: then the member stays, its
+        last good observation ageing towards DOWN, with the reason noted.
+        An incremental snapshot names what is gone in ``gone``.
+        """
+        located = {report.location for report in snapshot.reports
+                   if report.location}
         invalid_at = {rec.location: rec.reason for rec in snapshot.invalid}
+        gone = set(snapshot.gone)
+        out = []
         for key in self._keys(group):
             if key in seen:
                 continue
             entry = self._groups[key[0]][key[1]]
-            reason = invalid_at.get(entry.report.location)
-            if reason is not None and entry.report.location not in by_location:
+            location = entry.report.location
+            reason = invalid_at.get(location) if location else None
+            if reason is not None and location not in located:
                 entry.invalid_reason = reason
-                seen.add(key)
-        vanished = {key for key in self._keys(group) if key not in seen}
-        for grp, member_id in vanished:
-            del self._groups[grp][member_id]
-            if not self._groups[grp]:
-                del self._groups[grp]
+                continue
+            if snapshot.complete or key in gone:
+                out.append(key)
+        return out
+
+    def remove(self, key: Key) -> Entry | None:
+        members = self._groups.get(key[0])
+        if members is None:
+            return None
+        entry = members.pop(key[1], None)
+        if not members:
+            del self._groups[key[0]]
+        return entry
+
+    def forget(self, group: str | None) -> None:
+        """Drop every member of ``group`` (None: of every group)."""
+        if group is None:
+            self._groups.clear()
+        else:
+            self._groups.pop(group, None)
+
+    def apply(self, snapshot: Snapshot, now: float,
+              group: str | None = None) -> tuple[set[Key], set[Key]]:
+        """Fold a snapshot read at observer time ``now`` into the repository.
+
+        ``group`` names the group the snapshot covers (None: every group).
+        Returns ``(seen, vanished)``: the (group, member_id) keys present in
+        the snapshot, and those known before but gone now (removed).
+        """
+        wall = self.wall_clock()
+        seen: set[Key] = set()
+        for report in snapshot.reports:
+            self.fold(report, now, wall)
+            seen.add((report.group, report.member_id))
+        vanished = set(self.absent(snapshot, group, seen))
+        for key in vanished:
+            self.remove(key)
+        if snapshot.complete:
+            # Members kept for an unreadable record count as seen.
+            seen = set(self._keys(group))
         return seen, vanished
 
-    def _keys(self, group: str | None) -> Iterator[tuple[str, str]]:
+    def _keys(self, group: str | None) -> Iterator[Key]:
         groups = [group] if group is not None else list(self._groups)
         for grp in groups:
             for member_id in list(self._groups.get(grp, {})):
                 yield grp, member_id
+
+    def keys(self, group: str | None = None) -> list[Key]:
+        return list(self._keys(group))
+
+    # -- answers -----------------------------------------------------------
 
     def member(self, group: str, member_id: str, now: float) -> Member | None:
         entry = self._groups.get(group, {}).get(member_id)

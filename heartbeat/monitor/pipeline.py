@@ -1,0 +1,308 @@
+"""The monitor: one fetch loop per driver, from reads to subscribers.
+
+::
+
+    fetch loop --read--> Fetcher --snapshots--> Updater --events--> Dispatcher
+                                   (Repository)                   (queues)
+
+One thread per :class:`Monitor` (so per driver instance) reads every
+watched group, however many groups, members and subscribers there are.  It
+wakes at the earliest of:
+
+* the next poll (``[heartbeat_monitor] poll_interval``);
+* the earliest deadline of a live member, so that a member is declared
+  down the moment its service_down_time runs out rather than at the next
+  poll (the loop reads once more first: a member that beat meanwhile is not
+  declared down);
+* a push from a driver with the PUSH capability (only the pushed group is
+  read then).
+
+Reads happen outside the state lock, so queries (:meth:`Monitor.members`)
+are answered from memory even while the backend is slow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterable
+import dataclasses
+import threading
+import time
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from heartbeat.conf import monitor as monitor_conf
+from heartbeat.drivers.base import Capability
+from heartbeat.drivers.base import Driver
+from heartbeat import exception
+from heartbeat.model import Event
+from heartbeat.model import Member
+from heartbeat.monitor.dispatcher import Callback
+from heartbeat.monitor.dispatcher import Dispatcher
+from heartbeat.monitor.dispatcher import Subscription
+from heartbeat.monitor.fetcher import Fetcher
+from heartbeat.monitor.fetcher import Read
+from heartbeat.monitor.repository import Repository
+from heartbeat.monitor.updater import Updater
+
+LOG = logging.getLogger(__name__)
+
+#: Seconds the loop sleeps at most while no group is watched.
+IDLE_WAIT = 60.0
+
+
+@dataclasses.dataclass
+class MonitorStats:
+    """How the fetch loop has fared so far."""
+
+    cycles: int = 0
+    fetch_errors: int = 0
+    consecutive_fetch_errors: int = 0
+    last_error: str | None = None
+    events: int = 0
+    pushes: int = 0
+    #: Wall-clock seconds (monotonic) of the last fetch+update cycle.
+    last_cycle_seconds: float = 0.0
+    #: CPU seconds of the loop thread in the last fetch+update cycle.
+    last_cycle_cpu: float = 0.0
+    #: CPU seconds of the loop thread in every cycle so far.
+    total_cpu: float = 0.0
+
+
+class Monitor:
+    """Reads watched groups through one driver and pushes events."""
+
+    def __init__(self, driver: Driver, conf: cfg.ConfigOpts,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        self.driver = driver
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.poll_interval = monitor_conf.poll_interval(conf)
+        mon = conf.heartbeat_monitor
+        self.queue_size: int = mon.subscriber_queue_size
+        self.slow_after: float = mon.slow_subscriber_warning
+        self.repository = Repository(conf.heartbeat.service_down_time,
+                                     wall_clock=wall_clock)
+        self.updater = Updater(self.repository)
+        self.fetcher = Fetcher(driver)
+        self.dispatcher = Dispatcher()
+        self.stats = MonitorStats()
+        # _io_lock orders read+apply pairs (an older read is never applied
+        # after a newer one); _lock guards the in-memory state.  Order:
+        # _io_lock, then _lock, then the dispatcher's lock.
+        self._io_lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._groups: dict[str | None, int] = {}
+        self._pushed: set[str] = set()
+        self._push_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._cancel_listen: Callable[[], None] | None = None
+
+    # -- subscribing -------------------------------------------------------
+
+    def watch(self, group: str | None,
+              callback: Callback | None = None) -> Subscription:
+        """Subscribe to the events of ``group`` (None: every group).
+
+        The subscriber first receives the current picture (replay events),
+        then every change.  A group watched for the first time is read at
+        once, so a backend that cannot be read fails here.
+        """
+        if self._stopping:
+            raise exception.HeartbeatError(
+                'This monitor is stopped; create a new servicegroup.API to '
+                'watch again.')
+        with self._io_lock:
+            reads: list[Read] = []
+            started = self.clock()
+            if not self.covers(group):
+                reads = self.fetcher.fetch([group], full=True)
+            with self._lock:
+                if reads:
+                    self._apply(reads, self.clock(), started, [group])
+                self._groups[group] = self._groups.get(group, 0) + 1
+                sub = Subscription(group, callback, self.queue_size,
+                                   slow_after=self.slow_after,
+                                   on_cancel=self._unsubscribed)
+                initial = self.updater.picture(group, self.clock(),
+                                               self.wall_clock())
+                self.dispatcher.add(sub, initial)
+        self._start()
+        self._wake.set()
+        return sub
+
+    def _unsubscribed(self, sub: Subscription) -> None:
+        with self._lock:
+            if not self.dispatcher.remove(sub):
+                return
+            count = self._groups.get(sub.group, 0) - 1
+            if count > 0:
+                self._groups[sub.group] = count
+                return
+            self._groups.pop(sub.group, None)
+            # Whatever is no longer watched is no longer kept up to date:
+            # forget it, so queries go back to reading the backend.
+            for group in [sub.group, *self.repository.groups()]:
+                if group is not None and not self.covers(group):
+                    self.repository.forget(group)
+                    self.fetcher.forget(group)
+            if sub.group is None:
+                self.fetcher.forget(None)
+
+    def covers(self, group: str | None) -> bool:
+        """Whether the loop keeps ``group`` (None: every group) current."""
+        with self._lock:
+            return group in self._groups or None in self._groups
+
+    def groups(self) -> list[str | None]:
+        """The groups the loop reads (``[None]``: every group)."""
+        with self._lock:
+            if None in self._groups:
+                return [None]
+            return [g for g in sorted(self._groups, key=str)
+                    if g is not None]
+
+    # -- answers from memory -----------------------------------------------
+
+    def members(self, group: str | None) -> list[Member]:
+        with self._lock:
+            return self.repository.members(group, self.clock())
+
+    def member(self, group: str, member_id: str) -> Member | None:
+        with self._lock:
+            return self.repository.member(group, member_id, self.clock())
+
+    def refresh(self, group: str | None) -> None:
+        """Read ``group`` now, through the updater (events included).
+
+        Raises the driver's error when the read fails.
+        """
+        self._cycle([group], raise_errors=True)
+
+    # -- the loop ----------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None or self._stopping:
+                return
+            if Capability.PUSH in self.driver.capabilities:
+                self._cancel_listen = self.driver.listen(self._on_push)
+            self._thread = threading.Thread(
+                target=self._run, name='heartbeat-monitor', daemon=True)
+            self._thread.start()
+
+    def _on_push(self, group: str) -> None:
+        # Called from the driver's thread: note and wake, nothing more.
+        with self._push_lock:
+            self._pushed.add(group)
+        self.stats.pushes += 1
+        self._wake.set()
+
+    def _run(self) -> None:
+        next_poll = self.clock() + self.poll_interval
+        while not self._stopping:
+            try:
+                next_poll = self._step(next_poll)
+            except Exception:
+                # A bug must not silently end detection for every group.
+                LOG.exception('Monitor loop step failed; going on.')
+                self._wake.wait(self.poll_interval)
+
+    def _step(self, next_poll: float) -> float:
+        """Wait for the next reason to read, read, and return next_poll."""
+        groups = self.groups()
+        with self._lock:
+            deadline = self.updater.next_deadline(groups)
+        wake_at = next_poll if deadline is None else min(next_poll,
+                                                         deadline)
+        if not groups:
+            # Nothing to read: sleep until watch() or stop() wakes us.
+            wake_at = self.clock() + IDLE_WAIT
+        delay = wake_at - self.clock()
+        if delay > 0:
+            self._wake.wait(delay)
+        self._wake.clear()
+        if self._stopping:
+            return next_poll
+        with self._push_lock:
+            pushed, self._pushed = self._pushed, set()
+        now = self.clock()
+        if now >= next_poll or (deadline is not None
+                                and now >= deadline):
+            next_poll = now + self.poll_interval
+            targets = groups
+        else:
+            targets = [g for g in pushed if self.covers(g)]
+            if None in groups:
+                targets = [None] if targets else []
+        if targets:
+            self._cycle(targets)
+        return next_poll
+
+    def _cycle(self, groups: list[str | None],
+               raise_errors: bool = False) -> None:
+        with self._io_lock:
+            cpu = time.thread_time()
+            started = self.clock()
+            try:
+                reads = self.fetcher.fetch(groups)
+            except Exception as err:
+                self._fetch_failed(err)
+                if raise_errors:
+                    raise
+                reads = []
+            else:
+                self.stats.consecutive_fetch_errors = 0
+            done = self.clock()
+            with self._lock:
+                self._apply(reads, done, started, groups)
+            st = self.stats
+            st.cycles += 1
+            st.last_cycle_seconds = self.clock() - started
+            st.last_cycle_cpu = time.thread_time() - cpu
+            st.total_cpu += st.last_cycle_cpu
+
+    def _apply(self, reads: Iterable[Read], done: float, started: float,
+               groups: list[str | None]) -> None:
+        """Fold reads finished at ``done``; judge deadlines at ``started``.
+
+        The read's data is at least as fresh as ``started``.
+        """
+        wall = self.wall_clock()
+        events: list[Event] = []
+        for group, snapshot in reads:
+            events.extend(self.updater.apply(snapshot, done, wall, group))
+        events.extend(self.updater.expire(started, wall, groups))
+        self.stats.events += len(events)
+        self.dispatcher.dispatch(events)
+
+    def _fetch_failed(self, err: Exception) -> None:
+        st = self.stats
+        st.fetch_errors += 1
+        st.consecutive_fetch_errors += 1
+        st.last_error = str(err)
+        if st.consecutive_fetch_errors in (1, 10) or (
+                st.consecutive_fetch_errors % 100 == 0):
+            LOG.error('Monitor read failed (%d in a row): %s. Members not '
+                      'seen changing go down at their deadline; the read '
+                      'is retried every %.2fs.',
+                      st.consecutive_fetch_errors, err, self.poll_interval)
+
+    def stop(self) -> None:
+        """Stop the loop and cancel every subscription; safe to call twice."""
+        self._stopping = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        if self._cancel_listen is not None:
+            cancel, self._cancel_listen = self._cancel_listen, None
+            try:
+                cancel()
+            except exception.HeartbeatError as err:
+                LOG.warning('Could not stop listening for pushes: %s', err)
+        self.dispatcher.close()
