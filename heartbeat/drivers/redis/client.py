@@ -1,0 +1,135 @@
+"""Building the redis client from options, and reconnect pacing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import random
+from typing import Any
+import urllib.parse
+
+from oslo_config import cfg
+import redis
+from redis import backoff as redis_backoff
+from redis import retry as redis_retry
+from redis import sentinel as redis_sentinel
+
+from heartbeat import exception
+
+CERT_REQS = {'required': 'required', 'optional': 'optional', 'none': 'none'}
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced, safe to log."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return '<unparsable redis url>'
+    if parts.password is None:
+        return url
+    user = parts.username or ''
+    host = parts.hostname or ''
+    if parts.port is not None:
+        host = '%s:%d' % (host, parts.port)
+    netloc = '%s:***@%s' % (user, host)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def describe(conf: cfg.ConfigOpts) -> str:
+    """Where the driver connects, without secrets."""
+    opts = conf.heartbeat_redis
+    if opts.sentinel_hosts:
+        return 'sentinel %s (service %s)' % (','.join(opts.sentinel_hosts),
+                                             opts.sentinel_service)
+    return redact(opts.url)
+
+
+def _tls_url(url: str, force: bool) -> str:
+    if force and url.startswith('redis://'):
+        return 'rediss://' + url[len('redis://'):]
+    return url
+
+
+def client_kwargs(conf: cfg.ConfigOpts, tls: bool) -> dict[str, Any]:
+    """Keyword arguments of a redis connection, from the options."""
+    opts = conf.heartbeat_redis
+    kwargs: dict[str, Any] = {
+        'socket_timeout': opts.socket_timeout,
+        'socket_connect_timeout': opts.socket_timeout,
+        # One immediate retry on a fresh connection hides a server restart
+        # between two beats; longer outages are the reconnector's job.
+        'retry': redis_retry.Retry(redis_backoff.NoBackoff(), 1),
+        'retry_on_error': [redis.ConnectionError, redis.TimeoutError],
+    }
+    if opts.username:
+        kwargs['username'] = opts.username
+    if opts.password:
+        kwargs['password'] = opts.password
+    if opts.db is not None:
+        kwargs['db'] = opts.db
+    if tls:
+        kwargs['ssl_cert_reqs'] = CERT_REQS[opts.ssl_cert_reqs]
+        if opts.ssl_ca_file:
+            kwargs['ssl_ca_certs'] = opts.ssl_ca_file
+        if opts.ssl_cert_file:
+            kwargs['ssl_certfile'] = opts.ssl_cert_file
+        if opts.ssl_key_file:
+            kwargs['ssl_keyfile'] = opts.ssl_key_file
+    return kwargs
+
+
+def _sentinel_address(item: str) -> tuple[str, int]:
+    host, sep, port = item.rpartition(':')
+    if not sep or not port.isdigit():
+        raise exception.ConfigError(
+            '[heartbeat_redis] sentinel_hosts entry %r is not host:port; '
+            'write it like 10.0.0.5:26379.' % item)
+    return host.strip('[]'), int(port)
+
+
+def make_client(conf: cfg.ConfigOpts) -> redis.Redis:
+    """A redis client for the configured server, Sentinel or TLS."""
+    opts = conf.heartbeat_redis
+    try:
+        if opts.sentinel_hosts:
+            kwargs = client_kwargs(conf, tls=opts.ssl)
+            if opts.ssl:
+                kwargs['ssl'] = True
+            sentinel_kwargs = {'socket_timeout': opts.socket_timeout}
+            if opts.sentinel_password:
+                sentinel_kwargs['password'] = opts.sentinel_password
+            addresses = [_sentinel_address(h) for h in opts.sentinel_hosts]
+            # redis.sentinel is untyped.
+            sentinel_cls: Any = redis_sentinel.Sentinel
+            sentinels = sentinel_cls(addresses,
+                                     sentinel_kwargs=sentinel_kwargs,
+                                     **kwargs)
+            master: redis.Redis = sentinels.master_for(opts.sentinel_service)
+            return master
+        url = _tls_url(opts.url, opts.ssl)
+        tls = url.startswith('rediss://')
+        return redis.Redis.from_url(url, **client_kwargs(conf, tls))
+    except ValueError as err:
+        # The message may quote the URL: keep the password out of it.
+        raise exception.ConfigError(
+            'Invalid [heartbeat_redis] url %s: use redis://host:port/db, '
+            'rediss://... or unix:///path.' % redact(opts.url)) from err
+
+
+class Backoff:
+    """Exponential delays with jitter between reconnect attempts."""
+
+    def __init__(self, first: float, cap: float,
+                 rand: Callable[[], float] = random.random) -> None:
+        self.first = first
+        self.cap = max(cap, first)
+        self.rand = rand
+        self.failures = 0
+
+    def next(self) -> float:
+        """Delay before the next attempt (half to full of the step)."""
+        step = min(self.cap, self.first * (2.0 ** min(self.failures, 30)))
+        self.failures += 1
+        return float(step * (0.5 + self.rand() / 2))
+
+    def reset(self) -> None:
+        self.failures = 0

@@ -1,0 +1,138 @@
+"""Pure encoding of reports, key names and read cursors for redis.
+
+Nothing here talks to a server, so all of it is tested without one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+import dataclasses
+import json
+from typing import Any
+
+from heartbeat.model import InvalidRecord
+from heartbeat.model import Report
+
+
+@dataclasses.dataclass(frozen=True)
+class Keys:
+    """Names of the keys of one group under a prefix.
+
+    ``reports`` (hash member -> record), ``index`` (sorted set member ->
+    tick of its last change), ``gone`` (sorted set member -> tick of its
+    deletion), ``meta`` (hash: ``clock``, the group's highest tick, and
+    ``floor``, the tick below which ``gone`` has been trimmed) and
+    ``owners`` (hash member -> token of the process publishing it).
+    """
+
+    prefix: str
+    group: str
+
+    def _key(self, what: str) -> str:
+        return '%s:g:%s:%s' % (self.prefix, self.group, what)
+
+    @property
+    def reports(self) -> str:
+        return self._key('reports')
+
+    @property
+    def index(self) -> str:
+        return self._key('index')
+
+    @property
+    def gone(self) -> str:
+        return self._key('gone')
+
+    @property
+    def meta(self) -> str:
+        return self._key('meta')
+
+    @property
+    def owners(self) -> str:
+        return self._key('owners')
+
+    def all(self) -> list[str]:
+        return [self.reports, self.index, self.gone, self.meta, self.owners]
+
+
+def groups_key(prefix: str) -> str:
+    return '%s:groups' % prefix
+
+
+def epoch_key(prefix: str) -> str:
+    return '%s:epoch' % prefix
+
+
+def channel(prefix: str) -> str:
+    return '%s:changes' % prefix
+
+
+def location(group: str, member_id: str) -> str:
+    return 'redis %s/%s' % (group, member_id)
+
+
+def encode(report: Report) -> bytes:
+    """The record stored for ``report`` (compact JSON)."""
+    return json.dumps({
+        'seq': report.seq, 'inc': report.incarnation,
+        'state': report.state, 'score': report.score,
+        'data': dict(report.payload), 'at': report.written_at,
+        'left': report.left,
+    }, separators=(',', ':'), sort_keys=True).encode()
+
+
+def state_of(report: Report) -> tuple[Any, ...]:
+    """What must differ between two reports for a state change push."""
+    return (report.state, report.score,
+            json.dumps(dict(report.payload), sort_keys=True), report.left)
+
+
+def decode(group: str, member_id: str,
+           raw: bytes | str) -> Report | InvalidRecord:
+    """The report stored in ``raw``, or why it cannot be trusted."""
+    where = location(group, member_id)
+    try:
+        rec = json.loads(raw)
+        if not isinstance(rec, dict):
+            raise TypeError('record is not an object')
+        seq = rec['seq']
+        inc = rec['inc']
+        if not isinstance(seq, int) or not isinstance(inc, int):
+            raise TypeError('seq and inc must be integers')
+        data = rec.get('data') or {}
+        if not isinstance(data, dict):
+            raise TypeError('data must be an object')
+        return Report(member_id=member_id, group=group, seq=seq,
+                      incarnation=inc, state=rec.get('state'),
+                      score=rec.get('score'), payload=data,
+                      written_at=float(rec.get('at') or 0.0),
+                      left=bool(rec.get('left')), location=where)
+    except (ValueError, TypeError, KeyError) as err:
+        return InvalidRecord(where, 'unreadable record: %s' % err)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cursor:
+    """Where an incremental reader stopped.
+
+    ``epoch`` names the redis dataset (it changes when the data is lost);
+    ``clocks`` holds, per group, the highest tick already read.
+    """
+
+    epoch: str
+    clocks: Mapping[str, int]
+
+
+def decode_pairs(flat: Sequence[Any]) -> list[tuple[str, Any]]:
+    """[k1, v1, k2, v2, ...] -> [(k1, v1), ...] with str keys."""
+    return [(_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def text(value: bytes | str) -> str:
+    """A reply item as str."""
+    return _text(value)

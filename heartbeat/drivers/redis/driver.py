@@ -1,0 +1,373 @@
+"""The native redis driver (``redis``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import dataclasses
+import os
+import secrets
+import socket
+import threading
+import time
+from typing import Any
+from typing import ClassVar
+
+from oslo_config import cfg
+from oslo_log import log as logging
+import redis
+
+from heartbeat.drivers import base
+from heartbeat.drivers.redis import client as client_mod
+from heartbeat.drivers.redis import codec
+from heartbeat.drivers.redis.listener import ChangeListener
+from heartbeat.drivers.redis import scripts
+from heartbeat import exception
+from heartbeat.model import InvalidRecord
+from heartbeat.model import Report
+from heartbeat.model import Snapshot
+
+LOG = logging.getLogger(__name__)
+
+US = 1000000
+PURGE_LIMIT = 1000
+
+
+@dataclasses.dataclass
+class _Member:
+    keys: codec.Keys
+    #: State of the last report that reached redis (None: push next one).
+    pushed_state: tuple[Any, ...] | None = None
+    #: Newest report handed to publish(), republished after a reconnect.
+    latest: Report | None = None
+
+
+class RedisDriver(base.Driver):
+    """Reports in redis, read by change index and pushed on a channel.
+
+    URL and options: ``[heartbeat_redis]`` url (redis://, rediss://,
+    unix://), username, password, db, ssl_*, sentinel_hosts and
+    sentinel_service, prefix, socket_timeout, reconnect_min_delay,
+    reconnect_max_delay, claim_timeout, member_ttl, gone_retention,
+    payload_limit.
+
+    Considerations:
+
+    * A beat is one server-side script call: the record, the group's
+      change index (scored by the server's clock, never going backwards)
+      and the owner check happen atomically in one round trip.
+    * Readers pass the cursor of their previous read and get only what
+      changed since (INCREMENTAL); a lost dataset (a restarted server
+      without persistence, detected by an epoch key) or a cursor older than
+      gone_retention gives a complete snapshot instead.
+    * State changes (join, new state, score or payload, leave, first beat
+      after a reconnect) are published on ``<prefix>:changes`` (PUSH).
+      Plain beats are not, so push traffic follows changes, not members.
+    * A member id is owned by the process that joined it; a second process
+      joining the same id while its record keeps changing is refused.
+    * After the connection broke, beats fail fast while a background
+      thread reconnects with exponential backoff; the newest report of
+      every member is republished as soon as it succeeds.
+    * Liveness is still judged by observers on their own clocks; the
+      server's clock only orders changes and purges records silent for
+      member_ttl.
+    * Scripts derive key names, so Redis Cluster is not supported; a single
+      server or a Sentinel-managed master is.
+    """
+
+    name: ClassVar[str] = 'redis'
+    capabilities: ClassVar[frozenset[base.Capability]] = frozenset({
+        base.Capability.PUSH, base.Capability.INCREMENTAL,
+        base.Capability.BATCHED_READ})
+
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
+        super().__init__(conf)
+        from heartbeat.conf import redis as redis_conf
+
+        redis_conf.register_opts(conf)
+        self.opts = conf.heartbeat_redis
+        self.prefix: str = self.opts.prefix
+        self.owner = '%s:%d:%s' % (socket.gethostname(), os.getpid(),
+                                   secrets.token_hex(6))
+        self._client: redis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
+        self._members: dict[tuple[str, str], _Member] = {}
+        self._lock = threading.RLock()
+        self._listeners: list[ChangeListener] = []
+        self._reconnector: threading.Thread | None = None
+        self._stopping = threading.Event()
+        #: Set while the connection is known to be broken.
+        self.disconnected = threading.Event()
+        self.reconnects = 0
+
+    # -- connection ---------------------------------------------------------
+
+    @property
+    def payload_limit(self) -> int:
+        limit: int = self.opts.payload_limit
+        return limit
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            raise exception.BackendError(
+                'The redis driver is not started; call start() first.')
+        return self._client
+
+    def _backoff(self) -> client_mod.Backoff:
+        return client_mod.Backoff(self.opts.reconnect_min_delay,
+                                  self.opts.reconnect_max_delay)
+
+    def _error(self, what: str, err: Exception) -> exception.BackendError:
+        return exception.BackendError(
+            'redis %s failed at %s: %s. Check that the server runs and '
+            '[heartbeat_redis] url, password and TLS options are right.'
+            % (what, client_mod.describe(self.conf), err))
+
+    def start(self) -> None:
+        if self._client is not None:
+            return
+        client = client_mod.make_client(self.conf)
+        try:
+            client.ping()
+        except redis.RedisError as err:
+            client.close()
+            raise self._error('connect', err) from err
+        self._scripts = {name: client.register_script(src) for name, src in
+                         (('publish', scripts.PUBLISH),
+                          ('join', scripts.JOIN),
+                          ('snapshot', scripts.SNAPSHOT))}
+        self._stopping.clear()
+        self._client = client
+        LOG.info('heartbeat redis driver connected to %s.',
+                 client_mod.describe(self.conf))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for listener in list(self._listeners):
+            listener.cancel()
+        self._listeners.clear()
+        thread = self._reconnector
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        self._reconnector = None
+        with self._lock:
+            self._members.clear()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self.disconnected.clear()
+
+    def _lost(self, err: Exception) -> None:
+        """The connection broke: fail fast and reconnect in the background."""
+        with self._lock:
+            for member in self._members.values():
+                member.pushed_state = None
+            if self.disconnected.is_set() or self._stopping.is_set():
+                return
+            self.disconnected.set()
+            LOG.warning('Lost redis at %s (%s); reconnecting in the '
+                        'background.', client_mod.describe(self.conf), err)
+            self._reconnector = threading.Thread(
+                target=self._reconnect, daemon=True,
+                name='heartbeat-redis-reconnect')
+            self._reconnector.start()
+
+    def _reconnect(self) -> None:
+        backoff = self._backoff()
+        while not self._stopping.wait(backoff.next()):
+            try:
+                self.client.ping()
+                self._republish()
+            except (redis.RedisError, exception.BackendError) as err:
+                LOG.debug('redis reconnect attempt failed: %s', err)
+                continue
+            self.reconnects += 1
+            self.disconnected.clear()
+            LOG.info('Reconnected to redis at %s; newest reports '
+                     'republished.', client_mod.describe(self.conf))
+            return
+
+    def _republish(self) -> None:
+        with self._lock:
+            latest = [m.latest for m in self._members.values()
+                      if m.latest is not None]
+        for report in latest:
+            try:
+                self._send(report, 'beat')
+            except exception.HostIdConflict as err:
+                LOG.error('Not republishing %s/%s: %s', report.group,
+                          report.member_id, err)
+
+    # -- members ------------------------------------------------------------
+
+    def _member(self, report: Report) -> _Member:
+        member = self._members.get((report.group, report.member_id))
+        if member is None:
+            raise exception.NotJoined(
+                'Member %s/%s has not joined through this driver; call '
+                'join() first.' % (report.group, report.member_id))
+        return member
+
+    def _join_once(self, keys: codec.Keys, member_id: str, force: bool,
+                   expected: str) -> tuple[bool, str]:
+        try:
+            ok, tick = self._scripts['join'](
+                keys=[*keys.all(), codec.groups_key(self.prefix)],
+                args=[member_id, self.owner, '1' if force else '0',
+                      expected, keys.group],
+                client=self.client)
+        except redis.RedisError as err:
+            raise self._error('join', err) from err
+        return bool(ok), codec.text(tick)
+
+    def join(self, group: str, member_id: str) -> None:
+        keys = codec.Keys(self.prefix, group)
+        with self._lock:
+            if (group, member_id) in self._members:
+                return
+        ok, tick = self._join_once(keys, member_id, False, '')
+        if not ok:
+            self._claim(keys, member_id, tick)
+        with self._lock:
+            self._members[(group, member_id)] = _Member(keys)
+
+    def _claim(self, keys: codec.Keys, member_id: str, tick: str) -> None:
+        """Watch a held member id; take it over only if it stays silent."""
+        timeout = self.opts.claim_timeout
+        if timeout is None:
+            timeout = 2 * self.conf.heartbeat.report_interval
+        step = max(0.01, min(0.25, timeout / 8))
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                raw = self.client.zscore(keys.index, member_id)
+            except redis.RedisError as err:
+                raise self._error('join', err) from err
+            now = '' if raw is None else '%.0f' % raw
+            if now != tick:
+                break
+            if time.monotonic() >= deadline:
+                ok, tick = self._join_once(keys, member_id, True, tick)
+                if ok:
+                    LOG.info('Taking over %s/%s: unchanged for %.1fs.',
+                             keys.group, member_id, timeout)
+                    return
+                break
+            time.sleep(step)
+        raise exception.HostIdConflict(
+            'Member %s of group %s is being reported by another live '
+            'process; each member id may be used by one process at a time. '
+            'Stop the other one or choose another member id.'
+            % (member_id, keys.group))
+
+    def _send(self, report: Report, mode: str) -> None:
+        data = codec.encode(report)
+        if len(data) > self.payload_limit:
+            raise exception.PayloadTooLarge(
+                'Report of %s/%s is %d bytes, above [heartbeat_redis] '
+                'payload_limit (%d); publish a smaller payload or raise the '
+                'limit.' % (report.group, report.member_id, len(data),
+                            self.payload_limit))
+        member = self._member(report)
+        state = codec.state_of(report)
+        notify = mode == 'leave' or state != member.pushed_state
+        keys = member.keys
+        try:
+            ok = self._scripts['publish'](
+                keys=[*keys.all(), codec.groups_key(self.prefix),
+                      codec.epoch_key(self.prefix)],
+                args=[report.member_id, data, self.owner, report.group,
+                      codec.channel(self.prefix), secrets.token_hex(8),
+                      '1' if notify else '0', mode],
+                client=self.client)
+        except redis.RedisError as err:
+            self._lost(err)
+            raise self._error('publish', err) from err
+        if not ok:
+            raise exception.HostIdConflict(
+                'Member %s of group %s was taken over by another process; '
+                'not publishing. Each member id may be used by one process '
+                'at a time.' % (report.member_id, report.group))
+        member.pushed_state = state
+
+    def publish(self, report: Report) -> None:
+        with self._lock:
+            member = self._member(report)
+            member.latest = report
+        if self.disconnected.is_set():
+            raise exception.BackendError(
+                'redis at %s is unreachable; reconnecting in the background '
+                'and the newest report is republished on success.'
+                % client_mod.describe(self.conf))
+        self._send(report, 'beat')
+
+    def leave(self, report: Report) -> None:
+        self._send(report, 'leave')
+        with self._lock:
+            self._members.pop((report.group, report.member_id), None)
+
+    # -- observers ------------------------------------------------------------
+
+    def snapshot(self, group: str | None = None,
+                 since: Any = None) -> Snapshot:
+        cursor = since if isinstance(since, codec.Cursor) else None
+        full = cursor is None or (group is not None
+                                  and group not in cursor.clocks)
+        pairs: list[str] = []
+        if group is not None:
+            since_tick = -1 if full or cursor is None else (
+                cursor.clocks[group])
+            pairs = [group, str(since_tick)]
+        elif cursor is not None:
+            for grp, tick in cursor.clocks.items():
+                pairs += [grp, str(tick)]
+        args = [self.prefix, secrets.token_hex(8),
+                cursor.epoch if cursor is not None else '',
+                self.opts.member_ttl * US, self.opts.gone_retention * US,
+                PURGE_LIMIT, '1' if group is None else '0',
+                '1' if full else '0', *pairs]
+        try:
+            reply = self._scripts['snapshot'](keys=[], args=args,
+                                              client=self.client)
+        except redis.RedisError as err:
+            raise self._error('snapshot', err) from err
+        return self._parse_snapshot(reply, cursor)
+
+    def _parse_snapshot(self, reply: list[Any],
+                        cursor: codec.Cursor | None) -> Snapshot:
+        epoch = codec.text(reply[0])
+        complete = bool(reply[1])
+        clocks: dict[str, int] = {}
+        if not complete and cursor is not None:
+            clocks.update(cursor.clocks)
+        reports: list[Report] = []
+        invalid: list[InvalidRecord] = []
+        gone: list[tuple[str, str]] = []
+        for raw_group, raw_clock, records, gone_members in reply[2]:
+            grp = codec.text(raw_group)
+            clocks[grp] = int(codec.text(raw_clock))
+            for member_id, raw in codec.decode_pairs(records):
+                item = codec.decode(grp, member_id, raw)
+                if isinstance(item, Report):
+                    reports.append(item)
+                else:
+                    invalid.append(item)
+            gone.extend((grp, codec.text(m)) for m in gone_members)
+        return Snapshot(tuple(reports), tuple(invalid), complete=complete,
+                        gone=tuple(gone),
+                        cursor=codec.Cursor(epoch, clocks))
+
+    def listen(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        listener = ChangeListener(self.client, self.prefix, callback,
+                                  self._backoff())
+        self._listeners.append(listener)
+        listener.start()
+        # Return once subscribed, so no change after listen() is missed.
+        listener.subscribed.wait(max(1.0, self.opts.socket_timeout))
+
+        def cancel() -> None:
+            listener.cancel()
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return cancel

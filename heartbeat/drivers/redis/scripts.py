@@ -1,0 +1,181 @@
+"""Server-side scripts of the redis driver.
+
+Each script runs atomically on the server, so a beat is one round trip and
+a reader never sees half a beat.  Ticks come from the server's own clock
+(``TIME``, in microseconds) but never go backwards within a group: a tick
+is ``max(server time, group clock + 1)``, so ``tick > cursor`` is exactly
+"changed after that read", even if the server's clock is stepped back.
+Lua numbers are doubles: ticks (about 2**51) stay exact, and are always
+formatted with ``%.0f`` because Lua's default formatting rounds them.
+"""
+
+# KEYS: reports, index, gone, meta, owners, groups, epoch
+# ARGV: member, record, owner, group, channel, epoch candidate,
+#       notify ('1' or '0'), mode ('beat' or 'leave')
+# Returns 1, or 0 when another process owns the member id.
+PUBLISH = """
+local member = ARGV[1]
+local owner = redis.call('HGET', KEYS[5], member)
+if owner and owner ~= ARGV[3] then
+  return 0
+end
+redis.call('SET', KEYS[7], ARGV[6], 'NX')
+local t = redis.call('TIME')
+local tick = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local clock = tonumber(redis.call('HGET', KEYS[4], 'clock') or '0')
+if tick <= clock then tick = clock + 1 end
+local s = string.format('%.0f', tick)
+redis.call('HSET', KEYS[4], 'clock', s)
+redis.call('HSET', KEYS[1], member, ARGV[2])
+redis.call('ZADD', KEYS[2], s, member)
+redis.call('ZREM', KEYS[3], member)
+if ARGV[8] == 'leave' then
+  redis.call('HDEL', KEYS[5], member)
+elseif not owner then
+  redis.call('HSET', KEYS[5], member, ARGV[3])
+end
+if ARGV[7] == '1' or not owner then
+  redis.call('SADD', KEYS[6], ARGV[4])
+  redis.call('PUBLISH', ARGV[5], ARGV[4])
+end
+return 1
+"""
+
+# KEYS: reports, index, gone, meta, owners, groups
+# ARGV: member, owner, force ('1' or '0'), expected tick, group
+# Returns {1, ''} when claimed, {0, tick} when a live-looking owner holds
+# it (tick: its last change, for the caller to watch).  With force, the
+# claim succeeds only if the holder's tick is still the expected one.
+JOIN = """
+local member = ARGV[1]
+local owner = redis.call('HGET', KEYS[5], member)
+if owner and owner ~= ARGV[2] then
+  local rec = redis.call('HGET', KEYS[1], member)
+  local left = false
+  if rec then
+    local ok, obj = pcall(cjson.decode, rec)
+    left = ok and type(obj) == 'table' and obj['left'] == true
+  end
+  if not left then
+    local tick = redis.call('ZSCORE', KEYS[2], member) or ''
+    if ARGV[3] ~= '1' or tick ~= ARGV[4] then
+      return {0, tick}
+    end
+  end
+end
+redis.call('HSET', KEYS[5], member, ARGV[2])
+redis.call('SADD', KEYS[6], ARGV[5])
+return {1, ''}
+"""
+
+# ARGV: prefix, epoch candidate, reader's epoch ('' for none),
+#       member ttl in us (0: never), gone retention in us, purge limit,
+#       discover ('1': add every group of the groups set as new),
+#       full ('1': read everything), then pairs of group, since tick
+#       (-1: a group the reader has never read).
+# Returns {epoch, full (1 or 0), {{group, clock, {m1, r1, ...},
+#          {gone1, ...}}, ...}}.
+# Group keys are derived here, so the script is for a single redis (or
+# Sentinel-managed master/replicas), not Redis Cluster.
+SNAPSHOT = """
+local prefix = ARGV[1]
+local ekey = prefix .. ':epoch'
+redis.call('SET', ekey, ARGV[2], 'NX')
+local epoch = redis.call('GET', ekey)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local full = (ARGV[8] == '1') or (ARGV[3] ~= epoch)
+local ttl = tonumber(ARGV[4])
+local retention = tonumber(ARGV[5])
+local purge_limit = tonumber(ARGV[6])
+local groups, since, seen = {}, {}, {}
+for i = 9, #ARGV, 2 do
+  local g = ARGV[i]
+  if not seen[g] then
+    seen[g] = true
+    groups[#groups + 1] = g
+    since[g] = tonumber(ARGV[i + 1])
+  end
+end
+if ARGV[7] == '1' then
+  for _, g in ipairs(redis.call('SMEMBERS', prefix .. ':groups')) do
+    if not seen[g] then
+      seen[g] = true
+      groups[#groups + 1] = g
+      since[g] = -1
+    end
+  end
+end
+local function key(g, what)
+  return prefix .. ':g:' .. g .. ':' .. what
+end
+local function fmt(x)
+  return string.format('%.0f', x)
+end
+local function bump(meta)
+  local clock = tonumber(redis.call('HGET', meta, 'clock') or '0')
+  local tick = now
+  if tick <= clock then tick = clock + 1 end
+  redis.call('HSET', meta, 'clock', fmt(tick))
+  return tick
+end
+-- Housekeeping: delete members silent for longer than the ttl (on this
+-- server's clock) and forget deletions older than the retention.
+for _, g in ipairs(groups) do
+  local meta = key(g, 'meta')
+  if ttl > 0 then
+    local old = redis.call('ZRANGEBYSCORE', key(g, 'index'), '-inf',
+                           fmt(now - ttl), 'LIMIT', 0, purge_limit)
+    for _, m in ipairs(old) do
+      local tick = bump(meta)
+      redis.call('HDEL', key(g, 'reports'), m)
+      redis.call('HDEL', key(g, 'owners'), m)
+      redis.call('ZREM', key(g, 'index'), m)
+      redis.call('ZADD', key(g, 'gone'), fmt(tick), m)
+    end
+  end
+  local clock = tonumber(redis.call('HGET', meta, 'clock') or '0')
+  local limit = clock - retention
+  local floor = tonumber(redis.call('HGET', meta, 'floor') or '0')
+  if redis.call('ZREMRANGEBYSCORE', key(g, 'gone'), '-inf', fmt(limit)) > 0
+      and limit > floor then
+    floor = limit
+    redis.call('HSET', meta, 'floor', fmt(floor))
+  end
+  if since[g] >= 0 and since[g] < floor then
+    full = true
+  end
+end
+local out = {}
+for _, g in ipairs(groups) do
+  local clock = redis.call('HGET', key(g, 'meta'), 'clock') or '0'
+  local s = since[g]
+  local records, gone = {}, {}
+  if full or s < 0 then
+    records = redis.call('HGETALL', key(g, 'reports'))
+  else
+    local changed = redis.call('ZRANGEBYSCORE', key(g, 'index'),
+                               '(' .. fmt(s), '+inf')
+    for first = 1, #changed, 1000 do
+      local chunk = {}
+      for i = first, math.min(first + 999, #changed) do
+        chunk[#chunk + 1] = changed[i]
+      end
+      local vals = redis.call('HMGET', key(g, 'reports'), unpack(chunk))
+      for i, m in ipairs(chunk) do
+        if vals[i] then
+          records[#records + 1] = m
+          records[#records + 1] = vals[i]
+        end
+      end
+    end
+    gone = redis.call('ZRANGEBYSCORE', key(g, 'gone'), '(' .. fmt(s),
+                      '+inf')
+  end
+  out[#out + 1] = {g, clock, records, gone}
+end
+if full then
+  return {epoch, 1, out}
+end
+return {epoch, 0, out}
+"""
