@@ -37,7 +37,6 @@ service_down_time = {service_down_time}
 [heartbeat_storage]
 path = {path}
 max_hosts = {max_hosts}
-claim_timeout = {claim_timeout}
 """
 
 
@@ -45,8 +44,8 @@ class StorageCluster:
     """Member processes writing one metadata file in ``workdir``."""
 
     def __init__(self, workdir: str, report_interval: float = 0.2,
-                 service_down_time: float = 1.0, max_hosts: int = 16,
-                 claim_timeout: float = 0.0) -> None:
+                 service_down_time: float = 1.0,
+                 max_hosts: int = 16) -> None:
         self.workdir = workdir
         self.report_interval = report_interval
         self.service_down_time = service_down_time
@@ -58,8 +57,7 @@ class StorageCluster:
             f.write(CONF_TEMPLATE.format(
                 report_interval=report_interval,
                 service_down_time=service_down_time,
-                path=self.metadata_path, max_hosts=max_hosts,
-                claim_timeout=claim_timeout))
+                path=self.metadata_path, max_hosts=max_hosts))
         admin.init_area(self.make_conf(), force=True)
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self._log_start: dict[int, int] = {}
