@@ -4,16 +4,49 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-from heartbeat.conf import base
+GROUP = cfg.OptGroup(
+    'heartbeat_tooz', title='tooz driver (any tooz backend URL)',
+    help='Reports carried as tooz group membership capabilities, on any '
+         'tooz backend: ZooKeeper, etcd, redis, memcached, file, ...')
 
-GROUP = cfg.OptGroup('heartbeat_tooz',
-                     title='tooz driver (any tooz backend URL)')
-
-OPTS: list[cfg.Opt] = []
+OPTS = [
+    cfg.StrOpt(
+        'backend_url', default='zookeeper://127.0.0.1:2181', secret=True,
+        help='tooz backend URL, e.g. zookeeper://host:2181, '
+             'etcd3+http://host:2379, redis://host:6379, '
+             'memcached://host:11211 or file:///shared/dir. It may hold '
+             'credentials and is never logged.'),
+    cfg.IntOpt(
+        'session_timeout', default=30, min=1, max=3600,
+        help='Seconds after which the backend drops the membership of a '
+             'member whose tooz heartbeat stopped (ZooKeeper session '
+             'timeout, etcd lease and redis key time to live). A member '
+             'whose membership was dropped while it kept running rejoins '
+             'on its next report.'),
+    cfg.FloatOpt(
+        'operation_timeout', default=10.0, min=0.1, max=600.0,
+        help='Seconds one tooz request may take before it counts as '
+             'failed.'),
+    cfg.FloatOpt(
+        'claim_timeout', min=0.0, max=3600.0,
+        help='Seconds a joining member waits for a member of the same id '
+             'held by another process to disappear (a crashed process\'s '
+             'membership expires after session_timeout) before the join is '
+             'refused. Defaults to session_timeout plus [heartbeat] '
+             'report_interval.'),
+    cfg.StrOpt(
+        'observer_id',
+        help='tooz member id of this process when it only reads groups. '
+             'Defaults to <host>.observer.<pid>.<random>.'),
+    cfg.IntOpt(
+        'payload_limit', default=16384, min=256, max=1024 * 1024,
+        help='Largest encoded report, in bytes, that a member may publish.'),
+]
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    base.register(conf, GROUP, OPTS)
+    conf.register_group(GROUP)
+    conf.register_opts(OPTS, group=GROUP)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:

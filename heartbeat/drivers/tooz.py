@@ -1,0 +1,351 @@
+"""The tooz driver (``tooz``): reports as tooz membership capabilities.
+
+Options: ``[heartbeat_tooz]`` backend_url, session_timeout,
+operation_timeout, claim_timeout, observer_id, payload_limit.
+
+Considerations:
+
+* Each member id gets its own tooz coordinator, started with tooz's own
+  heartbeat thread, so the backend drops the membership of a process that
+  dies (ZooKeeper session, etcd lease, redis key time to live) after
+  ``session_timeout``.  The report itself is the membership's capabilities,
+  rewritten on every beat.
+* A membership can vanish while the member runs: a ZooKeeper session that
+  expired (kazoo reconnects with a new session, the ephemeral node is
+  gone), or an etcd lease that expired (tooz makes a new lease but does not
+  re-create the member key).  The next beat finds the member missing and
+  rejoins with the report it was publishing, so the newest state is back
+  within one report_interval.
+* After :meth:`ToozDriver.leave` the member stays in its group with a
+  report marked left, so observers see a clean leave; the membership itself
+  ends when the driver stops.
+* Reads use ``get_members_with_capabilities`` (one request on etcd and
+  redis, one per member on ZooKeeper).  tooz watchers poll on most
+  backends and never report capability changes, so this driver does not
+  claim PUSH: the monitor polls it.  :attr:`ToozDriver.backend_capabilities`
+  lists what the configured backend really offers.
+* Member ids must be ASCII (a ZooKeeper restriction of tooz).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import socket
+import threading
+import time
+from typing import Any
+from typing import ClassVar
+import urllib.parse
+
+from oslo_config import cfg
+from oslo_log import log as logging
+import tooz
+from tooz import coordination
+from tooz import utils as tooz_utils
+
+from heartbeat.drivers import base
+from heartbeat import exception
+from heartbeat.model import InvalidRecord
+from heartbeat.model import Report
+from heartbeat.model import Snapshot
+
+LOG = logging.getLogger(__name__)
+
+#: What each tooz backend really offers beyond the contract.
+BACKEND_CAPABILITIES: dict[str, frozenset[base.Capability]] = {
+    'zookeeper': frozenset({base.Capability.SERVER_TTL}),
+    'kazoo': frozenset({base.Capability.SERVER_TTL}),
+    'etcd3+http': frozenset({base.Capability.SERVER_TTL,
+                             base.Capability.BATCHED_READ}),
+    'etcd3+https': frozenset({base.Capability.SERVER_TTL,
+                              base.Capability.BATCHED_READ}),
+    'redis': frozenset({base.Capability.SERVER_TTL,
+                        base.Capability.BATCHED_READ}),
+    'memcached': frozenset({base.Capability.SERVER_TTL}),
+}
+
+#: tooz errors the driver handles itself instead of translating.
+HANDLED = (coordination.MemberNotJoined, coordination.MemberAlreadyExist,
+           coordination.GroupNotCreated, coordination.GroupAlreadyExist)
+
+
+def to_capabilities(report: Report) -> dict[str, Any]:
+    return {'seq': report.seq, 'inc': report.incarnation,
+            'state': report.state, 'score': report.score,
+            'data': dict(report.payload), 'at': report.written_at,
+            'left': report.left}
+
+
+def from_capabilities(group: str, member_id: str,
+                      caps: Any) -> Report | InvalidRecord | None:
+    """The report in ``caps``; None for a member that never reported."""
+    where = 'tooz %s/%s' % (group, member_id)
+    if caps is None:
+        return None
+    try:
+        if not isinstance(caps, dict):
+            raise TypeError('capabilities are not a mapping')
+        seq, inc = caps['seq'], caps['inc']
+        if not isinstance(seq, int) or not isinstance(inc, int):
+            raise TypeError('seq and inc must be integers')
+        data = caps.get('data') or {}
+        if not isinstance(data, dict):
+            raise TypeError('data must be a mapping')
+        return Report(member_id=member_id, group=group, seq=seq,
+                      incarnation=inc, state=caps.get('state'),
+                      score=caps.get('score'), payload=data,
+                      written_at=float(caps.get('at') or 0.0),
+                      left=bool(caps.get('left')), location=where)
+    except (KeyError, TypeError, ValueError) as err:
+        return InvalidRecord(where, 'unreadable capabilities: %s' % err)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclasses.dataclass
+class _Member:
+    coordinator: Any
+    in_group: bool = False
+    #: Left cleanly: still in the group (marked left) until stop().
+    left: bool = False
+
+
+class ToozDriver(base.Driver):
+    """Reports as capabilities of tooz group members, on any backend."""
+
+    name: ClassVar[str] = 'tooz'
+    #: Nothing beyond the contract is guaranteed on every tooz backend;
+    #: see :attr:`backend_capabilities`.
+    capabilities: ClassVar[frozenset[base.Capability]] = frozenset()
+
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
+        super().__init__(conf)
+        from heartbeat.conf import tooz as tooz_conf
+
+        tooz_conf.register_opts(conf)
+        self.opts = conf.heartbeat_tooz
+        self.scheme = urllib.parse.urlsplit(self.opts.backend_url).scheme
+        self._observer: Any = None
+        self._coordinators: dict[str, Any] = {}
+        self._members: dict[tuple[str, str], _Member] = {}
+        self._lock = threading.RLock()
+        #: How often a lost membership was found and re-created.
+        self.rejoins = 0
+
+    @property
+    def payload_limit(self) -> int:
+        limit: int = self.opts.payload_limit
+        return limit
+
+    @property
+    def backend_capabilities(self) -> frozenset[base.Capability]:
+        """What the configured tooz backend offers beyond the contract."""
+        return BACKEND_CAPABILITIES.get(self.scheme, frozenset())
+
+    # -- tooz plumbing ------------------------------------------------------
+
+    def _error(self, what: str, err: Exception) -> exception.BackendError:
+        return exception.BackendError(
+            'tooz %s on the %s backend failed: %s. Check that the backend '
+            'runs and [heartbeat_tooz] backend_url is right.'
+            % (what, self.scheme or '?', err))
+
+    def _wait(self, what: str, result: Any) -> Any:
+        """The value of a tooz async result; backend errors translated."""
+        try:
+            return result.get(timeout=self.opts.operation_timeout)
+        except HANDLED:
+            raise
+        except tooz.ToozError as err:
+            raise self._error(what, err) from err
+
+    def _coordinator(self, member_id: str, heart: bool) -> Any:
+        options: dict[str, Any] = {
+            'membership_timeout': str(self.opts.session_timeout)}
+        if self.scheme in ('zookeeper', 'kazoo'):
+            options['timeout'] = str(self.opts.session_timeout)
+        try:
+            coord = coordination.get_coordinator(
+                self.opts.backend_url, member_id.encode(), **options)
+            coord.start(start_heart=heart)
+        except tooz.ToozError as err:
+            raise self._error('connect', err) from err
+        except ValueError as err:
+            raise exception.ConfigError(
+                'Invalid [heartbeat_tooz] backend_url (scheme %r): %s'
+                % (self.scheme, err)) from err
+        return coord
+
+    # -- lifecycle --
+
+    def start(self) -> None:
+        if self._observer is not None:
+            return
+        observer_id = self.opts.observer_id or '%s.observer.%d.%s' % (
+            socket.gethostname(), os.getpid(), secrets.token_hex(4))
+        self._observer = self._coordinator(observer_id, heart=False)
+        LOG.info('heartbeat tooz driver connected to a %s backend.',
+                 self.scheme)
+
+    def stop(self) -> None:
+        with self._lock:
+            members = list(self._members.items())
+            coords = list(self._coordinators.values())
+            self._members.clear()
+            self._coordinators.clear()
+            observer, self._observer = self._observer, None
+        for (group, member_id), member in members:
+            if member.in_group:
+                try:
+                    self._wait('leave', member.coordinator.leave_group(
+                        group.encode()))
+                except (exception.BackendError, *HANDLED) as err:
+                    LOG.debug('Could not leave %s as %s: %s', group,
+                              member_id, err)
+        for coord in [*coords, observer]:
+            if coord is None:
+                continue
+            try:
+                coord.stop()
+            except tooz.ToozError as err:
+                LOG.debug('Stopping a tooz coordinator failed: %s', err)
+
+    # -- members --
+
+    def _holders(self, group: str) -> set[str]:
+        try:
+            members = self._wait('read members', self._observer.get_members(
+                group.encode()))
+        except coordination.GroupNotCreated:
+            return set()
+        return {_text(m) for m in members}
+
+    def join(self, group: str, member_id: str) -> None:
+        if self._observer is None:
+            raise exception.BackendError(
+                'The tooz driver is not started; call start() first.')
+        with self._lock:
+            known = self._members.get((group, member_id))
+            if known is not None:
+                known.left = False
+                return
+            coord = self._coordinators.get(member_id)
+        timeout = self.opts.claim_timeout
+        if timeout is None:
+            timeout = (self.opts.session_timeout
+                       + self.conf.heartbeat.report_interval)
+        deadline = time.monotonic() + timeout
+        while member_id in self._holders(group):
+            if time.monotonic() >= deadline:
+                raise exception.HostIdConflict(
+                    'Member %s of group %s is held by another live process; '
+                    'each member id may be used by one process at a time. '
+                    'Stop the other one, or wait for its membership to '
+                    'expire ([heartbeat_tooz] session_timeout).'
+                    % (member_id, group))
+            time.sleep(max(0.05, min(0.5, timeout / 10)))
+        with self._lock:
+            if coord is None:
+                coord = self._coordinator(member_id, heart=True)
+                self._coordinators[member_id] = coord
+            self._members[(group, member_id)] = _Member(coord)
+
+    def _member(self, report: Report) -> _Member:
+        member = self._members.get((report.group, report.member_id))
+        if member is None or member.left:
+            raise exception.NotJoined(
+                'Member %s/%s has not joined through this driver; call '
+                'join() first.' % (report.group, report.member_id))
+        return member
+
+    def _enter_group(self, member: _Member, group: bytes,
+                     caps: dict[str, Any], member_id: str) -> None:
+        coord = member.coordinator
+        try:
+            self._wait('create group', coord.create_group(group))
+        except coordination.GroupAlreadyExist:
+            pass
+        try:
+            self._wait('join', coord.join_group(group, capabilities=caps))
+        except coordination.MemberAlreadyExist as err:
+            raise exception.HostIdConflict(
+                'Member %s of group %s was joined by another process first; '
+                'each member id may be used by one process at a time.'
+                % (member_id, group.decode())) from err
+        member.in_group = True
+
+    def _write(self, report: Report) -> None:
+        caps = to_capabilities(report)
+        size = len(tooz_utils.dumps(caps))
+        if size > self.payload_limit:
+            raise exception.PayloadTooLarge(
+                'Report of %s/%s is %d bytes, above [heartbeat_tooz] '
+                'payload_limit (%d); publish a smaller payload or raise the '
+                'limit.' % (report.group, report.member_id, size,
+                            self.payload_limit))
+        member = self._member(report)
+        group = report.group.encode()
+        if not member.in_group:
+            self._enter_group(member, group, caps, report.member_id)
+            return
+        try:
+            self._wait('update', member.coordinator.update_capabilities(
+                group, caps))
+            return
+        except (coordination.MemberNotJoined, coordination.GroupNotCreated):
+            pass
+        self.rejoins += 1
+        LOG.warning('Membership of %s in group %s was lost behind our back '
+                    '(expired session or lease); rejoining with the current '
+                    'report.', report.member_id, report.group)
+        member.in_group = False
+        try:
+            # Renews an expired etcd lease before the key is re-created.
+            member.coordinator.heartbeat()
+        except tooz.ToozError as err:
+            raise self._error('heartbeat', err) from err
+        self._enter_group(member, group, caps, report.member_id)
+
+    def publish(self, report: Report) -> None:
+        with self._lock:
+            self._write(report)
+
+    def leave(self, report: Report) -> None:
+        with self._lock:
+            self._write(report)
+            self._member(report).left = True
+
+    # -- observers --
+
+    def _groups(self) -> list[str]:
+        return sorted(_text(g) for g in self._wait(
+            'list groups', self._observer.get_groups()))
+
+    def snapshot(self, group: str | None = None,
+                 since: Any = None) -> Snapshot:
+        if self._observer is None:
+            raise exception.BackendError(
+                'The tooz driver is not started; call start() first.')
+        groups = [group] if group is not None else self._groups()
+        # Ask for every group first, so backends with asynchronous
+        # requests (ZooKeeper) read them concurrently.
+        pending = [(g, self._observer.get_members_with_capabilities(
+            g.encode())) for g in groups]
+        reports: list[Report] = []
+        invalid: list[InvalidRecord] = []
+        for grp, result in pending:
+            try:
+                members = self._wait('read members', result)
+            except coordination.GroupNotCreated:
+                continue
+            for raw_id, caps in members.items():
+                item = from_capabilities(grp, _text(raw_id), caps)
+                if isinstance(item, Report):
+                    reports.append(item)
+                elif item is not None:
+                    invalid.append(item)
+        return Snapshot(tuple(reports), tuple(invalid))
