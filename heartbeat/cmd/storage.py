@@ -1,4 +1,5 @@
-"""heartbeat-storage: initialise and inspect the shared metadata area."""
+"""heartbeat-storage: initialise and inspect the shared metadata area, and
+initialise the sanlock lockspace and resource lease (sanlock-init)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,13 @@ def _add_parsers(subparsers: object) -> None:
                     help='Also list empty slots.')
     sp.add_argument('--json', action='store_true',
                     help='Print JSON instead of a table.')
+    sp = subparsers.add_parser(  # type: ignore[attr-defined]
+        'sanlock-init', help='Write the sanlock lockspace and the workload '
+                             'resource lease into [fencing] lease_path '
+                             '(through the local sanlock daemon).')
+    sp.add_argument('--force', action='store_true',
+                    help='Overwrite an initialised lockspace (every host '
+                         'using it loses its leases).')
 
 
 CLI_OPTS = [cfg.SubCommandOpt('action', handler=_add_parsers,
@@ -70,6 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         conf = cmd.make_conf(argv, CLI_OPTS, __doc__ or '', quiet=True)
+        if conf.action.name == 'sanlock-init':
+            from heartbeat.conf import fencing as fencing_conf
+            from heartbeat.fencing import sanlock
+
+            fencing_conf.register_opts(conf)
+            print(sanlock.init_areas(conf, force=conf.action.force))
+            return 0
         if conf.action.name == 'init':
             print(admin.init_area(conf, force=conf.action.force,
                                   watch=conf.action.watch))

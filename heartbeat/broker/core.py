@@ -1,0 +1,215 @@
+"""The broker itself: everything a host's broker owns, wired together.
+
+:class:`Broker` owns the status store and its writer thread (with the
+driver and the storage connection), the domain monitor, the submonitors and
+the fencer.  Its public methods are what the RPC methods call; every one of
+them answers from memory or hands work to a background thread, except the
+fencing operations, which wait for the local sanlock daemon.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+import os
+import time
+from typing import Any
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from heartbeat.broker import connection as connection_mod
+from heartbeat.broker.domain import DomainMonitor
+from heartbeat.broker.store import StatusStore
+from heartbeat.broker.submonitors import base as sub_base
+from heartbeat.broker.submonitors import runner as sub_runner
+from heartbeat.broker.writer import WriterThread
+from heartbeat import conf as hb_conf
+from heartbeat.conf import broker as broker_conf
+from heartbeat.conf import fencing as fencing_conf
+from heartbeat.conf import submonitors as submonitors_conf
+from heartbeat import drivers
+from heartbeat.drivers.base import Driver
+from heartbeat import exception
+from heartbeat import fencing
+from heartbeat.fencing.base import Fencer
+
+LOG = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+MAINTENANCE_MODES = ('local', 'global', 'none')
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    """Every option the broker reads."""
+    hb_conf.register_opts(conf)
+    broker_conf.register_opts(conf)
+    fencing_conf.register_opts(conf)
+    submonitors_conf.register_opts(conf)
+
+
+class Broker:
+    """One host's broker; see the module docstring."""
+
+    def __init__(self, conf: cfg.ConfigOpts, driver: Driver | None = None,
+                 fencer: Fencer | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        register_opts(conf)
+        self.conf = conf
+        self.clock = clock
+        hb = conf.heartbeat
+        self.member_id: str = hb.member_id or hb.host
+        self.driver = driver if driver is not None else drivers.load(conf)
+        self.connection = connection_mod.load(conf)
+        self.store = StatusStore(
+            conf.broker.group, self.member_id, hb.service_down_time,
+            stall_after=lambda: conf.broker.storage_stall_after, clock=clock)
+        self.writer = WriterThread(
+            self.store, self.driver, self.connection,
+            report_interval=lambda: conf.heartbeat.report_interval,
+            peer_interval=lambda: (conf.broker.peer_refresh_interval
+                                   or conf.heartbeat.report_interval),
+            retry_interval=lambda: conf.broker.connect_retry_interval,
+            clock=clock)
+        self.domain = DomainMonitor(
+            self.connection.validate,
+            interval=lambda: conf.broker.domain_monitor_interval,
+            timeout=lambda: conf.broker.domain_probe_timeout, clock=clock)
+        self.fencer = fencer if fencer is not None else fencing.load(conf)
+        context = sub_base.Context(domain=self.domain)
+        self.submonitors = sub_runner.SubmonitorRunner(
+            sub_runner.load(conf, conf.submonitors.enabled, context),
+            clock=clock)
+        self.started_at = clock()
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        if not self.fencer.safe:
+            LOG.warning('Fencer %r protects nothing: do not run a real '
+                        'workload with it.', self.fencer.name)
+        self.writer.start()
+        self.submonitors.start()
+        self.fencer.start()
+        if self.conf.fencing.join_on_start:
+            try:
+                self.fencer.join()
+            except exception.HeartbeatError as err:
+                LOG.error('Could not join the lockspace at start: %s (the '
+                          'agent may retry with lockspace_join).', err)
+
+    def stop(self) -> None:
+        self.domain.stop()
+        self.submonitors.stop()
+        self.fencer.stop()
+        self.writer.stop(timeout=self.conf.broker.storage_stall_after)
+
+    # -- RPC methods -------------------------------------------------------
+
+    def ping(self) -> dict[str, Any]:
+        return {'pong': True, 'protocol': PROTOCOL_VERSION,
+                'pid': os.getpid(), 'member_id': self.member_id,
+                'uptime_s': round(self.clock() - self.started_at, 3)}
+
+    def put_state(self, state: str | None, score: int | None = None,
+                  payload: Mapping[str, Any] | None = None
+                  ) -> dict[str, Any]:
+        payload = payload or {}
+        posted = self.store.put_state(state, score, payload)
+        return {'version': posted.version}
+
+    def get_status(self) -> dict[str, Any]:
+        out = self.store.view()
+        conf = self.conf
+        out.update({
+            'protocol': PROTOCOL_VERSION,
+            'host': {'host_id': conf.heartbeat.host_id,
+                     'host': conf.heartbeat.host,
+                     'member_id': self.member_id,
+                     'pid': os.getpid()},
+            'storage': {'driver': self.driver.name,
+                        'connection': self.connection.name,
+                        'path': conf.heartbeat_storage.path},
+            'domain': self.domain.view(),
+            'submonitors': self.submonitors.view(),
+            'fencing': self.fencer.view(),
+            'options': {
+                'report_interval': conf.heartbeat.report_interval,
+                'peer_refresh_interval': (
+                    conf.broker.peer_refresh_interval
+                    or conf.heartbeat.report_interval),
+                'storage_stall_after': conf.broker.storage_stall_after,
+                'domain_monitor_interval':
+                    conf.broker.domain_monitor_interval,
+                'submonitor_interval': conf.submonitors.interval,
+            },
+        })
+        return out
+
+    def start_domain_monitor(self) -> dict[str, Any]:
+        return self.domain.start()
+
+    def stop_domain_monitor(self) -> dict[str, Any]:
+        return self.domain.stop()
+
+    def set_maintenance(self, mode: str) -> dict[str, Any]:
+        """Enter or leave maintenance.
+
+        ``local``: this host; ``global``: the whole cluster (slot 0);
+        ``none``: clear both.
+        """
+        if mode not in MAINTENANCE_MODES:
+            raise exception.ConfigError(
+                'Unknown maintenance mode %r; use one of: %s.'
+                % (mode, ', '.join(MAINTENANCE_MODES)))
+        if mode == 'global' and not self.writer.supports_global_maintenance:
+            raise exception.ConfigError(
+                'Global maintenance is stored in slot 0 of the shared '
+                'metadata area: it needs [heartbeat] driver = storage.')
+        if mode == 'local':
+            self.store.set_local_maintenance(True)
+        else:
+            self.store.set_local_maintenance(False)
+            if self.writer.supports_global_maintenance:
+                self.store.request_global_maintenance(mode)
+        return {'local_maintenance': mode == 'local',
+                'global_maintenance_requested': (
+                    mode if mode != 'local' else None)}
+
+    def lockspace_join(self) -> dict[str, Any]:
+        return self.fencer.join()
+
+    def lockspace_leave(self) -> dict[str, Any]:
+        return self.fencer.leave()
+
+    def acquire_lease(self, pid: int) -> dict[str, Any]:
+        return self.fencer.acquire(pid)
+
+    def release_lease(self, pid: int) -> dict[str, Any]:
+        return self.fencer.release(pid)
+
+
+def check_config(conf: cfg.ConfigOpts) -> None:
+    """Fail fast, before the launcher forks, on what start() would reject.
+
+    Loads every configured plugin without starting anything, so that a
+    typo is one clear error at startup instead of a restart loop.
+    """
+    register_opts(conf)
+    if conf.heartbeat.host_id is None:
+        raise exception.ConfigError(
+            'heartbeat-broker needs [heartbeat] host_id (1..2000), unique '
+            'per host: it names the host\'s slot and its sanlock host id.')
+    directory = os.path.dirname(os.path.abspath(conf.broker.socket_path))
+    if not os.path.isdir(directory):
+        raise exception.ConfigError(
+            'Directory %s of [broker] socket_path does not exist; create it '
+            '(systemd: RuntimeDirectory=heartbeat) or change the option.'
+            % directory)
+    drivers.load(conf)
+    connection_mod.load(conf)
+    sub_runner.load(conf, conf.submonitors.enabled, sub_base.Context())
+    if conf.fencing.fencer == 'sanlock':
+        from heartbeat.fencing import binding
+
+        binding.load(conf.fencing.sanlock_run_dir)

@@ -1,0 +1,128 @@
+"""The domain monitor: is the storage domain usable right now?
+
+Started and stopped on the agent's command.  While it runs, a probe thread
+validates the storage every interval (a real read/write probe through the
+storage connection) and records the measured delay; a probe that has not
+returned within the timeout makes the domain invalid at once, without
+waiting for it.  Never started, the domain is reported invalid.  Stopped
+(for example in local maintenance) the domain is reported valid without
+validation, while the broker goes on publishing and reading peers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import enum
+import threading
+import time
+from typing import Any
+
+from oslo_log import log as logging
+
+from heartbeat.broker.connection import ProbeResult
+
+LOG = logging.getLogger(__name__)
+
+
+class MonitorState(enum.Enum):
+    NEVER_STARTED = 'never_started'
+    RUNNING = 'running'
+    STOPPED = 'stopped'
+
+
+class DomainMonitor:
+    """Periodic validation of the storage domain; see the module docstring.
+
+    ``probe`` performs one validation and may block; ``interval`` and
+    ``timeout`` are read before every probe (so reloads apply).
+    """
+
+    def __init__(self, probe: Callable[[], ProbeResult],
+                 interval: Callable[[], float], timeout: Callable[[], float],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.probe = probe
+        self.interval = interval
+        self.timeout = timeout
+        self.clock = clock
+        self.state = MonitorState.NEVER_STARTED
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last: ProbeResult | None = None
+        self._last_at: float | None = None
+        self._probe_started: float | None = None
+        self._generation = 0
+
+    def start(self) -> dict[str, Any]:
+        with self._lock:
+            if self.state is not MonitorState.RUNNING:
+                self.state = MonitorState.RUNNING
+                self._generation += 1
+                self._last = None
+                self._last_at = None
+                self._wake.clear()
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._generation,),
+                    name='broker-domain-monitor', daemon=True)
+                self._thread.start()
+        return self.view()
+
+    def stop(self) -> dict[str, Any]:
+        with self._lock:
+            if self.state is MonitorState.RUNNING:
+                self.state = MonitorState.STOPPED
+                self._generation += 1
+                self._wake.set()
+        return self.view()
+
+    def _run(self, generation: int) -> None:
+        while True:
+            with self._lock:
+                if generation != self._generation:
+                    return
+                self._probe_started = self.clock()
+            result = self.probe()
+            with self._lock:
+                if generation != self._generation:
+                    return
+                self._probe_started = None
+                self._last = result
+                self._last_at = self.clock()
+            if not result.ok:
+                LOG.warning('Storage domain probe failed after %.3fs: %s',
+                            result.delay, result.error)
+            self._wake.wait(self.interval())
+
+    def view(self) -> dict[str, Any]:
+        """What get_status says about the domain."""
+        with self._lock:
+            now = self.clock()
+            state = self.state
+            out: dict[str, Any] = {'monitor': state.value,
+                                   'validated': False, 'valid': False,
+                                   'delay_s': None, 'last_probe_age_s': None,
+                                   'error': None}
+            if state is MonitorState.NEVER_STARTED:
+                out['error'] = ('domain monitor not started: the agent '
+                                'starts it with start_domain_monitor')
+                return out
+            if state is MonitorState.STOPPED:
+                out['valid'] = True
+                out['error'] = None
+                return out
+            out['validated'] = True
+            timeout = self.timeout()
+            if self._last is not None and self._last_at is not None:
+                out['delay_s'] = round(self._last.delay, 6)
+                out['last_probe_age_s'] = round(now - self._last_at, 3)
+                out['valid'] = self._last.ok
+                out['error'] = self._last.error
+            else:
+                out['error'] = 'first probe in progress'
+            if (self._probe_started is not None
+                    and now - self._probe_started > timeout):
+                out['valid'] = False
+                out['error'] = ('probe has not returned for %.1fs (timeout '
+                                '%.1fs): the storage is stalled'
+                                % (now - self._probe_started, timeout))
+            return out

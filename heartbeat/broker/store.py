@@ -1,0 +1,220 @@
+"""The broker's in-memory status, answered at once from any thread.
+
+:class:`StatusStore` holds what the host posted, what the writer thread last
+managed to do with the storage (and how long ago), the peers it read, the
+submonitor readings and the global maintenance flag.  Nothing here does I/O:
+RPC threads read it while the writer thread, which may be stuck on a stalled
+storage, updates it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+import dataclasses
+import threading
+import time
+from typing import Any
+
+from heartbeat.broker.handoff import LatestOnly
+from heartbeat.model import Member
+from heartbeat.model import Snapshot
+from heartbeat.model import Status
+from heartbeat.monitor.repository import Repository
+
+
+@dataclasses.dataclass(frozen=True)
+class PostedState:
+    """What the host (its agent) last posted."""
+
+    state: str | None
+    score: int | None
+    payload: Mapping[str, Any]
+    #: Broker monotonic time of the post.
+    posted_at: float
+    #: Increments on every post.
+    version: int
+    local_maintenance: bool = False
+
+
+@dataclasses.dataclass
+class IoHealth:
+    """How the writer thread fares with the storage."""
+
+    connected: bool = False
+    last_write: float | None = None
+    last_read: float | None = None
+    #: (operation, monotonic start) of the storage operation in progress.
+    busy: tuple[str, float] | None = None
+    last_error: str | None = None
+    writes: int = 0
+    reads: int = 0
+    failures: int = 0
+    written_version: int = 0
+    written_seq: int = 0
+
+
+def _age(now: float, then: float | None) -> float | None:
+    return None if then is None else round(max(0.0, now - then), 3)
+
+
+def member_dict(m: Member, own_member_id: str) -> dict[str, Any]:
+    known = m.status is not Status.UNKNOWN
+    return {
+        'member_id': m.member_id,
+        'group': m.group,
+        'self': m.member_id == own_member_id,
+        'up': (m.status is Status.UP) if known else None,
+        'status': m.status.value,
+        'state': m.report.state,
+        'score': m.report.score,
+        'seq': m.report.seq,
+        'last_change_age_s': round(m.last_change_age, 3),
+        'location': m.report.location,
+        'invalid_reason': m.invalid_reason,
+        'payload': dict(m.report.payload),
+    }
+
+
+class StatusStore:
+    """Thread-safe status of one broker; see the module docstring."""
+
+    def __init__(self, group: str, member_id: str, down_time: float,
+                 stall_after: Callable[[], float],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.group = group
+        self.member_id = member_id
+        self.clock = clock
+        self.stall_after = stall_after
+        self.lock = threading.Lock()
+        self.started_at = clock()
+        self.io = IoHealth()
+        self.repository = Repository(down_time)
+        self.global_maintenance: str | None = None
+        self.posted = PostedState(None, None, {}, clock(), 0)
+        self.condition = threading.Condition()
+        #: Newest posted state not yet taken by the writer.
+        self.to_write: LatestOnly[PostedState] = LatestOnly(self.condition)
+        #: Newest global maintenance mode not yet written to slot 0.
+        self.to_write_global: LatestOnly[str] = LatestOnly(self.condition)
+
+    # -- producers (RPC threads) -------------------------------------------
+
+    def put_state(self, state: str | None, score: int | None,
+                  payload: Mapping[str, Any]) -> PostedState:
+        """Record the state and hand it to the writer; never waits."""
+        with self.lock:
+            old = self.posted
+            self.posted = PostedState(state, score, dict(payload),
+                                      self.clock(), old.version + 1,
+                                      old.local_maintenance)
+            posted = self.posted
+        self.to_write.put(posted)
+        return posted
+
+    def set_local_maintenance(self, on: bool) -> PostedState:
+        with self.lock:
+            self.posted = dataclasses.replace(
+                self.posted, local_maintenance=on,
+                version=self.posted.version + 1, posted_at=self.clock())
+            posted = self.posted
+        self.to_write.put(posted)
+        return posted
+
+    def request_global_maintenance(self, mode: str) -> None:
+        self.to_write_global.put(mode)
+
+    # -- the writer thread -------------------------------------------------
+
+    def begin_io(self, operation: str) -> None:
+        with self.lock:
+            self.io.busy = (operation, self.clock())
+
+    def end_io(self, error: BaseException | None = None) -> None:
+        with self.lock:
+            operation = self.io.busy[0] if self.io.busy else ''
+            self.io.busy = None
+            now = self.clock()
+            if error is not None:
+                self.io.failures += 1
+                self.io.last_error = '%s: %s' % (operation, error)
+            elif operation == 'write':
+                self.io.writes += 1
+                self.io.last_write = now
+            elif operation in ('read', 'connect'):
+                self.io.reads += 1
+                self.io.last_read = now
+
+    def wrote(self, posted: PostedState, seq: int) -> None:
+        with self.lock:
+            self.io.written_version = posted.version
+            self.io.written_seq = seq
+
+    def set_connected(self, connected: bool) -> None:
+        with self.lock:
+            self.io.connected = connected
+
+    def apply_snapshot(self, snapshot: Snapshot, read_at: float,
+                       global_maintenance: str | None) -> None:
+        with self.lock:
+            self.repository.apply(snapshot, read_at, self.group)
+            self.global_maintenance = global_maintenance
+
+    # -- readers (RPC threads) ---------------------------------------------
+
+    def writer_view(self) -> dict[str, Any]:
+        """The writer's health as of now, judged on the broker's clock."""
+        with self.lock:
+            return self._writer_view(self.clock())
+
+    def _writer_view(self, now: float) -> dict[str, Any]:
+        io = self.io
+        last_ok = max((t for t in (io.last_write, io.last_read)
+                       if t is not None), default=None)
+        since = last_ok if last_ok is not None else self.started_at
+        busy_for = None if io.busy is None else now - io.busy[1]
+        limit = self.stall_after()
+        stalled = (now - since > limit
+                   or (busy_for is not None and busy_for > limit))
+        return {
+            'connected': io.connected,
+            'healthy': io.connected and not stalled,
+            'stalled': stalled,
+            'stale_s': round(now - since, 3),
+            'last_write_age_s': _age(now, io.last_write),
+            'last_read_age_s': _age(now, io.last_read),
+            'busy': None if io.busy is None else {
+                'operation': io.busy[0], 'for_s': round(busy_for or 0, 3)},
+            'pending_write': self.to_write.pending,
+            'superseded': self.to_write.superseded,
+            'writes': io.writes,
+            'reads': io.reads,
+            'failures': io.failures,
+            'last_error': io.last_error,
+            'written_version': io.written_version,
+            'posted_version': self.posted.version,
+            'written_seq': io.written_seq,
+        }
+
+    def view(self) -> dict[str, Any]:
+        """Own status, writer health and peers, as plain JSON data."""
+        with self.lock:
+            now = self.clock()
+            posted = self.posted
+            peers = [member_dict(m, self.member_id)
+                     for m in self.repository.members(self.group, now)]
+            return {
+                'own': {
+                    'member_id': self.member_id,
+                    'group': self.group,
+                    'state': posted.state,
+                    'score': posted.score,
+                    'payload': dict(posted.payload),
+                    'posted_age_s': round(now - posted.posted_at, 3),
+                    'version': posted.version,
+                    'local_maintenance': posted.local_maintenance,
+                },
+                'writer': self._writer_view(now),
+                'global_maintenance': self.global_maintenance,
+                'peers': peers,
+            }

@@ -1,0 +1,117 @@
+"""Runs every enabled submonitor in its own thread and keeps the readings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+import threading
+import time
+from typing import Any
+
+from oslo_config import cfg
+from oslo_log import log as logging
+import stevedore
+
+from heartbeat.broker.submonitors.base import Context
+from heartbeat.broker.submonitors.base import Reading
+from heartbeat.broker.submonitors.base import Submonitor
+from heartbeat import exception
+
+LOG = logging.getLogger(__name__)
+
+NAMESPACE = 'heartbeat.submonitors'
+
+
+def load(conf: cfg.ConfigOpts, names: Sequence[str],
+         context: Context) -> list[Submonitor]:
+    """Instantiate the submonitors ``names``; ConfigError for unknown ones."""
+    out = []
+    for name in names:
+        try:
+            mgr: Any = stevedore.DriverManager(NAMESPACE, name,
+                                               invoke_on_load=False)
+        except stevedore.exception.NoMatches as err:
+            known = sorted(stevedore.ExtensionManager(NAMESPACE).names())
+            raise exception.ConfigError(
+                'No submonitor named %r in [submonitors] enabled; installed: '
+                '%s.' % (name, ', '.join(known))) from err
+        out.append(mgr.driver(conf, context))
+    return out
+
+
+class SubmonitorRunner:
+    """One thread per submonitor; readings answered from memory."""
+
+    def __init__(self, monitors: Sequence[Submonitor],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.monitors = list(monitors)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._readings: dict[str, tuple[Reading | None, str | None,
+                                        float]] = {}
+        self._busy: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self._stop.clear()
+        for mon in self.monitors:
+            thread = threading.Thread(target=self._run, args=(mon,),
+                                      name='submonitor-%s' % mon.name,
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        deadline = self.clock() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - self.clock()))
+        self._threads = []
+
+    def _run(self, mon: Submonitor) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                self._busy[mon.name] = self.clock()
+            reading: Reading | None = None
+            error = None
+            try:
+                reading = mon.measure()
+            except (exception.HeartbeatError, OSError, ValueError) as err:
+                error = str(err)
+            except Exception as err:
+                # A plugin bug costs its own readings, not the broker.
+                LOG.exception('Submonitor %s failed', mon.name)
+                error = '%s: %s' % (type(err).__name__, err)
+            with self._lock:
+                self._busy.pop(mon.name, None)
+                self._readings[mon.name] = (reading, error, self.clock())
+            self._stop.wait(mon.interval)
+
+    def view(self) -> dict[str, Any]:
+        """Every submonitor's newest reading, with its age."""
+        now = self.clock()
+        out: dict[str, Any] = {}
+        with self._lock:
+            for mon in self.monitors:
+                entry: dict[str, Any] = {'value': None, 'ok': None,
+                                         'detail': '', 'error': None,
+                                         'age_s': None,
+                                         'interval_s': mon.interval}
+                got = self._readings.get(mon.name)
+                if got is not None:
+                    reading, error, at = got
+                    entry['age_s'] = round(now - at, 3)
+                    entry['error'] = error
+                    if reading is not None:
+                        entry.update(value=reading.value, ok=reading.ok,
+                                     detail=reading.detail)
+                    else:
+                        entry['ok'] = False
+                busy = self._busy.get(mon.name)
+                if busy is not None and now - busy > mon.timeout * 2:
+                    entry['ok'] = False
+                    entry['error'] = ('measurement running for %.1fs'
+                                      % (now - busy))
+                out[mon.name] = entry
+        return out

@@ -1,0 +1,195 @@
+"""The writer thread: the broker's only path to the shared storage.
+
+It connects the storage (retrying while it is unavailable), publishes the
+newest posted state on every report_interval and at once when a new state
+is posted, writes global maintenance requests to slot 0, and reads the
+peers into the store.  Only the newest posted state is ever written: states
+posted while a write is stuck are superseded in the one-place hand-off.  A
+stalled storage blocks this thread alone; the store records which operation
+is stuck and since when, so get_status can say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import random
+import threading
+import time
+from typing import Any
+
+from oslo_log import log as logging
+
+from heartbeat.broker.connection import StorageConnection
+from heartbeat.broker.store import PostedState
+from heartbeat.broker.store import StatusStore
+from heartbeat.drivers.base import Driver
+from heartbeat.drivers.storage import StorageDriver
+from heartbeat import exception
+from heartbeat.model import Report
+
+LOG = logging.getLogger(__name__)
+
+
+class WriterThread:
+    """Runs the storage side of a broker; see the module docstring."""
+
+    def __init__(self, store: StatusStore, driver: Driver,
+                 connection: StorageConnection,
+                 report_interval: Callable[[], float],
+                 peer_interval: Callable[[], float],
+                 retry_interval: Callable[[], float],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.driver = driver
+        self.connection = connection
+        self.report_interval = report_interval
+        self.peer_interval = peer_interval
+        self.retry_interval = retry_interval
+        self.clock = clock
+        self.incarnation = random.SystemRandom().getrandbits(63)
+        self.seq = 0
+        self._current: PostedState | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._joined = False
+
+    @property
+    def supports_global_maintenance(self) -> bool:
+        return isinstance(self.driver, StorageDriver)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name='broker-writer',
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop (leaving the group if storage allows); False if stuck."""
+        self._stop.set()
+        with self.store.condition:
+            self.store.condition.notify_all()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            LOG.warning('The broker writer is stuck on the storage (%s); '
+                        'exiting without marking this host as left.',
+                        self.store.writer_view().get('busy'))
+            return False
+        self._thread = None
+        return True
+
+    # -- the loop ----------------------------------------------------------
+
+    def _run(self) -> None:
+        next_beat = next_read = self.clock()
+        while not self._stop.is_set():
+            if not self._joined:
+                if not self._connect():
+                    self._stop.wait(self.retry_interval())
+                    continue
+                next_beat = next_read = self.clock()
+            with self.store.condition:
+                while not self._stop.is_set():
+                    now = self.clock()
+                    if (self.store.to_write.pending
+                            or self.store.to_write_global.pending
+                            or now >= min(next_beat, next_read)):
+                        break
+                    self.store.condition.wait(min(next_beat, next_read) - now)
+            if self._stop.is_set():
+                break
+            mode = self.store.to_write_global.take_nowait()
+            if mode is not None:
+                self._io('write', self._write_global, mode)
+            posted = self.store.to_write.take_nowait()
+            now = self.clock()
+            if posted is not None or now >= next_beat:
+                if posted is not None:
+                    self._current = posted
+                self._io('write', self._publish)
+                next_beat = self.clock() + self.report_interval()
+            if self.clock() >= next_read or mode is not None:
+                self._io('read', self._refresh)
+                next_read = self.clock() + self.peer_interval()
+        self._leave()
+
+    def _io(self, operation: str, func: Callable[..., None],
+            *args: Any) -> bool:
+        self.store.begin_io(operation)
+        try:
+            func(*args)
+        except exception.HeartbeatError as err:
+            self.store.end_io(err)
+            LOG.error('Broker storage %s failed: %s', operation, err)
+            return False
+        except Exception as err:
+            # Keep the only storage thread alive whatever the driver does.
+            self.store.end_io(err)
+            LOG.exception('Broker storage %s failed unexpectedly', operation)
+            return False
+        self.store.end_io()
+        return True
+
+    def _connect(self) -> bool:
+        def connect() -> None:
+            self.connection.connect()
+            self.driver.start()
+            self.driver.join(self.store.group, self.store.member_id)
+        ok = self._io('connect', connect)
+        if ok:
+            self._joined = True
+            self.store.set_connected(True)
+            LOG.info('Broker connected to the storage and joined %s as %s.',
+                     self.store.group, self.store.member_id)
+        else:
+            try:
+                self.driver.stop()
+            except exception.HeartbeatError as err:
+                LOG.debug('Ignoring error stopping the driver: %s', err)
+        return ok
+
+    def _report(self, left: bool = False) -> Report:
+        posted = self._current or self.store.posted
+        self.seq += 1
+        payload = dict(posted.payload)
+        payload['maintenance'] = ('local' if posted.local_maintenance
+                                  else 'none')
+        return Report(member_id=self.store.member_id, group=self.store.group,
+                      seq=self.seq, incarnation=self.incarnation,
+                      state=posted.state, score=posted.score,
+                      payload=payload, written_at=time.time(), left=left)
+
+    def _publish(self) -> None:
+        report = self._report()
+        self.driver.publish(report)
+        self.store.wrote(self._current or self.store.posted, report.seq)
+
+    def _write_global(self, mode: str) -> None:
+        if not isinstance(self.driver, StorageDriver):
+            raise exception.ConfigError(
+                'Global maintenance needs the storage driver.')
+        self.driver.area.set_maintenance(mode)
+        LOG.info('Global maintenance set to %s.', mode)
+
+    def _refresh(self) -> None:
+        snapshot = self.driver.snapshot(self.store.group)
+        read_at = self.clock()
+        mode = None
+        if isinstance(self.driver, StorageDriver):
+            glob = self.driver.area.read_slot(0)
+            if glob.slot is not None:
+                mode = str(glob.slot.payload.get('maintenance', 'none'))
+        self.store.apply_snapshot(snapshot, read_at, mode)
+
+    def _leave(self) -> None:
+        if self._joined:
+            self._io('write', lambda: self.driver.leave(
+                self._report(left=True)))
+        try:
+            self.driver.stop()
+        except exception.HeartbeatError as err:
+            LOG.debug('Ignoring error stopping the driver: %s', err)
+        self.connection.disconnect()
+        self._joined = False
+        self.store.set_connected(False)

@@ -1,0 +1,39 @@
+"""heartbeat-broker: the daemon that does a host's storage, monitoring and
+locking I/O and answers local callers over a unix socket.
+
+SIGTERM stops it cleanly; SIGHUP re-reads the config files and restarts the
+service with the new values of the mutable options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import sys
+
+from heartbeat import cmd
+
+PROG = 'heartbeat-broker'
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Before anything imports oslo_service.loopingcall/service.
+    cmd.init_backend()
+
+    def body() -> int:
+        from oslo_service import service
+
+        from heartbeat.broker import core
+        from heartbeat.broker.service import BrokerService
+
+        conf = cmd.make_conf(argv, [], __doc__ or '')
+        core.check_config(conf)
+        launcher = service.launch(conf, BrokerService(conf),
+                                  restart_method='mutate')
+        launcher.wait()
+        return 0
+
+    return cmd.run(PROG, body)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
