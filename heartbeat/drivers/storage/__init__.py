@@ -83,6 +83,7 @@ class StorageDriver(base.Driver):
         self._member: tuple[str, str] | None = None
         self._last_written: bytes | None = None
         self._write_error: exception.StorageError | None = None
+        self._decoded: dict[int, tuple[bytes, Report | InvalidRecord]] = {}
 
     @property
     def payload_limit(self) -> int:
@@ -221,14 +222,37 @@ class StorageDriver(base.Driver):
 
     def snapshot(self, group: str | None = None,
                  since: Any = None) -> Snapshot:
+        """One read of the whole area, decoding only slots that changed.
+
+        A slot whose used bytes (header and payload) are identical to the
+        previous read holds the same record, so its earlier decoding is
+        reused; observers that poll faster than members write pay for the
+        changes only.
+        """
+        raw = memoryview(self.area.read_all_raw())
+        size = self.geometry.slot_size
+        cache = self._decoded
+        fresh: dict[int, tuple[bytes, Report | InvalidRecord]] = {}
         reports = []
         invalid = []
-        for read in self.area.read_all():
-            if read.error is not None:
-                invalid.append(InvalidRecord(location(read.host_id),
-                                             read.error))
+        for host_id in range(1, self.geometry.max_hosts + 1):
+            start = host_id * size
+            if raw[start:start + 8] == layout.EMPTY_MAGIC:
                 continue
-            report = to_report(read)
-            if group is None or report.group == group:
-                reports.append(report)
+            key = raw[start:start + layout.used_bytes(raw, start,
+                                                      size)].tobytes()
+            known = cache.get(host_id)
+            if known is not None and known[0] == key:
+                item = known[1]
+            else:
+                read = area_mod.decode_slot(host_id,
+                                            raw[start:start + size])
+                item = (InvalidRecord(location(host_id), read.error)
+                        if read.error is not None else to_report(read))
+            fresh[host_id] = (key, item)
+            if isinstance(item, InvalidRecord):
+                invalid.append(item)
+            elif group is None or item.group == group:
+                reports.append(item)
+        self._decoded = fresh
         return Snapshot(tuple(reports), tuple(invalid))

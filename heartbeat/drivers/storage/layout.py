@@ -35,6 +35,8 @@ FORMAT_VERSION = 1
 HEADER = struct.Struct('<8sHHIQQdI')
 CRC = struct.Struct('<I')
 HEADER_SIZE = HEADER.size + CRC.size
+#: Where the payload length sits in the header.
+LENGTH_OFFSET = 40
 FLAG_LEFT = 0x1
 EMPTY_MAGIC = bytes(len(MAGIC))
 GLOBAL_KIND = 'global'
@@ -100,8 +102,18 @@ def encode(slot: Slot, slot_size: int) -> bytes:
                      bytes(slot_size - HEADER_SIZE - len(body))))
 
 
+def used_bytes(buf: memoryview, start: int, slot_size: int) -> int:
+    """Bytes of the slot at ``start`` that hold its record (header+payload)."""
+    length = int.from_bytes(
+        buf[start + LENGTH_OFFSET:start + LENGTH_OFFSET + 4], 'little')
+    return min(HEADER_SIZE + length, slot_size)
+
+
 def is_empty(buf: bytes | memoryview) -> bool:
     return bytes(buf[:len(MAGIC)]) == EMPTY_MAGIC
+
+
+_JSON = json.JSONDecoder()
 
 
 def decode(buf: bytes | memoryview, expected_host_id: int) -> Slot | None:
@@ -115,10 +127,11 @@ def decode(buf: bytes | memoryview, expected_host_id: int) -> Slot | None:
     if len(buf) < HEADER_SIZE:
         raise CorruptSlot('truncated: %d bytes, a header needs %d'
                           % (len(buf), HEADER_SIZE))
-    if is_empty(buf):
+    view = memoryview(buf)
+    if view[:len(MAGIC)] == EMPTY_MAGIC:
         return None
     magic, version, flags, host_id, seq, incarnation, timestamp, length = (
-        HEADER.unpack_from(buf, 0))
+        HEADER.unpack_from(view, 0))
     if magic != MAGIC:
         raise CorruptSlot('bad magic %r' % bytes(magic))
     if version > FORMAT_VERSION:
@@ -129,9 +142,9 @@ def decode(buf: bytes | memoryview, expected_host_id: int) -> Slot | None:
         raise CorruptSlot('bad format version %d' % version)
     if length > len(buf) - HEADER_SIZE:
         raise CorruptSlot('payload length %d exceeds the slot' % length)
-    (crc,) = CRC.unpack_from(buf, HEADER.size)
-    body = bytes(buf[HEADER_SIZE:HEADER_SIZE + length])
-    actual = zlib.crc32(body, zlib.crc32(bytes(buf[:HEADER.size])))
+    (crc,) = CRC.unpack_from(view, HEADER.size)
+    body = view[HEADER_SIZE:HEADER_SIZE + length]
+    actual = zlib.crc32(body, zlib.crc32(view[:HEADER.size]))
     if crc != actual:
         raise CorruptSlot('CRC mismatch (stored %08x, computed %08x)'
                           % (crc, actual))
@@ -139,7 +152,7 @@ def decode(buf: bytes | memoryview, expected_host_id: int) -> Slot | None:
         raise CorruptSlot('slot %d holds a record of host_id %d'
                           % (expected_host_id, host_id))
     try:
-        payload = json.loads(body)
+        payload = _JSON.decode(str(body, 'utf-8'))
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise CorruptSlot('payload is not JSON: %s' % err) from err
     if not isinstance(payload, dict):
