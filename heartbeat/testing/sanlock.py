@@ -1,0 +1,140 @@
+"""A real sanlock daemon for tests, unprivileged, on its own run directory.
+
+::
+
+    with SanlockDaemon(tmpdir, name='host-1') as daemon:
+        env = daemon.environ()     # SANLOCK_RUN_DIR for child processes
+        conf.set_override('sanlock_run_dir', daemon.run_dir, 'fencing')
+        subprocess.run(['heartbeat-broker', ...], env=env)
+
+The daemon runs without a watchdog (``-w 0``), without raised limits
+(``SANLOCK_PRIVILEGED=0``) and with a fixed host name, so several daemons
+(one per simulated host) run side by side.  sanlock's client library reads
+``SANLOCK_RUN_DIR`` once per process: run the code that talks to each
+daemon in its own process.  Readiness is polled with ``sanlock client
+status``, never guessed; a daemon that does not come up raises
+:class:`~heartbeat.testing.servers.ServerStartError`.
+
+Facts for fast tests: initialise lockspaces with io_timeout 1 and join with
+the same (joining then takes about 3 s); without a watchdog a lease holder
+whose daemon dies keeps running, so simulate host death by killing that
+host's processes too; a daemon ignores SIGTERM while it has lockspaces, so
+:meth:`SanlockDaemon.stop` uses ``sanlock client shutdown -f 1``.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import time
+from types import TracebackType
+
+from heartbeat.testing.servers import ServerStartError
+
+SANLOCK = 'sanlock'
+
+
+class SanlockDaemon:
+    """One sanlock daemon process; see the module docstring."""
+
+    start_timeout = 15.0
+
+    def __init__(self, workdir: str, name: str = 'host') -> None:
+        self.workdir = os.path.abspath(workdir)
+        self.run_dir = os.path.join(self.workdir, 'run')
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.name = name
+        self.log_path = os.path.join(self.workdir, 'sanlock.log')
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def environ(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """Environment for processes that should talk to this daemon."""
+        env = dict(os.environ if base is None else base)
+        env['SANLOCK_RUN_DIR'] = self.run_dir
+        env['SANLOCK_PRIVILEGED'] = '0'
+        return env
+
+    def command(self) -> list[str]:
+        user = pwd.getpwuid(os.getuid()).pw_name
+        group = grp.getgrgid(os.getgid()).gr_name
+        return [SANLOCK, 'daemon', '-D', '-w', '0', '-l', '0', '-h', '0',
+                '-e', self.name, '-U', user, '-G', group]
+
+    def client(self, *args: str,
+               timeout: float = 10.0) -> subprocess.CompletedProcess[str]:
+        """Run ``sanlock client ARGS`` against this daemon."""
+        return subprocess.run([SANLOCK, 'client', *args],
+                              env=self.environ(), capture_output=True,
+                              text=True, timeout=timeout, check=False)
+
+    def ready(self) -> bool:
+        try:
+            return self.client('status', timeout=5.0).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
+
+    def start(self) -> None:
+        if shutil.which(SANLOCK) is None:
+            raise ServerStartError(
+                'sanlock is not installed: install the Debian packages '
+                'sanlock and python3-sanlock (see bindep.txt).')
+        log = open(self.log_path, 'ab')
+        try:
+            self.proc = subprocess.Popen(
+                self.command(), env=self.environ(), stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            log.close()
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            if self.ready():
+                return
+            time.sleep(0.05)
+        self._kill()
+        raise ServerStartError(
+            'sanlock daemon in %s did not become ready within %.0fs; log:\n%s'
+            % (self.run_dir, self.start_timeout, self.log_tail()))
+
+    def log_tail(self, size: int = 3000) -> str:
+        try:
+            with open(self.log_path, 'rb') as f:
+                f.seek(max(0, os.path.getsize(self.log_path) - size))
+                return f.read().decode('utf-8', 'replace')
+        except OSError as err:
+            return '(no log: %s)' % err
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Shut the daemon down, leaving its lockspaces by force."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                self.client('shutdown', '-f', '1', '-w', '1',
+                            timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass  # killed below
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self._kill()
+        self.proc = None
+
+    def _kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def __enter__(self) -> SanlockDaemon:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
