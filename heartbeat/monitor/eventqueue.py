@@ -6,8 +6,9 @@ for each member it keeps the newest status event (joined, up, down, left)
 and one state change merged from the oldest ``old_state`` to the newest
 ``new_state``.  Whatever the table replaces is counted as coalesced.  The
 overflow is delivered after the in-order part, member by member, so a slow
-subscriber still ends with the true current state of every member, and the
-memory it costs is bounded by the number of members, not by time.
+subscriber still ends with the true current state of every member, and at
+most ``maxsize`` plus two events per member ever wait, however long the
+subscriber stalls.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class QueueCounters:
 class _Pending:
     status: Event | None = None
     state: MemberStateChanged | None = None
+    #: A status event was delivered while ``state`` waited: it may have
+    #: shown the subscriber a state in between.
+    status_went_first: bool = False
 
 
 class EventQueue:
@@ -92,13 +96,21 @@ class EventQueue:
         before = (pending.status is not None) + (pending.state is not None)
         if isinstance(event, MemberStateChanged):
             if pending.state is not None:
-                self.counters.coalesced += 2
                 merged = dataclasses.replace(
                     event, old_state=pending.state.old_state)
-                pending.state = (merged if merged.old_state
-                                 != merged.new_state else None)
-                if pending.state is not None:
-                    self.counters.coalesced -= 1
+                # A change back to where it started cancels out, unless a
+                # status event (pending or already delivered) shows a
+                # state in between that the merged change must correct.
+                status = pending.status
+                if (merged.old_state == merged.new_state
+                        and not pending.status_went_first
+                        and (status is None
+                             or status.report.state == merged.new_state)):
+                    pending.state = None
+                    self.counters.coalesced += 2
+                else:
+                    pending.state = merged
+                    self.counters.coalesced += 1
             else:
                 pending.state = event
         else:
@@ -144,10 +156,12 @@ class EventQueue:
         if pending.status is not None:
             event: Event = pending.status
             pending.status = None
+            pending.status_went_first = pending.state is not None
         else:
             assert pending.state is not None
             event = pending.state
             pending.state = None
+            pending.status_went_first = False
         if pending.status is None and pending.state is None:
             del self._overflow[key]
         return event

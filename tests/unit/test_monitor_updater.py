@@ -5,7 +5,6 @@ from heartbeat.model import MemberDown
 from heartbeat.model import MemberJoined
 from heartbeat.model import MemberLeft
 from heartbeat.model import MemberStateChanged
-from heartbeat.model import MemberUp
 from heartbeat.model import Report
 from heartbeat.model import Snapshot
 from heartbeat.model import Status

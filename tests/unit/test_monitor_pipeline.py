@@ -1,0 +1,353 @@
+"""The fetch loop with an in-memory driver (no server needed)."""
+
+import threading
+import time
+
+from oslo_config import cfg
+import pytest
+
+from heartbeat import conf as hb_conf
+from heartbeat.drivers.base import Capability
+from heartbeat.drivers.base import Driver
+from heartbeat import exception
+from heartbeat.model import Report
+from heartbeat.model import Snapshot
+from heartbeat.model import Status
+from heartbeat.monitor.pipeline import Monitor
+from heartbeat import servicegroup
+
+REPORT = 0.05
+DOWN = 0.3
+
+
+class MemoryDriver(Driver):
+    """Reports in a dict; counts reads; optionally pushes or fails."""
+
+    name = 'memory'
+    capabilities = frozenset({Capability.BATCHED_READ})
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self.reports = {}
+        self.reads = []
+        self.fail = False
+        self.lock = threading.Lock()
+        self.listener = None
+
+    @property
+    def payload_limit(self):
+        return 4096
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def join(self, group, member_id):
+        pass
+
+    def publish(self, report):
+        with self.lock:
+            self.reports[(report.group, report.member_id)] = report
+
+    leave = publish
+
+    def snapshot(self, group=None, since=None):
+        with self.lock:
+            self.reads.append((group, since))
+            if self.fail:
+                raise exception.BackendError('memory backend is down')
+            return Snapshot(tuple(r for r in self.reports.values()
+                                  if group is None or r.group == group))
+
+    # helpers for tests
+    def beat(self, member, group='g', state=None, inc=1):
+        old = self.reports.get((group, member))
+        seq = old.seq + 1 if old is not None and old.incarnation == inc else 1
+        self.publish(Report(member_id=member, group=group, seq=seq,
+                            incarnation=inc, state=state))
+
+
+class PushDriver(MemoryDriver):
+    capabilities = frozenset({Capability.PUSH})
+
+    def listen(self, callback):
+        self.listener = callback
+        return lambda: setattr(self, 'listener', None)
+
+
+class IncrementalDriver(MemoryDriver):
+    capabilities = frozenset({Capability.INCREMENTAL})
+
+    def snapshot(self, group=None, since=None):
+        full = super().snapshot(group, since)
+        if since is None:
+            return Snapshot(full.reports, cursor=len(self.reads))
+        return Snapshot((), complete=False, cursor=len(self.reads))
+
+
+def make_conf(poll=None, queue=1000):
+    conf = cfg.ConfigOpts()
+    hb_conf.register_opts(conf)
+    conf([])
+    conf.set_override('report_interval', REPORT, group='heartbeat')
+    conf.set_override('service_down_time', DOWN, group='heartbeat')
+    conf.set_override('subscriber_queue_size', queue,
+                      group='heartbeat_monitor')
+    if poll is not None:
+        conf.set_override('poll_interval', poll, group='heartbeat_monitor')
+    return conf
+
+
+class Beater:
+    """Beats members of a MemoryDriver every REPORT seconds in a thread."""
+
+    def __init__(self, driver, members):
+        self.driver = driver
+        self.members = set(members)
+        self.states = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.stop.wait(REPORT):
+            for m in list(self.members):
+                self.driver.beat(m, state=self.states.get(m))
+
+    def __enter__(self):
+        for m in self.members:
+            self.driver.beat(m)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def wait_for(pred, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def kinds(events, member=None):
+    return [e.kind for e in events if member in (None, e.member_id)]
+
+
+@pytest.fixture
+def driver():
+    return MemoryDriver(make_conf())
+
+
+def test_watch_replays_then_pushes_up_down_and_state(driver):
+    mon = Monitor(driver, make_conf())
+    got = []
+    with Beater(driver, ['m1', 'm2']) as beater:
+        sub = mon.watch('g', got.append)
+        try:
+            assert wait_for(lambda: kinds(got).count('up') == 2)
+            first = got[:2]
+            assert [(e.kind, e.replay) for e in first] == [
+                ('joined', True), ('joined', True)]
+            beater.states['m1'] = 'maintenance'
+            assert wait_for(lambda: 'state_changed' in kinds(got, 'm1'))
+            change = next(e for e in got if e.kind == 'state_changed')
+            assert (change.old_state, change.new_state) == (
+                None, 'maintenance')
+            beater.members.discard('m2')
+            assert wait_for(lambda: 'down' in kinds(got, 'm2'))
+            assert 'down' not in kinds(got, 'm1')
+        finally:
+            mon.stop()
+    assert not sub.active
+
+
+def test_down_is_scheduled_at_the_deadline_not_the_next_poll(driver):
+    # A poll every 60 s: only deadline wake-ups can notice anything.
+    mon = Monitor(driver, make_conf(poll=60.0))
+    got = []
+    with Beater(driver, ['m1']) as beater:
+        mon.watch('g', got.append)
+        try:
+            # Reading at the deadline sees the beats: up, not down.
+            assert wait_for(lambda: 'up' in kinds(got))
+            time.sleep(3 * DOWN)
+            assert 'down' not in kinds(got)
+            beater.members.clear()
+            stopped = time.monotonic()
+            assert wait_for(lambda: 'down' in kinds(got), timeout=10)
+            down = next(e for e in got if e.kind == 'down')
+            # Down comes a deadline after the last change seen, far
+            # sooner than the 60 s poll.
+            assert down.observed_at - stopped < 10 * DOWN
+        finally:
+            mon.stop()
+
+
+def test_push_reads_the_pushed_group_at_once():
+    driver = PushDriver(make_conf())
+    mon = Monitor(driver, make_conf(poll=60.0))
+    got = []
+    driver.beat('m1')
+    mon.watch('g', got.append)
+    try:
+        assert driver.listener is not None
+        driver.beat('m1', state='busy')
+        driver.listener('g')
+        assert wait_for(lambda: 'state_changed' in kinds(got), timeout=2)
+        assert mon.stats.pushes == 1
+    finally:
+        mon.stop()
+    assert driver.listener is None
+
+
+def test_incremental_driver_is_read_with_its_cursor():
+    driver = IncrementalDriver(make_conf())
+    driver.beat('m1')
+    mon = Monitor(driver, make_conf(poll=0.02))
+    sub = mon.watch('g')
+    try:
+        assert wait_for(lambda: len(driver.reads) >= 3)
+        # Unchanged members of an incremental read stay known...
+        assert mon.member('g', 'm1') is not None
+        # ...and go down at their deadline like any other.
+        got = []
+        assert wait_for(lambda: got.append(sub.get(0.1)) or
+                        'down' in kinds(e for e in got if e))
+    finally:
+        mon.stop()
+    assert driver.reads[0] == ('g', None)
+    assert driver.reads[1][1] == 1 and driver.reads[2][1] == 2
+
+
+def test_one_read_serves_several_groups_of_a_batched_driver(driver):
+    driver.beat('a1', group='a')
+    driver.beat('b1', group='b')
+    mon = Monitor(driver, make_conf(poll=0.02))
+    mon.watch('a')
+    mon.watch('b')
+    try:
+        before = len(driver.reads)
+        assert wait_for(lambda: len(driver.reads) >= before + 3)
+        assert [m.member_id for m in mon.members('a')] == ['a1']
+        assert [m.member_id for m in mon.members('b')] == ['b1']
+    finally:
+        mon.stop()
+    assert set(driver.reads[before:]) == {(None, None)}
+
+
+def test_failed_reads_are_counted_and_members_go_down(driver):
+    mon = Monitor(driver, make_conf(poll=0.02))
+    got = []
+    with Beater(driver, ['m1']):
+        mon.watch('g', got.append)
+        try:
+            assert wait_for(lambda: 'up' in kinds(got))
+            driver.fail = True
+            assert wait_for(lambda: 'down' in kinds(got))
+            assert mon.stats.fetch_errors > 0
+            assert 'memory backend is down' in mon.stats.last_error
+            driver.fail = False
+            assert wait_for(lambda: kinds(got).count('up') == 2)
+            assert mon.stats.consecutive_fetch_errors == 0
+        finally:
+            mon.stop()
+
+
+def test_watch_fails_when_the_first_read_fails(driver):
+    driver.fail = True
+    mon = Monitor(driver, make_conf())
+    with pytest.raises(exception.BackendError):
+        mon.watch('g')
+    assert not mon.covers('g')
+    mon.stop()
+
+
+def test_slow_subscriber_does_not_delay_a_fast_one(driver):
+    mon = Monitor(driver, make_conf(poll=0.02, queue=2))
+    release = threading.Event()
+    slow, fast = [], []
+
+    def slow_cb(event):
+        release.wait(10)
+        slow.append(event)
+
+    with Beater(driver, ['m%d' % i for i in range(5)]) as beater:
+        mon.watch('g', slow_cb)
+        mon.watch('g', fast.append)
+        try:
+            assert wait_for(lambda: kinds(fast).count('up') == 5)
+            beater.members.clear()
+            assert wait_for(lambda: kinds(fast).count('down') == 5)
+            assert slow == []
+            slow_sub = mon.dispatcher.subscriptions[0]
+            assert slow_sub.counters.coalesced > 0
+            release.set()
+            # The slow one converges: its last word on every member is
+            # 'down', whatever was coalesced on the way.
+            assert wait_for(lambda: len(mon.dispatcher.subscriptions[0]
+                                        .queue) == 0 and len(slow) > 0)
+            time.sleep(0.05)
+            last = {e.member_id: e.kind for e in slow}
+            assert last == {'m%d' % i: 'down' for i in range(5)}
+        finally:
+            mon.stop()
+
+
+def test_cancel_unwatches_the_group(driver):
+    driver.beat('m1')
+    mon = Monitor(driver, make_conf())
+    sub = mon.watch('g')
+    assert mon.covers('g')
+    assert next(iter(sub)).kind == 'joined'
+    sub.cancel()
+    assert not mon.covers('g')
+    assert mon.repository.entries('g') == {}
+    assert list(sub) == []
+    mon.stop()
+
+
+def test_api_answers_from_memory_while_watched(driver):
+    conf = make_conf(poll=60.0)
+    with servicegroup.API(conf, driver=driver) as sg:
+        driver.beat('m1')
+        before = len(driver.reads)
+        assert sg.service_is_up('g', 'm1')
+        assert len(driver.reads) == before + 1   # not watched: a read
+        sub = sg.watch('g')
+        reads = len(driver.reads)
+        for _ in range(20):
+            assert sg.service_is_up('g', 'm1')
+            assert [m.member_id for m in sg.get_all('g')] == ['m1']
+            assert sg.get_updated_time('g', 'm1') is not None
+        assert len(driver.reads) == reads        # answered from memory
+        # Unwatched groups are still read from the backend.
+        sg.get_all('other')
+        assert len(driver.reads) == reads + 1
+        # refresh() of a watched group reads through the pipeline.
+        driver.beat('m1')
+        sg.refresh('g')
+        assert sg.get_member('g', 'm1').status is Status.UP
+        assert [e.kind for e in [sub.get(1), sub.get(1)]] == ['joined', 'up']
+        sub.cancel()
+        sg.get_all('g')
+        assert len(driver.reads) == reads + 3
+    assert sg.monitor is None
+
+
+def test_api_watch_every_group(driver):
+    driver.beat('a1', group='a')
+    driver.beat('b1', group='b')
+    with servicegroup.API(make_conf(), driver=driver) as sg:
+        sub = sg.watch(None)
+        got = {(e.group, e.member_id) for e in [sub.get(1), sub.get(1)]}
+        assert got == {('a', 'a1'), ('b', 'b1')}
+        reads = len(driver.reads)
+        assert {m.member_id for m in sg.get_all(None)} == {'a1', 'b1'}
+        assert sg.service_is_up('b', 'b1')
+        assert len(driver.reads) - reads <= 2    # only the loop's polls
