@@ -1,0 +1,169 @@
+"""Real heartbeat-broker processes on a real metadata file."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from heartbeat.broker import errors
+from heartbeat.cmd import broker_status
+from heartbeat.cmd import make_conf
+from heartbeat.drivers.storage import admin
+from tests.functional.test_broker_helpers import BrokerProcess
+from tests.functional.test_broker_helpers import init_area
+from tests.functional.test_broker_helpers import short_dir
+from tests.functional.test_broker_helpers import wait_for
+
+pytestmark = [pytest.mark.broker, pytest.mark.storage]
+
+
+@pytest.fixture
+def workdir():
+    return short_dir()
+
+
+def slots(broker):
+    conf = make_conf(['--config-file', broker.config_path], [], '',
+                     quiet=True)
+    glob, rows = admin.dump_area(conf)
+    return glob, {r.host_id: r for r in rows}
+
+
+@pytest.fixture
+def broker(workdir):
+    b = BrokerProcess(workdir, 1, os.path.join(workdir, 'metadata'))
+    init_area(b.config_path)
+    b.start()
+    yield b
+    b.stop()
+
+
+def test_serves_publishes_and_stops_cleanly(broker):
+    with broker.client() as client:
+        assert client.ping()['pong'] is True
+        assert client.put_state('idle', 3400, {'vm': 'down'})['version'] == 1
+        status = wait_for(lambda: (lambda s: s if s['writer'][
+            'written_version'] == 1 else None)(client.get_status()))
+    assert status['own']['state'] == 'idle'
+    assert status['writer']['healthy'] and not status['writer']['stalled']
+    assert status['domain']['monitor'] == 'never_started'
+    assert status['domain']['valid'] is False
+    assert status['fencing']['fencer'] == 'none'
+    assert status['fencing']['safe'] is False
+    assert set(status['submonitors']) == {'network', 'cpu_load',
+                                          'free_memory', 'storage_domain'}
+    _, rows = slots(broker)
+    assert rows[1].status == 'valid'
+    assert rows[1].detail['state'] == 'idle'
+    assert rows[1].detail['data'] == {'vm': 'down', 'maintenance': 'none'}
+    peers = wait_for(lambda: [p for p in broker.status()['peers']
+                              if p['state'] == 'idle'])
+    assert peers[0]['self'] and peers[0]['member_id'] == 'host-1'
+    assert broker.stop() == 0
+    assert not os.path.exists(broker.socket_path)
+    _, rows = slots(broker)
+    assert rows[1].status == 'left'
+
+
+def test_domain_monitor_and_maintenance(broker):
+    with broker.client() as client:
+        client.start_domain_monitor()
+        dom = wait_for(lambda: (lambda d: d if d['valid'] else None)(
+            client.get_status()['domain']))
+        assert dom['validated'] and dom['delay_s'] is not None
+        client.set_maintenance('global')
+        wait_for(lambda: slots(broker)[0]['maintenance'] == 'global')
+        wait_for(lambda: client.get_status()['global_maintenance']
+                 == 'global')
+        client.set_maintenance('local')
+        status = client.get_status()
+        assert status['own']['local_maintenance'] is True
+        wait_for(lambda: slots(broker)[1][1].detail['data']['maintenance']
+                 == 'local')
+        client.stop_domain_monitor()
+        dom = client.get_status()['domain']
+        assert dom['monitor'] == 'stopped'
+        assert dom['valid'] is True and dom['validated'] is False
+        # Publishing and peer reads go on while the monitor is stopped.
+        before = client.get_status()['writer']['written_seq']
+        wait_for(lambda: client.get_status()['writer']['written_seq']
+                 > before + 2)
+        client.set_maintenance('none')
+        wait_for(lambda: slots(broker)[0]['maintenance'] == 'none')
+        with pytest.raises(errors.RemoteError) as info:
+            client.set_maintenance('sideways')
+        assert info.value.kind == 'ConfigError'
+
+
+def test_sighup_reloads_mutable_options(broker):
+    assert broker.status()['options']['storage_stall_after'] == 1.0
+    broker.sections['broker']['storage_stall_after'] = 7.5
+    broker.write_conf()
+    broker.signal(signal.SIGHUP)
+    wait_for(lambda: _option(broker) == 7.5, timeout=20)
+    assert broker.proc.poll() is None
+
+
+def _option(broker):
+    try:
+        return broker.status()['options']['storage_stall_after']
+    except errors.BrokerError:
+        return None
+
+
+def test_two_brokers_see_each_other(workdir):
+    metadata = os.path.join(workdir, 'metadata')
+    one = BrokerProcess(workdir, 1, metadata)
+    two = BrokerProcess(workdir, 2, metadata)
+    init_area(one.config_path)
+    one.start()
+    try:
+        two.start()
+        with one.client() as c1, two.client() as c2:
+            c1.put_state('running', 3400)
+            c2.put_state('idle', 3000)
+
+            def both_up():
+                peers = {p['member_id']: p
+                         for p in c1.get_status()['peers']}
+                return (len(peers) == 2
+                        and all(p['status'] == 'up' for p in peers.values())
+                        and peers['host-2']['state'] == 'idle'
+                        and peers)
+            peers = wait_for(both_up)
+        assert peers['host-2']['score'] == 3000
+        assert not peers['host-2']['self'] and peers['host-1']['self']
+        two.stop()
+        wait_for(lambda: {p['member_id']: p['status']
+                          for p in one.status()['peers']}.get('host-2')
+                 == 'left')
+    finally:
+        two.stop()
+        one.stop()
+
+
+def test_status_cli_renders_table_and_json(broker, capsys):
+    conf = make_conf(['--config-file', broker.config_path], [], '',
+                     quiet=True)
+    assert broker_status.show(conf, as_json=True) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data['host']['host_id'] == 1
+    assert broker_status.show(conf, as_json=False) == 0
+    out = capsys.readouterr().out
+    assert 'SUBMONITOR' in out and 'fencing:     none (UNSAFE)' in out
+    broker.stop()
+    assert broker_status.show(conf, as_json=True) == 1
+
+
+def test_bad_config_fails_fast_without_restart_loop(workdir):
+    b = BrokerProcess(workdir, 1, os.path.join(workdir, 'metadata'),
+                      overrides={'submonitors': {'enabled': 'nope'}})
+    proc = subprocess.run([sys.executable, '-m', 'heartbeat.cmd.broker',
+                           '--config-file', b.config_path],
+                          capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert proc.returncode == 2
+    assert "No submonitor named 'nope'" in proc.stderr
