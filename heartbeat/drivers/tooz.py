@@ -159,7 +159,7 @@ class ToozDriver(base.Driver):
         return exception.BackendError(
             'tooz %s on the %s backend failed: %s. Check that the backend '
             'runs and [heartbeat_tooz] backend_url is right.'
-            % (what, self.scheme or '?', err))
+            % (what, self.scheme or '?', str(err).rstrip('.')))
 
     def _wait(self, what: str, result: Any) -> Any:
         """The value of a tooz async result; backend errors translated."""

@@ -26,6 +26,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from types import TracebackType
 from typing import Any
@@ -370,3 +371,81 @@ class EtcdServer(Server):
     def revoke_lease(self, lease_id: int) -> None:
         """Revoke a lease at once, as if it had expired: its keys vanish."""
         self.request('/v3/lease/revoke', {'ID': lease_id})
+
+
+class LivenessWatch:
+    """Judges a group's members continuously while faults are injected.
+
+    A thread reads ``group`` through ``driver`` every ``interval`` seconds
+    (incrementally when the driver can), folds each read into a
+    :class:`~heartbeat.monitor.repository.Repository` and records every
+    moment a member is judged DOWN.  Failed reads are counted; the members
+    are still judged on what was last read, as a real observer would.
+    """
+
+    def __init__(self, driver: Any, group: str, down_time: float,
+                 interval: float = 0.05) -> None:
+        from heartbeat.drivers.base import Capability
+        from heartbeat.monitor.repository import Repository
+
+        self.driver = driver
+        self.group = group
+        self.interval = interval
+        self.repository = Repository(down_time)
+        self.incremental = Capability.INCREMENTAL in driver.capabilities
+        self.downs: list[tuple[str, float]] = []
+        self.failed_reads = 0
+        self.reads = 0
+        self._cursor: Any = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _read(self) -> None:
+        since = self._cursor if self.incremental else None
+        try:
+            snap = self.driver.snapshot(self.group, since=since)
+        except exception.HeartbeatError:
+            self.failed_reads += 1
+            return
+        with self._lock:
+            self.repository.apply(snap, time.monotonic(), self.group)
+            self._cursor = snap.cursor
+            self.reads += 1
+
+    def _run(self) -> None:
+        from heartbeat.model import Status
+
+        while not self._stop.wait(self.interval):
+            self._read()
+            now = time.monotonic()
+            with self._lock:
+                for member in self.repository.members(self.group, now):
+                    if member.status is Status.DOWN:
+                        self.downs.append((member.member_id, now))
+
+    def reports(self) -> dict[str, Any]:
+        """member_id -> newest report read."""
+        with self._lock:
+            return {m.member_id: m.report for m in
+                    self.repository.members(self.group, time.monotonic())}
+
+    def wait_for(self, predicate: Any, timeout: float) -> float:
+        """Seconds until ``predicate(reports())`` held; raises on timeout."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if predicate(self.reports()):
+                return time.monotonic() - start
+            time.sleep(self.interval / 2)
+        raise AssertionError('condition not met within %.1fs; last reads: '
+                             '%r' % (timeout, self.reports()))
+
+    def __enter__(self) -> LivenessWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop.set()
+        self._thread.join()

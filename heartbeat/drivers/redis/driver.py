@@ -99,7 +99,7 @@ class RedisDriver(base.Driver):
         self.disconnected = threading.Event()
         self.reconnects = 0
 
-    # -- connection ---------------------------------------------------------
+    # -- connection --
 
     @property
     def payload_limit(self) -> int:
@@ -121,7 +121,7 @@ class RedisDriver(base.Driver):
         return exception.BackendError(
             'redis %s failed at %s: %s. Check that the server runs and '
             '[heartbeat_redis] url, password and TLS options are right.'
-            % (what, client_mod.describe(self.conf), err))
+            % (what, client_mod.describe(self.conf), str(err).rstrip('.')))
 
     def start(self) -> None:
         if self._client is not None:
@@ -198,7 +198,7 @@ class RedisDriver(base.Driver):
                 LOG.error('Not republishing %s/%s: %s', report.group,
                           report.member_id, err)
 
-    # -- members ------------------------------------------------------------
+    # -- members --
 
     def _member(self, report: Report) -> _Member:
         member = self._members.get((report.group, report.member_id))
@@ -306,7 +306,7 @@ class RedisDriver(base.Driver):
         with self._lock:
             self._members.pop((report.group, report.member_id), None)
 
-    # -- observers ------------------------------------------------------------
+    # -- observers --
 
     def snapshot(self, group: str | None = None,
                  since: Any = None) -> Snapshot:
