@@ -3,20 +3,31 @@
 The observer reads the group several times during ``--settle`` seconds so
 that it can see which members' reports change; a member it did not see
 change in that window is shown as ``unknown`` (``"up": null`` in JSON).
+
+With ``--watch`` it streams events instead, one line each (JSON lines with
+``--json``): first the current picture (``replay``), then every join, up,
+down, leave and state change until interrupted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+import datetime
 import json
+import signal
 import sys
+import threading
 import time
 from typing import Any
 
 from oslo_config import cfg
 
 from heartbeat import cmd
+from heartbeat.model import Event
 from heartbeat.model import Member
+from heartbeat.model import MemberDown
+from heartbeat.model import MemberLeft
+from heartbeat.model import MemberStateChanged
 from heartbeat.model import Status
 from heartbeat import servicegroup
 
@@ -29,6 +40,10 @@ CLI_OPTS = [
     cfg.FloatOpt('settle', min=0.0,
                  help='Seconds to watch reports change before answering '
                       '(default: 1.5 x report_interval; 0 answers at once).'),
+    cfg.BoolOpt('watch', default=False,
+                help='Stream events (joined, up, down, left, state_changed), '
+                     'one line each, until interrupted; with --json, one '
+                     'JSON object per line.'),
 ]
 
 
@@ -81,6 +96,68 @@ def observe(sg: servicegroup.API, group: str | None,
     return members
 
 
+def event_dict(e: Event) -> dict[str, Any]:
+    """One event as a JSON-ready dict (one line of ``--watch --json``)."""
+    out: dict[str, Any] = {
+        'event': e.kind,
+        'group': e.group,
+        'member_id': e.member_id,
+        'time': _iso(e.observed_wall),
+        'replay': e.replay,
+        'state': e.report.state,
+        'score': e.report.score,
+        'seq': e.report.seq,
+        'incarnation': e.report.incarnation,
+        'location': e.report.location,
+    }
+    if isinstance(e, MemberDown):
+        out['reason'] = e.reason
+    elif isinstance(e, MemberLeft):
+        out['clean'] = e.clean
+    elif isinstance(e, MemberStateChanged):
+        out['old_state'] = e.old_state
+        out['new_state'] = e.new_state
+    return out
+
+
+def event_line(e: Event) -> str:
+    """One event as a line of text."""
+    parts = [_iso(e.observed_wall), '%s/%s' % (e.group, e.member_id),
+             e.kind]
+    if isinstance(e, MemberStateChanged):
+        parts.append('%s -> %s' % (e.old_state or '-', e.new_state or '-'))
+    else:
+        parts.append('state=%s' % (e.report.state or '-'))
+    if isinstance(e, MemberDown):
+        parts.append('(%s)' % e.reason)
+    elif isinstance(e, MemberLeft) and not e.clean:
+        parts.append('(record gone)')
+    if e.replay:
+        parts.append('[current]')
+    return '  '.join(parts)
+
+
+def _iso(wall: float) -> str:
+    stamp = datetime.datetime.fromtimestamp(wall, tz=datetime.timezone.utc)
+    return stamp.isoformat(timespec='milliseconds').replace('+00:00', 'Z')
+
+
+def watch(sg: servicegroup.API, group: str | None, as_json: bool,
+          stop: threading.Event) -> None:
+    """Print one line per event of ``group`` until ``stop`` is set."""
+    sub = sg.watch(group)
+    try:
+        while not stop.is_set():
+            event = sub.get(timeout=0.2)
+            if event is None:
+                continue
+            line = (json.dumps(event_dict(event), sort_keys=True)
+                    if as_json else event_line(event))
+            print(line, flush=True)
+    finally:
+        sub.cancel()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     cmd.init_backend()
 
@@ -89,6 +166,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         settle = conf.settle
         if settle is None:
             settle = 1.5 * conf.heartbeat.report_interval
+        if conf.watch:
+            stop = threading.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+            with servicegroup.API(conf) as sg:
+                watch(sg, conf.group, conf.json, stop)
+            return 0
         with servicegroup.API(conf) as sg:
             members = observe(sg, conf.group, settle)
         if conf.json:
