@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Sequence
 import dataclasses
 import os
 import secrets
@@ -35,6 +36,8 @@ PURGE_LIMIT = 1000
 @dataclasses.dataclass
 class _Member:
     keys: codec.Keys
+    #: KEYS of the publish script.
+    script_keys: list[str]
     #: State of the last report that reached redis (None: push next one).
     pushed_state: tuple[Any, ...] | None = None
     #: Newest report handed to publish(), republished after a reconnect.
@@ -89,6 +92,9 @@ class RedisDriver(base.Driver):
         self.owner = '%s:%d:%s' % (socket.gethostname(), os.getpid(),
                                    secrets.token_hex(6))
         self._client: redis.Redis | None = None
+        self._channel = codec.channel(self.prefix)
+        # Names the dataset if this process is the first to write it.
+        self._epoch_candidate = secrets.token_hex(8)
         self._scripts: dict[str, Any] = {}
         self._members: dict[tuple[str, str], _Member] = {}
         self._lock = threading.RLock()
@@ -228,8 +234,41 @@ class RedisDriver(base.Driver):
         ok, tick = self._join_once(keys, member_id, False, '')
         if not ok:
             self._claim(keys, member_id, tick)
+        self._add_member(keys, member_id)
+
+    def _add_member(self, keys: codec.Keys, member_id: str) -> None:
         with self._lock:
-            self._members[(group, member_id)] = _Member(keys)
+            self._members[(keys.group, member_id)] = _Member(
+                keys, [*keys.all(), codec.groups_key(self.prefix),
+                       codec.epoch_key(self.prefix)])
+
+    def join_many(self, group: str, member_ids: Sequence[str]) -> None:
+        """Join many member ids of ``group`` in one round trip.
+
+        The counterpart of :meth:`publish_many`.  Ids another process
+        holds are refused at once with HostIdConflict (no claim wait).
+        """
+        keys = codec.Keys(self.prefix, group)
+        pipe = self.client.pipeline(transaction=False)
+        for member_id in member_ids:
+            self._scripts['join'](
+                keys=[*keys.all(), codec.groups_key(self.prefix)],
+                args=[member_id, self.owner, '0', '', group], client=pipe)
+        try:
+            results = pipe.execute()
+        except redis.RedisError as err:
+            raise self._error('join', err) from err
+        refused = []
+        for member_id, (ok, _) in zip(member_ids, results, strict=True):
+            if ok:
+                self._add_member(keys, member_id)
+            else:
+                refused.append(member_id)
+        if refused:
+            raise exception.HostIdConflict(
+                'Members %s of group %s are reported by other live '
+                'processes; each member id may be used by one process at a '
+                'time.' % (', '.join(refused[:10]), group))
 
     def _claim(self, keys: codec.Keys, member_id: str, tick: str) -> None:
         """Watch a held member id; take it over only if it stays silent."""
@@ -260,7 +299,9 @@ class RedisDriver(base.Driver):
             'Stop the other one or choose another member id.'
             % (member_id, keys.group))
 
-    def _send(self, report: Report, mode: str) -> None:
+    def _call_publish(self, report: Report, mode: str,
+                      client: Any) -> tuple[_Member, tuple[Any, ...], Any]:
+        """Run (or queue on a pipeline) the publish script of ``report``."""
         data = codec.encode(report)
         if len(data) > self.payload_limit:
             raise exception.PayloadTooLarge(
@@ -271,24 +312,52 @@ class RedisDriver(base.Driver):
         member = self._member(report)
         state = codec.state_of(report)
         notify = mode == 'leave' or state != member.pushed_state
-        keys = member.keys
-        try:
-            ok = self._scripts['publish'](
-                keys=[*keys.all(), codec.groups_key(self.prefix),
-                      codec.epoch_key(self.prefix)],
-                args=[report.member_id, data, self.owner, report.group,
-                      codec.channel(self.prefix), secrets.token_hex(8),
-                      '1' if notify else '0', mode],
-                client=self.client)
-        except redis.RedisError as err:
-            self._lost(err)
-            raise self._error('publish', err) from err
+        result = self._scripts['publish'](
+            keys=member.script_keys,
+            args=[report.member_id, data, self.owner, report.group,
+                  self._channel, self._epoch_candidate,
+                  '1' if notify else '0', mode],
+            client=client)
+        return member, state, result
+
+    def _check_published(self, report: Report, member: _Member,
+                         state: tuple[Any, ...], ok: Any) -> None:
         if not ok:
             raise exception.HostIdConflict(
                 'Member %s of group %s was taken over by another process; '
                 'not publishing. Each member id may be used by one process '
                 'at a time.' % (report.member_id, report.group))
         member.pushed_state = state
+
+    def _send(self, report: Report, mode: str) -> None:
+        try:
+            member, state, ok = self._call_publish(report, mode, self.client)
+        except redis.RedisError as err:
+            self._lost(err)
+            raise self._error('publish', err) from err
+        self._check_published(report, member, state, ok)
+
+    def publish_many(self, reports: Sequence[Report]) -> None:
+        """Publish reports of many joined members in one round trip.
+
+        For a process that reports for many members at once (a relay, a
+        simulator): each report goes through the same server-side script
+        as :meth:`publish`, pipelined.
+        """
+        with self._lock:
+            for report in reports:
+                self._member(report).latest = report
+        pipe = self.client.pipeline(transaction=False)
+        queued = [(report, *self._call_publish(report, 'beat', pipe))
+                  for report in reports]
+        try:
+            results = pipe.execute()
+        except redis.RedisError as err:
+            self._lost(err)
+            raise self._error('publish', err) from err
+        for (report, member, state, _), ok in zip(queued, results,
+                                                  strict=True):
+            self._check_published(report, member, state, ok)
 
     def publish(self, report: Report) -> None:
         with self._lock:
@@ -321,7 +390,7 @@ class RedisDriver(base.Driver):
         elif cursor is not None:
             for grp, tick in cursor.clocks.items():
                 pairs += [grp, str(tick)]
-        args = [self.prefix, secrets.token_hex(8),
+        args = [self.prefix, self._epoch_candidate,
                 cursor.epoch if cursor is not None else '',
                 self.opts.member_ttl * US, self.opts.gone_retention * US,
                 PURGE_LIMIT, '1' if group is None else '0',
