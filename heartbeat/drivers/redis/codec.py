@@ -91,14 +91,24 @@ def state_of(report: Report) -> tuple[Any, ...]:
 def decode(group: str, member_id: str,
            raw: bytes | str) -> Report | InvalidRecord:
     """The report stored in ``raw``, or why it cannot be trusted."""
-    where = location(group, member_id)
     try:
         rec = json.loads(raw)
+    except ValueError as err:
+        return InvalidRecord(location(group, member_id),
+                             'unreadable record: %s' % err)
+    return from_record(group, member_id, rec)
+
+
+def from_record(group: str, member_id: str,
+                rec: Any) -> Report | InvalidRecord:
+    """The report in a parsed record, or why it cannot be trusted."""
+    where = location(group, member_id)
+    try:
         if not isinstance(rec, dict):
             raise TypeError('record is not an object')
         seq = rec['seq']
         inc = rec['inc']
-        if not isinstance(seq, int) or not isinstance(inc, int):
+        if type(seq) is not int or type(inc) is not int:
             raise TypeError('seq and inc must be integers')
         data = rec.get('data') or {}
         if not isinstance(data, dict):

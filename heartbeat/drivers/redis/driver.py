@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 import dataclasses
+import json
 import os
 import secrets
 import socket
@@ -394,16 +395,24 @@ class RedisDriver(base.Driver):
                 cursor.epoch if cursor is not None else '',
                 self.opts.member_ttl * US, self.opts.gone_retention * US,
                 PURGE_LIMIT, '1' if group is None else '0',
-                '1' if full else '0', *pairs]
+                '1' if full else '0', 'json', *pairs]
         try:
             reply = self._scripts['snapshot'](keys=[], args=args,
                                               client=self.client)
+            try:
+                return self._parse_snapshot(reply, cursor, parsed=True)
+            except ValueError:
+                # A record is not JSON: read again record by record, so
+                # that the bad one is reported and the others are kept.
+                args[9] = 'pairs'
+                reply = self._scripts['snapshot'](keys=[], args=args,
+                                                  client=self.client)
+                return self._parse_snapshot(reply, cursor, parsed=False)
         except redis.RedisError as err:
             raise self._error('snapshot', err) from err
-        return self._parse_snapshot(reply, cursor)
 
-    def _parse_snapshot(self, reply: list[Any],
-                        cursor: codec.Cursor | None) -> Snapshot:
+    def _parse_snapshot(self, reply: list[Any], cursor: codec.Cursor | None,
+                        parsed: bool) -> Snapshot:
         epoch = codec.text(reply[0])
         complete = bool(reply[1])
         clocks: dict[str, int] = {}
@@ -415,8 +424,13 @@ class RedisDriver(base.Driver):
         for raw_group, raw_clock, records, gone_members in reply[2]:
             grp = codec.text(raw_group)
             clocks[grp] = int(codec.text(raw_clock))
-            for member_id, raw in codec.decode_pairs(records):
-                item = codec.decode(grp, member_id, raw)
+            if parsed:
+                items = [codec.from_record(grp, member_id, rec)
+                         for member_id, rec in json.loads(records).items()]
+            else:
+                items = [codec.decode(grp, member_id, raw) for member_id, raw
+                         in codec.decode_pairs(records)]
+            for item in items:
                 if isinstance(item, Report):
                     reports.append(item)
                 else:

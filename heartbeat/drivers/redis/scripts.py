@@ -71,10 +71,12 @@ return {1, ''}
 # ARGV: prefix, epoch candidate, reader's epoch ('' for none),
 #       member ttl in us (0: never), gone retention in us, purge limit,
 #       discover ('1': add every group of the groups set as new),
-#       full ('1': read everything), then pairs of group, since tick
-#       (-1: a group the reader has never read).
-# Returns {epoch, full (1 or 0), {{group, clock, {m1, r1, ...},
-#          {gone1, ...}}, ...}}.
+#       full ('1': read everything), format ('json' or 'pairs'), then
+#       pairs of group, since tick (-1: a group the reader has never read).
+# Returns {epoch, full (1 or 0), {{group, clock, records, {gone1, ...}},
+#          ...}} where records is one JSON object {member: record, ...}
+# (format json: one reply item to parse, however many records), or
+# {m1, r1, m2, r2, ...} (format pairs: for telling a bad record apart).
 # Group keys are derived here, so the script is for a single redis (or
 # Sentinel-managed master/replicas), not Redis Cluster.
 SNAPSHOT = """
@@ -89,7 +91,8 @@ local ttl = tonumber(ARGV[4])
 local retention = tonumber(ARGV[5])
 local purge_limit = tonumber(ARGV[6])
 local groups, since, seen = {}, {}, {}
-for i = 9, #ARGV, 2 do
+local as_json = ARGV[9] == 'json'
+for i = 10, #ARGV, 2 do
   local g = ARGV[i]
   if not seen[g] then
     seen[g] = true
@@ -171,6 +174,13 @@ for _, g in ipairs(groups) do
     end
     gone = redis.call('ZRANGEBYSCORE', key(g, 'gone'), '(' .. fmt(s),
                       '+inf')
+  end
+  if as_json then
+    local parts = {}
+    for i = 1, #records, 2 do
+      parts[#parts + 1] = cjson.encode(records[i]) .. ':' .. records[i + 1]
+    end
+    records = '{' .. table.concat(parts, ',') .. '}'
   end
   out[#out + 1] = {g, clock, records, gone}
 end
