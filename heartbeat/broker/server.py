@@ -150,12 +150,13 @@ class RPCServer:
     def stop(self) -> None:
         """Stop accepting, disconnect every client, remove the socket."""
         self._stopping.set()
-        sock, self._sock = self._sock, None
+        sock = self._sock
         if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # not connected: accept() still wakes up on close
+            self._wake_accept()
+            if self._thread is not None:
+                self._thread.join(timeout=5.0)
+                self._thread = None
+            self._sock = None
             sock.close()
             try:
                 os.unlink(self.path)
@@ -168,9 +169,18 @@ class RPCServer:
                 client.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass  # already gone
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
+
+    def _wake_accept(self) -> None:
+        # Closing a listening socket does not wake a blocked accept() in
+        # every runtime (eventlet); a connection always does.
+        waker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            waker.settimeout(1.0)
+            waker.connect(self.path)
+        except OSError:
+            pass  # the accept loop is gone already
+        finally:
+            waker.close()
 
     # -- serving -----------------------------------------------------------
 
@@ -181,6 +191,9 @@ class RPCServer:
                 return
             try:
                 client, _ = sock.accept()
+                if self._stopping.is_set():
+                    client.close()
+                    return
             except OSError:
                 if self._stopping.is_set():
                     return
