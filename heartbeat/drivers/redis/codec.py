@@ -79,13 +79,12 @@ def encode(report: Report) -> bytes:
         'state': report.state, 'score': report.score,
         'data': dict(report.payload), 'at': report.written_at,
         'left': report.left,
-    }, separators=(',', ':'), sort_keys=True).encode()
+    }, separators=(',', ':')).encode()
 
 
 def state_of(report: Report) -> tuple[Any, ...]:
     """What must differ between two reports for a state change push."""
-    return (report.state, report.score,
-            json.dumps(dict(report.payload), sort_keys=True), report.left)
+    return (report.state, report.score, dict(report.payload), report.left)
 
 
 def decode(group: str, member_id: str,

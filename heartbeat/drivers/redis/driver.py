@@ -34,11 +34,18 @@ US = 1000000
 PURGE_LIMIT = 1000
 
 
+def new_epoch() -> str:
+    """A fresh name for the dataset, used if it turns out to be new.
+
+    Fresh on every call: a name reused after the data was lost would hide
+    the loss from incremental readers.
+    """
+    return secrets.token_hex(8)
+
+
 @dataclasses.dataclass
 class _Member:
     keys: codec.Keys
-    #: KEYS of the publish script.
-    script_keys: list[str]
     #: State of the last report that reached redis (None: push next one).
     pushed_state: tuple[Any, ...] | None = None
     #: Newest report handed to publish(), republished after a reconnect.
@@ -91,11 +98,8 @@ class RedisDriver(base.Driver):
         self.opts = conf.heartbeat_redis
         self.prefix: str = self.opts.prefix
         self.owner = '%s:%d:%s' % (socket.gethostname(), os.getpid(),
-                                   secrets.token_hex(6))
+                                   secrets.token_hex(4))
         self._client: redis.Redis | None = None
-        self._channel = codec.channel(self.prefix)
-        # Names the dataset if this process is the first to write it.
-        self._epoch_candidate = secrets.token_hex(8)
         self._scripts: dict[str, Any] = {}
         self._members: dict[tuple[str, str], _Member] = {}
         self._lock = threading.RLock()
@@ -239,9 +243,7 @@ class RedisDriver(base.Driver):
 
     def _add_member(self, keys: codec.Keys, member_id: str) -> None:
         with self._lock:
-            self._members[(keys.group, member_id)] = _Member(
-                keys, [*keys.all(), codec.groups_key(self.prefix),
-                       codec.epoch_key(self.prefix)])
+            self._members[(keys.group, member_id)] = _Member(keys)
 
     def join_many(self, group: str, member_ids: Sequence[str]) -> None:
         """Join many member ids of ``group`` in one round trip.
@@ -314,10 +316,9 @@ class RedisDriver(base.Driver):
         state = codec.state_of(report)
         notify = mode == 'leave' or state != member.pushed_state
         result = self._scripts['publish'](
-            keys=member.script_keys,
-            args=[report.member_id, data, self.owner, report.group,
-                  self._channel, self._epoch_candidate,
-                  '1' if notify else '0', mode],
+            keys=(), args=(self.prefix, report.group, report.member_id, data,
+                           self.owner, new_epoch(),
+                           '1' if notify else '0', mode),
             client=client)
         return member, state, result
 
@@ -391,7 +392,7 @@ class RedisDriver(base.Driver):
         elif cursor is not None:
             for grp, tick in cursor.clocks.items():
                 pairs += [grp, str(tick)]
-        args = [self.prefix, self._epoch_candidate,
+        args = [self.prefix, new_epoch(),
                 cursor.epoch if cursor is not None else '',
                 self.opts.member_ttl * US, self.opts.gone_retention * US,
                 PURGE_LIMIT, '1' if group is None else '0',

@@ -9,34 +9,42 @@ Lua numbers are doubles: ticks (about 2**51) stay exact, and are always
 formatted with ``%.0f`` because Lua's default formatting rounds them.
 """
 
-# KEYS: reports, index, gone, meta, owners, groups, epoch
-# ARGV: member, record, owner, group, channel, epoch candidate,
+# ARGV: prefix, group, member, record, owner, epoch candidate,
 #       notify ('1' or '0'), mode ('beat' or 'leave')
+# Key names are derived here rather than passed, which halves what the
+# client packs per beat (see the SNAPSHOT note on Redis Cluster).
 # Returns 1, or 0 when another process owns the member id.
 PUBLISH = """
-local member = ARGV[1]
-local owner = redis.call('HGET', KEYS[5], member)
-if owner and owner ~= ARGV[3] then
+local prefix, group, member = ARGV[1], ARGV[2], ARGV[3]
+local base = prefix .. ':g:' .. group .. ':'
+local owners = base .. 'owners'
+local owner = redis.call('HGET', owners, member)
+if owner and owner ~= ARGV[5] then
   return 0
 end
-redis.call('SET', KEYS[7], ARGV[6], 'NX')
 local t = redis.call('TIME')
 local tick = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local clock = tonumber(redis.call('HGET', KEYS[4], 'clock') or '0')
+local meta = base .. 'meta'
+local clock = tonumber(redis.call('HGET', meta, 'clock') or '0')
 if tick <= clock then tick = clock + 1 end
 local s = string.format('%.0f', tick)
-redis.call('HSET', KEYS[4], 'clock', s)
-redis.call('HSET', KEYS[1], member, ARGV[2])
-redis.call('ZADD', KEYS[2], s, member)
-redis.call('ZREM', KEYS[3], member)
+redis.call('HSET', meta, 'clock', s)
+redis.call('HSET', base .. 'reports', member, ARGV[4])
+redis.call('ZADD', base .. 'index', s, member)
+if not owner then
+  -- A new owner, a purged member back, or a dataset lost (the epoch
+  -- then names the new one, so that readers read everything).
+  redis.call('ZREM', base .. 'gone', member)
+  redis.call('SET', prefix .. ':epoch', ARGV[6], 'NX')
+end
 if ARGV[8] == 'leave' then
-  redis.call('HDEL', KEYS[5], member)
+  redis.call('HDEL', owners, member)
 elseif not owner then
-  redis.call('HSET', KEYS[5], member, ARGV[3])
+  redis.call('HSET', owners, member, ARGV[5])
 end
 if ARGV[7] == '1' or not owner then
-  redis.call('SADD', KEYS[6], ARGV[4])
-  redis.call('PUBLISH', ARGV[5], ARGV[4])
+  redis.call('SADD', prefix .. ':groups', group)
+  redis.call('PUBLISH', prefix .. ':changes', group)
 end
 return 1
 """
@@ -64,6 +72,7 @@ if owner and owner ~= ARGV[2] then
   end
 end
 redis.call('HSET', KEYS[5], member, ARGV[2])
+redis.call('ZREM', KEYS[3], member)
 redis.call('SADD', KEYS[6], ARGV[5])
 return {1, ''}
 """
