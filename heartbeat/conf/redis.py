@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-GROUP = cfg.OptGroup(
-    'heartbeat_redis', title='Native redis driver',
-    help='Reports kept in redis: one round trip per beat, changes read by '
-         'a server-side index, state changes pushed on a channel.')
+
+def _group() -> cfg.OptGroup:
+    return cfg.OptGroup(
+        'heartbeat_redis', title='Native redis driver',
+        help='Reports kept in redis: one round trip per beat, changes read by '
+             'a server-side index, state changes pushed on a channel.')
+
+
+#: The group as listed for the sample config generator.
+GROUP = _group()
 
 OPTS = [
     cfg.StrOpt(
@@ -94,8 +100,11 @@ OPTS = [
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    # A fresh OptGroup per conf: ConfigOpts keeps a shallow copy of the
+    # group it is given, so a shared one would share its options, and the
+    # overrides set on one conf would show through every other conf.
+    conf.register_group(_group())
+    conf.register_opts(OPTS, group=GROUP.name)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:

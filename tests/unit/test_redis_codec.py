@@ -1,0 +1,151 @@
+"""Pure parts of the redis driver: records, keys, URLs, backoff."""
+
+from __future__ import annotations
+
+import json
+
+from oslo_config import cfg
+import pytest
+
+from heartbeat import conf as hb_conf
+from heartbeat.drivers.redis import client as client_mod
+from heartbeat.drivers.redis import codec
+from heartbeat import exception
+from heartbeat.model import InvalidRecord
+from heartbeat.model import Report
+
+
+def _report(**kw: object) -> Report:
+    base: dict[str, object] = dict(
+        member_id='m1', group='g', seq=5, incarnation=9, state='ready',
+        score=3400, payload={'vm': 'up'}, written_at=12.5)
+    base.update(kw)
+    return Report(**base)  # type: ignore[arg-type]
+
+
+def test_record_round_trip_keeps_every_field() -> None:
+    rep = _report(left=True)
+    got = codec.decode('g', 'm1', codec.encode(rep))
+    assert isinstance(got, Report)
+    assert (got.seq, got.incarnation, got.state, got.score) == (5, 9,
+                                                                'ready',
+                                                                3400)
+    assert dict(got.payload) == {'vm': 'up'}
+    assert got.written_at == 12.5 and got.left
+    assert got.location == 'redis g/m1'
+
+
+@pytest.mark.parametrize('raw, reason', [
+    (b'not json', 'unreadable record'),
+    (b'[1, 2]', 'not an object'),
+    (b'{"inc": 1}', "'seq'"),
+    (b'{"seq": "1", "inc": 1}', 'integers'),
+    (b'{"seq": true, "inc": 1}', 'integers'),
+    (b'{"seq": 1, "inc": 1, "data": [1]}', 'data must be an object'),
+])
+def test_bad_records_are_reported_with_a_reason(raw: bytes,
+                                                reason: str) -> None:
+    got = codec.decode('g', 'm1', raw)
+    assert isinstance(got, InvalidRecord)
+    assert reason in got.reason
+    assert got.location == 'redis g/m1'
+
+
+def test_from_record_accepts_a_parsed_record() -> None:
+    rec = json.loads(codec.encode(_report()))
+    got = codec.from_record('g', 'm1', rec)
+    assert isinstance(got, Report) and got.token == (9, 5)
+
+
+def test_state_changes_only_with_state_score_payload_or_left() -> None:
+    a = _report()
+    assert codec.state_of(a) == codec.state_of(_report(seq=6))
+    assert codec.state_of(a) != codec.state_of(_report(state='busy'))
+    assert codec.state_of(a) != codec.state_of(_report(score=1))
+    assert codec.state_of(a) != codec.state_of(_report(payload={'vm': 'x'}))
+    assert codec.state_of(a) != codec.state_of(_report(left=True))
+
+
+def test_keys_are_namespaced_by_prefix_and_group() -> None:
+    keys = codec.Keys('hb', 'compute')
+    assert keys.all() == ['hb:g:compute:reports', 'hb:g:compute:index',
+                          'hb:g:compute:gone', 'hb:g:compute:meta',
+                          'hb:g:compute:owners']
+    assert codec.channel('hb') == 'hb:changes'
+    assert codec.groups_key('hb') == 'hb:groups'
+
+
+def test_decode_pairs() -> None:
+    assert codec.decode_pairs([b'a', 1, 'b', 2]) == [('a', 1), ('b', 2)]
+
+
+@pytest.mark.parametrize('url, shown', [
+    ('redis://:s3cret@host:6379/2', 'redis://:***@host:6379/2'),
+    ('rediss://user:s3cret@host/0', 'rediss://user:***@host/0'),
+    ('redis://host:6379/0', 'redis://host:6379/0'),
+    ('unix:///run/redis.sock?db=1', 'unix:///run/redis.sock?db=1'),
+])
+def test_redact_hides_passwords(url: str, shown: str) -> None:
+    assert client_mod.redact(url) == shown
+
+
+def _conf(**overrides: object) -> cfg.ConfigOpts:
+    conf = cfg.ConfigOpts()
+    hb_conf.register_opts(conf)
+    conf([])
+    for name, value in overrides.items():
+        conf.set_override(name, value, 'heartbeat_redis')
+    return conf
+
+
+def test_secrets_are_marked_secret() -> None:
+    conf = _conf()
+    for name in ('url', 'password', 'sentinel_password', 'ssl_key_file'):
+        assert conf._get_opt_info(name, 'heartbeat_redis')['opt'].secret
+
+
+def test_options_override_the_url() -> None:
+    kwargs = client_mod.client_kwargs(
+        _conf(username='u', password='p', db=3, ssl_ca_file='/ca.pem',
+              ssl_cert_reqs='none'), tls=True)
+    assert (kwargs['username'], kwargs['password'], kwargs['db']) == (
+        'u', 'p', 3)
+    assert kwargs['ssl_ca_certs'] == '/ca.pem'
+    assert kwargs['ssl_cert_reqs'] == 'none'
+    plain = client_mod.client_kwargs(_conf(), tls=False)
+    assert 'ssl_ca_certs' not in plain and 'password' not in plain
+
+
+def test_ssl_option_switches_the_scheme() -> None:
+    client = client_mod.make_client(_conf(url='redis://127.0.0.1:1/0',
+                                          ssl=True, ssl_cert_reqs='none'))
+    kwargs = client.connection_pool.connection_kwargs
+    assert client.connection_pool.connection_class.__name__ == (
+        'SSLConnection')
+    assert kwargs['port'] == 1
+    client.close()
+
+
+def test_bad_url_error_does_not_leak_the_password() -> None:
+    with pytest.raises(exception.ConfigError) as err:
+        client_mod.make_client(_conf(url='bogus://:topsecret@host/0'))
+    assert 'topsecret' not in str(err.value)
+    assert '***' in str(err.value)
+
+
+def test_bad_sentinel_address_is_a_config_error() -> None:
+    with pytest.raises(exception.ConfigError, match='host:port'):
+        client_mod.make_client(_conf(sentinel_hosts=['nohost']))
+
+
+def test_backoff_doubles_up_to_the_cap_then_resets() -> None:
+    backoff = client_mod.Backoff(0.1, 0.8, rand=lambda: 1.0)
+    assert [backoff.next() for _ in range(6)] == pytest.approx(
+        [0.1, 0.2, 0.4, 0.8, 0.8, 0.8])
+    backoff.reset()
+    assert backoff.next() == pytest.approx(0.1)
+
+
+def test_backoff_jitter_stays_within_half_to_full_step() -> None:
+    low = client_mod.Backoff(1.0, 1.0, rand=lambda: 0.0)
+    assert low.next() == pytest.approx(0.5)

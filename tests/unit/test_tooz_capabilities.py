@@ -1,0 +1,63 @@
+"""Pure parts of the tooz driver: reports as capabilities."""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+import pytest
+
+from heartbeat import conf as hb_conf
+from heartbeat.drivers.base import Capability
+from heartbeat.drivers import tooz as tooz_driver
+from heartbeat.model import InvalidRecord
+from heartbeat.model import Report
+
+
+def test_capabilities_round_trip() -> None:
+    rep = Report(member_id='m1', group='g', seq=3, incarnation=4,
+                 state='ready', score=10, payload={'a': [1]},
+                 written_at=1.5, left=True)
+    got = tooz_driver.from_capabilities(
+        'g', 'm1', tooz_driver.to_capabilities(rep))
+    assert isinstance(got, Report)
+    assert (got.token, got.state, got.score, got.left) == ((4, 3), 'ready',
+                                                           10, True)
+    assert dict(got.payload) == {'a': [1]}
+    assert got.location == 'tooz g/m1'
+
+
+def test_member_without_capabilities_is_not_a_report() -> None:
+    assert tooz_driver.from_capabilities('g', 'm1', None) is None
+
+
+@pytest.mark.parametrize('caps', [b'raw', {'seq': 1}, {'seq': 'x', 'inc': 1},
+                                  {'seq': 1, 'inc': 1, 'data': 'no'}])
+def test_foreign_capabilities_are_invalid(caps: object) -> None:
+    got = tooz_driver.from_capabilities('g', 'm1', caps)
+    assert isinstance(got, InvalidRecord)
+    assert got.location == 'tooz g/m1'
+
+
+def _driver(url: str) -> tooz_driver.ToozDriver:
+    conf = cfg.ConfigOpts()
+    hb_conf.register_opts(conf)
+    conf([])
+    conf.set_override('backend_url', url, 'heartbeat_tooz')
+    return tooz_driver.ToozDriver(conf)
+
+
+def test_no_push_is_claimed_and_backends_declare_what_they_offer() -> None:
+    assert Capability.PUSH not in tooz_driver.ToozDriver.capabilities
+    zk = _driver('zookeeper://127.0.0.1:2181').backend_capabilities
+    etcd = _driver('etcd3+http://127.0.0.1:2379').backend_capabilities
+    files = _driver('file:///tmp/x').backend_capabilities
+    assert zk == {Capability.SERVER_TTL}
+    assert etcd == {Capability.SERVER_TTL, Capability.BATCHED_READ}
+    assert files == frozenset()
+    for caps in (zk, etcd, files):
+        assert Capability.PUSH not in caps
+
+
+def test_backend_url_is_secret() -> None:
+    conf = cfg.ConfigOpts()
+    hb_conf.register_opts(conf)
+    assert conf._get_opt_info('backend_url', 'heartbeat_tooz')['opt'].secret
