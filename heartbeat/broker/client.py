@@ -100,7 +100,13 @@ class BrokerClient:
         sock = self._sock
         try:
             sock.settimeout(max(0.001, deadline - time.monotonic()))
-            sock.sendall(frame)
+            try:
+                sock.sendall(frame)
+            except (BrokenPipeError, ConnectionResetError):
+                # The broker may have refused us (busy, not permitted) and
+                # closed before reading: its reason is still readable.
+                self._raise_refusal(sock)
+                raise
             while True:
                 sock.settimeout(max(0.001, deadline - time.monotonic()))
                 data = sock.recv(65536)
@@ -128,6 +134,23 @@ class BrokerClient:
             raise errors.BrokerUnavailable(
                 'Lost the broker at %s (%s).'
                 % (self.path, err.strerror or err)) from err
+
+    def _raise_refusal(self, sock: socket.socket) -> None:
+        """Raise the error reply waiting in ``sock``, if there is one."""
+        try:
+            sock.settimeout(0.1)
+            data = sock.recv(65536)
+            frames = self._decoder.feed(data) if data else []
+        except (OSError, errors.ProtocolError):
+            return
+        for got in frames:
+            try:
+                response = protocol.decode_response(got.body)
+            except errors.ProtocolError:
+                return
+            if not response.ok:
+                self._drop()
+                response.value()
 
     def __enter__(self) -> BrokerClient:
         return self
