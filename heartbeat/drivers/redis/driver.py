@@ -32,6 +32,8 @@ LOG = logging.getLogger(__name__)
 
 US = 1000000
 PURGE_LIMIT = 1000
+#: Position of the reply format among the snapshot script's ARGV.
+FORMAT_ARG = 8
 
 
 def new_epoch() -> str:
@@ -405,7 +407,7 @@ class RedisDriver(base.Driver):
             except ValueError:
                 # A record is not JSON: read again record by record, so
                 # that the bad one is reported and the others are kept.
-                args[9] = 'pairs'
+                args[FORMAT_ARG] = 'pairs'
                 reply = self._scripts['snapshot'](keys=[], args=args,
                                                   client=self.client)
                 return self._parse_snapshot(reply, cursor, parsed=False)

@@ -1,0 +1,206 @@
+"""What only the native redis driver does, against a real redis-server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import time
+import uuid
+
+from oslo_config import cfg
+import pytest
+import redis
+
+from heartbeat import conf as hb_conf
+from heartbeat.drivers.redis import codec
+from heartbeat.drivers.redis import RedisDriver
+from heartbeat import exception
+from heartbeat.model import Report
+from heartbeat.testing import servers
+
+pytestmark = pytest.mark.redis
+
+PASSWORD = 'pa55-%s' % uuid.uuid4().hex[:6]
+
+
+@pytest.fixture(scope='module')
+def server(tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[servers.RedisServer]:
+    with servers.RedisServer(str(tmp_path_factory.mktemp('redis')),
+                             password=PASSWORD) as srv:
+        yield srv
+
+
+def make(server: servers.RedisServer, prefix: str,
+         **overrides: object) -> RedisDriver:
+    conf = cfg.ConfigOpts()
+    hb_conf.register_opts(conf)
+    conf([], project='heartbeat')
+    conf.set_override('url', 'redis://127.0.0.1:%d/0' % server.port,
+                      'heartbeat_redis')
+    conf.set_override('password', PASSWORD, 'heartbeat_redis')
+    conf.set_override('prefix', prefix, 'heartbeat_redis')
+    for name, value in overrides.items():
+        conf.set_override(name, value, 'heartbeat_redis')
+    return RedisDriver(conf)
+
+
+@pytest.fixture
+def prefix() -> str:
+    return 'hb%s' % uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def pair(server: servers.RedisServer,
+         prefix: str) -> Iterator[tuple[RedisDriver, RedisDriver]]:
+    writer, reader = make(server, prefix), make(server, prefix)
+    writer.start()
+    reader.start()
+    yield writer, reader
+    writer.stop()
+    reader.stop()
+
+
+def rep(member: str, seq: int, group: str = 'g', **kw: object) -> Report:
+    return Report(member_id=member, group=group, seq=seq, incarnation=1,
+                  **kw)  # type: ignore[arg-type]
+
+
+def test_wrong_password_fails_without_showing_it(
+        server: servers.RedisServer, prefix: str) -> None:
+    drv = make(server, prefix, password='wrong-secret-value')
+    with pytest.raises(exception.BackendError) as err:
+        drv.start()
+    assert 'wrong-secret-value' not in str(err.value)
+    assert PASSWORD not in str(err.value)
+
+
+def test_bad_record_does_not_hide_the_others(
+        pair: tuple[RedisDriver, RedisDriver], prefix: str) -> None:
+    writer, reader = pair
+    writer.join_many('g', ['a', 'b'])
+    writer.publish_many([rep('a', 1), rep('b', 1)])
+    first = reader.snapshot('g')
+    writer.client.hset(codec.Keys(prefix, 'g').reports, 'b', b'{garbage')
+    writer.publish(rep('a', 2))
+    full = reader.snapshot('g')
+    assert [(r.member_id, r.seq) for r in full.reports] == [('a', 2)]
+    assert [i.location for i in full.invalid] == ['redis g/b']
+    # Only a changed since the cursor; b's record was not republished.
+    changes = reader.snapshot('g', since=first.cursor)
+    assert [(r.member_id, r.seq) for r in changes.reports] == [('a', 2)]
+
+
+def test_silent_member_is_purged_and_reported_gone(
+        server: servers.RedisServer, prefix: str) -> None:
+    writer = make(server, prefix, member_ttl=1)
+    reader = make(server, prefix, member_ttl=1)
+    writer.start()
+    reader.start()
+    try:
+        writer.join_many('g', ['alive', 'silent'])
+        writer.publish_many([rep('alive', 1), rep('silent', 1)])
+        cursor = reader.snapshot('g').cursor
+        deadline = time.monotonic() + 5.0
+        seq = 1
+        gone: tuple[tuple[str, str], ...] = ()
+        while not gone:
+            assert time.monotonic() < deadline, 'silent member not purged'
+            seq += 1
+            writer.publish(rep('alive', seq))
+            snap = reader.snapshot('g', since=cursor)
+            cursor = snap.cursor
+            gone = snap.gone
+            time.sleep(0.1)
+        assert gone == (('g', 'silent'),)
+        assert {r.member_id for r in reader.snapshot('g').reports} == {
+            'alive'}
+        # The purged member comes back by joining again.
+        writer.join('g', 'silent')
+        writer.publish(rep('silent', seq + 1))
+        back = reader.snapshot('g', since=cursor)
+        assert [r.member_id for r in back.reports] == ['silent']
+        assert back.gone == ()
+    finally:
+        writer.stop()
+        reader.stop()
+
+
+def test_incremental_read_of_every_group(
+        pair: tuple[RedisDriver, RedisDriver]) -> None:
+    writer, reader = pair
+    writer.join('g1', 'a')
+    writer.publish(rep('a', 1, group='g1'))
+    first = reader.snapshot(None)
+    assert first.complete
+    writer.join('g2', 'b')
+    writer.publish(rep('b', 1, group='g2'))
+    writer.publish(rep('a', 2, group='g1'))
+    second = reader.snapshot(None, since=first.cursor)
+    assert not second.complete
+    assert sorted((r.group, r.member_id, r.seq) for r in second.reports) == [
+        ('g1', 'a', 2), ('g2', 'b', 1)]
+    third = reader.snapshot(None, since=second.cursor)
+    assert third.reports == () and not third.complete
+
+
+def test_plain_beats_are_not_pushed(
+        pair: tuple[RedisDriver, RedisDriver]) -> None:
+    writer, reader = pair
+    pushed: list[str] = []
+    cancel = reader.listen(pushed.append)
+    try:
+        writer.join('g', 'a')
+        writer.publish(rep('a', 1, state='x'))
+        for seq in range(2, 12):
+            writer.publish(rep('a', seq, state='x'))
+        writer.publish(rep('a', 12, state='y'))
+        time.sleep(0.3)
+        assert pushed == ['g', 'g']
+    finally:
+        cancel()
+
+
+def test_cursor_of_lost_data_forces_a_complete_read(
+        pair: tuple[RedisDriver, RedisDriver], prefix: str) -> None:
+    writer, reader = pair
+    writer.join('g', 'a')
+    writer.publish(rep('a', 1))
+    cursor = reader.snapshot('g').cursor
+    writer.client.delete(codec.epoch_key(prefix))
+    snap = reader.snapshot('g', since=cursor)
+    assert snap.complete and [r.member_id for r in snap.reports] == ['a']
+
+
+def test_publish_after_takeover_is_refused(
+        server: servers.RedisServer, prefix: str) -> None:
+    first = make(server, prefix, claim_timeout=0.2)
+    second = make(server, prefix, claim_timeout=0.2)
+    first.start()
+    second.start()
+    try:
+        first.join('g', 'a')
+        first.publish(rep('a', 1))
+        second.join('g', 'a')   # first stays silent: taken over
+        second.publish(rep('a', 1))
+        with pytest.raises(exception.HostIdConflict):
+            first.publish(rep('a', 2))
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_server_side_clock_orders_changes(
+        pair: tuple[RedisDriver, RedisDriver], prefix: str) -> None:
+    writer, _ = pair
+    writer.join('g', 'a')
+    writer.publish(rep('a', 1))
+    keys = codec.Keys(prefix, 'g')
+    server_now_us = writer.client.time()
+    tick = writer.client.zscore(keys.index, 'a')
+    now_us = server_now_us[0] * 1000000 + server_now_us[1]
+    assert 0 <= now_us - tick < 5_000_000
+    # Even with the group clock far ahead, ticks keep growing.
+    writer.client.hset(keys.meta, 'clock', '%d' % (now_us + 10**9))
+    writer.publish(rep('a', 2))
+    assert writer.client.zscore(keys.index, 'a') == now_us + 10**9 + 1
+    assert isinstance(writer.client, redis.Redis)
