@@ -75,6 +75,11 @@ class Repository:
             members[report.member_id] = entry
             return entry, None
         before = entry.report
+        if report is before:
+            # Drivers that cache decoded records hand back the very same
+            # object for a record that did not change: nothing to fold.
+            entry.invalid_reason = None
+            return entry, before
         obs = liveness.observe(entry.observation, report, now)
         if obs.last_change != entry.observation.last_change:
             entry.last_change_wall = wall
@@ -92,9 +97,12 @@ class Repository:
         last good observation ageing towards DOWN, with the reason noted.
         An incremental snapshot names what is gone in ``gone``.
         """
-        located = {report.location for report in snapshot.reports
-                   if report.location}
+        if not snapshot.invalid and not snapshot.gone and (
+                not snapshot.complete or len(seen) == self._count(group)):
+            return []   # the common case: everyone known was read
         invalid_at = {rec.location: rec.reason for rec in snapshot.invalid}
+        located = ({report.location for report in snapshot.reports
+                    if report.location} if invalid_at else set())
         gone = set(snapshot.gone)
         out = []
         for key in self._keys(group):
@@ -109,6 +117,11 @@ class Repository:
             if snapshot.complete or key in gone:
                 out.append(key)
         return out
+
+    def _count(self, group: str | None) -> int:
+        if group is None:
+            return len(self)
+        return len(self._groups.get(group, ()))
 
     def remove(self, key: Key) -> Entry | None:
         members = self._groups.get(key[0])

@@ -63,7 +63,8 @@ class Updater:
         for report in snapshot.reports:
             entry, before = repo.fold(report, now, wall)
             seen.add((report.group, report.member_id))
-            self._transition(entry, before, now, wall, events)
+            if before is not report:
+                self._transition(entry, before, now, wall, events)
         for key in repo.absent(snapshot, group, seen):
             gone = repo.remove(key)
             if gone is not None and gone.announced not in (None,
@@ -99,11 +100,14 @@ class Updater:
                groups: Iterable[str | None] = (None,)) -> list[Event]:
         """MemberDown for every member of ``groups`` whose deadline passed."""
         events: list[Event] = []
+        down_time = self.down_time
         for entry in self._entries(groups):
             if entry.announced not in _WATCHED:
                 continue
             obs = entry.observation
-            if liveness.judge(obs, now, self.down_time) is Status.DOWN:
+            if now - obs.last_change < down_time:
+                continue   # the common case, without a call
+            if liveness.judge(obs, now, down_time) is Status.DOWN:
                 entry.announced = Status.DOWN
                 events.append(MemberDown(
                     reason=self._down_reason(entry, now),
