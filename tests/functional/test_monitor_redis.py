@@ -1,0 +1,133 @@
+"""The monitor on a real redis: pushed changes and incremental reads."""
+
+import threading
+import time
+import uuid
+
+from oslo_config import cfg
+import pytest
+
+from heartbeat import conf as hb_conf
+from heartbeat import servicegroup
+from heartbeat.testing import servers
+
+pytestmark = pytest.mark.redis
+
+REPORT = 0.2
+
+
+def make_conf(url, prefix, down, poll=None):
+    conf = cfg.ConfigOpts()
+    hb_conf.register_opts(conf)
+    conf([], project='heartbeat')
+    conf.set_override('driver', 'redis', 'heartbeat')
+    conf.set_override('report_interval', REPORT, 'heartbeat')
+    conf.set_override('service_down_time', down, 'heartbeat')
+    conf.set_override('url', url, 'heartbeat_redis')
+    conf.set_override('prefix', prefix, 'heartbeat_redis')
+    if poll is not None:
+        conf.set_override('poll_interval', poll, 'heartbeat_monitor')
+    return conf
+
+
+@pytest.fixture
+def server(tmp_path):
+    with servers.RedisServer(str(tmp_path)) as srv:
+        yield srv
+
+
+class Recorder:
+    def __init__(self):
+        self.events = []
+        self.cond = threading.Condition()
+
+    def __call__(self, event):
+        with self.cond:
+            self.events.append(event)
+            self.cond.notify_all()
+
+    def wait(self, kind, member_id, timeout):
+        with self.cond:
+            ok = self.cond.wait_for(lambda: any(
+                e.kind == kind and e.member_id == member_id
+                for e in self.events), timeout)
+            assert ok, 'no %s for %s in %.1fs: %s' % (
+                kind, member_id, timeout,
+                [(e.kind, e.member_id) for e in self.events])
+            return next(e for e in self.events
+                        if e.kind == kind and e.member_id == member_id)
+
+
+def join(url, prefix, down, states):
+    members = []
+    for name in sorted(states):
+        sg = servicegroup.API(make_conf(url, prefix, down))
+        sg.join(name, 'compute', state_cb=lambda n=name: states[n])
+        members.append(sg)
+    return members
+
+
+def test_pushed_state_change_arrives_long_before_the_next_poll(server):
+    prefix = 'hb%s' % uuid.uuid4().hex[:8]
+    # No poll and no deadline for 30 s: only a push can tell anything.
+    states = {'m1': 'booting', 'm2': 'booting'}
+    members = join(server.url, prefix, 30.0, states)
+    rec = Recorder()
+    try:
+        with servicegroup.API(make_conf(server.url, prefix, 30.0,
+                                        poll=30.0)) as sg:
+            sg.watch('compute', rec)
+            rec.wait('joined', 'm1', 5)
+            changed_at = time.monotonic()
+            states['m1'] = 'enabled'
+            change = rec.wait('state_changed', 'm1', 5)
+            assert time.monotonic() - changed_at < 5
+            assert (change.old_state, change.new_state) == ('booting',
+                                                            'enabled')
+            # The same read saw m1's seq move: it is up as well.
+            assert rec.wait('up', 'm1', 1).observed_at <= change.observed_at
+            assert sg.monitor.stats.pushes >= 1
+            assert not any(e.member_id == 'm2' and e.kind != 'joined'
+                           for e in rec.events)
+    finally:
+        for m in members:
+            m.close()
+
+
+def test_incremental_reads_detect_down_and_left(server):
+    prefix = 'hb%s' % uuid.uuid4().hex[:8]
+    down = 1.0
+    members = join(server.url, prefix, down, {'m1': 'ok', 'm2': 'ok'})
+    rec = Recorder()
+    reads = []
+    try:
+        with servicegroup.API(make_conf(server.url, prefix, down)) as sg:
+            real = sg.driver.snapshot
+
+            def spy(group=None, since=None):
+                snap = real(group, since)
+                reads.append((since is not None, snap.complete))
+                return snap
+
+            sg.driver.snapshot = spy
+            sg.watch('compute', rec)
+            rec.wait('up', 'm1', 5)
+            rec.wait('up', 'm2', 5)
+            # After the first read, every read is incremental.
+            assert reads[0] == (False, True)
+            assert reads[1:] and all(r == (True, False) for r in reads[1:])
+
+            members[0].reporter('m1', 'compute').stop(leave=False)
+            went_down = rec.wait('down', 'm1', down + 5)
+            late = went_down.observed_wall - went_down.report.written_at
+            assert down - 0.05 <= late <= down + 1.0, late
+
+            members[1].leave('m2', 'compute')
+            left = rec.wait('left', 'm2', 5)
+            assert left.clean
+            assert not any(e.kind == 'down' and e.member_id == 'm2'
+                           for e in rec.events)
+            assert not sg.service_is_up('compute', 'm1')
+    finally:
+        for m in members:
+            m.close()
