@@ -10,9 +10,10 @@ from heartbeat.conf import fencing
 from heartbeat.conf import monitor
 from heartbeat.conf import redis
 from heartbeat.conf import storage
+from heartbeat.conf import submonitors
 from heartbeat.conf import tooz
 
-AREAS = (base, storage, monitor, redis, tooz, broker, fencing)
+AREAS = (base, storage, monitor, redis, tooz, broker, fencing, submonitors)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
