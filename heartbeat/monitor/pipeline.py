@@ -189,11 +189,17 @@ class Monitor:
         with self._lock:
             if self._thread is not None or self._stopping:
                 return
-            if Capability.PUSH in self.driver.capabilities:
-                self._cancel_listen = self.driver.listen(self._on_push)
             self._thread = threading.Thread(
                 target=self._run, name='heartbeat-monitor', daemon=True)
-            self._thread.start()
+        # listen() may wait for its subscription: not under the lock.
+        if Capability.PUSH in self.driver.capabilities:
+            try:
+                self._cancel_listen = self.driver.listen(self._on_push)
+            except exception.HeartbeatError as err:
+                LOG.warning('Cannot listen for pushed changes (%s); the '
+                            'monitor polls every %.2fs instead.', err,
+                            self.poll_interval)
+        self._thread.start()
 
     def _on_push(self, group: str) -> None:
         # Called from the driver's thread: note and wake, nothing more.
