@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+from heartbeat.conf import base
 
-def _group() -> cfg.OptGroup:
-    return cfg.OptGroup(
-        'heartbeat_redis', title='Native redis driver',
-        help='Reports kept in redis: one round trip per beat, changes read by '
-             'a server-side index, state changes pushed on a channel.')
-
-
-#: The group as listed for the sample config generator.
-GROUP = _group()
+GROUP = cfg.OptGroup(
+    'heartbeat_redis', title='Native redis driver',
+    help='Reports kept in redis: one round trip per beat, changes read by '
+         'a server-side index, state changes pushed on a channel.')
 
 OPTS = [
     cfg.StrOpt(
@@ -100,11 +96,7 @@ OPTS = [
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    # A fresh OptGroup per conf: ConfigOpts keeps a shallow copy of the
-    # group it is given, so a shared one would share its options, and the
-    # overrides set on one conf would show through every other conf.
-    conf.register_group(_group())
-    conf.register_opts(OPTS, group=GROUP.name)
+    base.register(conf, GROUP, OPTS)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:

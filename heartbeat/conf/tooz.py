@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+from heartbeat.conf import base
 
-def _group() -> cfg.OptGroup:
-    return cfg.OptGroup(
-        'heartbeat_tooz', title='tooz driver (any tooz backend URL)',
-        help='Reports carried as tooz group membership capabilities, on any '
-             'tooz backend: ZooKeeper, etcd, redis, memcached, file, ...')
-
-
-#: The group as listed for the sample config generator.
-GROUP = _group()
+GROUP = cfg.OptGroup(
+    'heartbeat_tooz', title='tooz driver (any tooz backend URL)',
+    help='Reports carried as tooz group membership capabilities, on any '
+         'tooz backend: ZooKeeper, etcd, redis, memcached, file, ...')
 
 OPTS = [
     cfg.StrOpt(
@@ -51,11 +47,7 @@ OPTS = [
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    # A fresh OptGroup per conf: ConfigOpts keeps a shallow copy of the
-    # group it is given, so a shared one would share its options, and the
-    # overrides set on one conf would show through every other conf.
-    conf.register_group(_group())
-    conf.register_opts(OPTS, group=GROUP.name)
+    base.register(conf, GROUP, OPTS)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:

@@ -8,37 +8,30 @@ requires before anything is connected.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from oslo_config import cfg
-import stevedore
 
 from heartbeat.drivers.base import Capability
 from heartbeat.drivers.base import Driver
 from heartbeat import exception
+from heartbeat import plugins
 
 NAMESPACE = 'heartbeat.drivers'
 
 
 def names() -> list[str]:
     """Names of every installed driver."""
-    return sorted(stevedore.ExtensionManager(NAMESPACE).names())
+    return plugins.names(NAMESPACE)
 
 
 def load(conf: cfg.ConfigOpts, name: str | None = None,
          required: Iterable[Capability] = ()) -> Driver:
     """Instantiate the driver ``name`` (default: [heartbeat] driver)."""
     name = name or conf.heartbeat.driver
-    try:
-        mgr: Any = stevedore.DriverManager(NAMESPACE, name,
-                                           invoke_on_load=False)
-    except stevedore.exception.NoMatches as err:
-        raise exception.DriverNotFound(
-            'No heartbeat driver named %r; installed drivers: %s. Set '
-            '[heartbeat] driver to one of them (a missing one may need its '
-            'extra, e.g. "pip install heartbeat[redis]").'
-            % (name, ', '.join(names()) or 'none')) from err
-    driver_cls: type[Driver] = mgr.driver
+    driver_cls: type[Driver] = plugins.plugin_class(
+        NAMESPACE, name, '[heartbeat] driver', exception.DriverNotFound,
+        'A missing one may need its extra, e.g. "pip install '
+        'heartbeat[redis]".')
     missing = set(required) - set(driver_cls.capabilities)
     if missing:
         raise exception.CapabilityMissing(

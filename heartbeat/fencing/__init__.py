@@ -7,26 +7,16 @@ protection at all, for demos and tests).
 
 from __future__ import annotations
 
-from typing import Any
-
 from oslo_config import cfg
-import stevedore
 
-from heartbeat import exception
 from heartbeat.fencing.base import Fencer
+from heartbeat import plugins
 
 NAMESPACE = 'heartbeat.fencers'
 
 
 def load(conf: cfg.ConfigOpts) -> Fencer:
     """The configured fencer (not started)."""
-    name = conf.fencing.fencer
-    try:
-        mgr: Any = stevedore.DriverManager(NAMESPACE, name,
-                                           invoke_on_load=False)
-    except stevedore.exception.NoMatches as err:
-        raise exception.ConfigError(
-            'No fencer named %r; set [fencing] fencer to sanlock or none.'
-            % name) from err
-    fencer_cls: type[Fencer] = mgr.driver
+    fencer_cls: type[Fencer] = plugins.plugin_class(
+        NAMESPACE, conf.fencing.fencer, '[fencing] fencer')
     return fencer_cls(conf)

@@ -1,0 +1,41 @@
+"""Loading plugins (drivers, fencers, connections, submonitors) by name.
+
+Every pluggable part of heartbeat is a stevedore entry point; this module is
+the one place that turns a configured name into a class, and an unknown name
+into an error that names the option and lists what is installed.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+import stevedore
+
+from heartbeat import exception
+
+
+def names(namespace: str) -> list[str]:
+    """Names registered under ``namespace`` (nothing is imported)."""
+    return sorted({ep.name for ep in metadata.entry_points(group=namespace)})
+
+
+def plugin_class(namespace: str, name: str, option: str,
+                 error: type[exception.HeartbeatError] = (
+                     exception.ConfigError),
+                 hint: str = '') -> Any:
+    """The class registered as ``name`` under ``namespace``.
+
+    ``option`` names the option that chose ``name`` (for the message);
+    ``error`` is raised, with ``hint`` appended, when no such plugin exists.
+    """
+    try:
+        mgr: Any = stevedore.DriverManager(namespace, name,
+                                           invoke_on_load=False)
+    except stevedore.exception.NoMatches as err:
+        raise error(
+            'No %s named %r; set %s to one of: %s.%s'
+            % (namespace.rsplit('.', 1)[-1].rstrip('s'), name, option,
+               ', '.join(names(namespace)) or 'none installed',
+               (' ' + hint) if hint else '')) from err
+    return mgr.driver
