@@ -11,10 +11,8 @@ is 0 when every member was up at the end, 1 otherwise.
 from __future__ import annotations
 
 from collections.abc import Sequence
-import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,9 +22,9 @@ from oslo_config import cfg
 
 from heartbeat import cmd
 from heartbeat.cmd import status as status_cmd
-from heartbeat.drivers.storage import admin
 from heartbeat.model import Status
 from heartbeat import servicegroup
+from heartbeat.testing.members import StorageCluster
 
 PROG = 'heartbeat-local-cluster'
 GROUP = 'local'
@@ -48,43 +46,6 @@ CLI_OPTS = [
                  help='Seconds between two status screens.'),
 ]
 
-CONF_TEMPLATE = """\
-[heartbeat]
-driver = storage
-report_interval = {interval}
-service_down_time = {down_time}
-
-[heartbeat_storage]
-path = {path}
-max_hosts = {max_hosts}
-claim_timeout = 0
-"""
-
-
-def write_config(workdir: str, hosts: int, interval: float,
-                 down_time: float) -> str:
-    path = os.path.join(workdir, 'heartbeat.conf')
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write(CONF_TEMPLATE.format(
-            interval=interval, down_time=down_time,
-            path=os.path.join(workdir, 'metadata'),
-            max_hosts=max(hosts, 16)))
-    return path
-
-
-def start_member(config: str, host_id: int,
-                 log_dir: str) -> subprocess.Popen[bytes]:
-    log = open(os.path.join(log_dir, 'host-%d.log' % host_id), 'ab')
-    try:
-        return subprocess.Popen(
-            [sys.executable, '-m', 'heartbeat.cmd.member',
-             '--config-file', config, '--member-id', 'host-%d' % host_id,
-             '--group', GROUP, '--host-id', str(host_id),
-             '--state', 'running'],
-            stdout=log, stderr=subprocess.STDOUT)
-    finally:
-        log.close()
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     cmd.init_backend()
@@ -96,17 +57,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise cfg.Error('--down-time must be at least twice --interval')
         workdir = boot.workdir or tempfile.mkdtemp(prefix='heartbeat-')
         own_dir = boot.workdir is None
-        os.makedirs(workdir, exist_ok=True)
-        config = write_config(workdir, boot.hosts, boot.interval,
-                              boot.down_time)
+        cluster = StorageCluster(workdir, report_interval=boot.interval,
+                                 service_down_time=boot.down_time,
+                                 max_hosts=max(boot.hosts, 16))
+        config = cluster.config_path
         conf = cmd.make_conf(['--config-file', config], [], '', quiet=True)
-        print(admin.init_area(conf, force=True))
         print('config: %s  (heartbeat-status --config-file %s)'
               % (config, config), flush=True)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-        procs = [start_member(config, i, workdir)
-                 for i in range(1, boot.hosts + 1)]
+        for host_id in range(1, boot.hosts + 1):
+            cluster.start_member(host_id, member_id='host-%d' % host_id,
+                                 group=GROUP, state='running')
         deadline = (time.monotonic() + boot.duration
                     if boot.duration is not None else None)
         interactive = sys.stdout.isatty()
@@ -130,15 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         wait = min(wait, max(0.0, deadline - time.monotonic()))
                     stop.wait(wait)
         finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.terminate()
-            for p in procs:
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            for host_id in list(cluster.procs):
+                cluster.stop_member(host_id)
+            cluster.stop()
             if own_dir:
                 shutil.rmtree(workdir, ignore_errors=True)
         return 0 if ok else 1
