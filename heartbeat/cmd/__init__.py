@@ -37,6 +37,14 @@ def make_conf(argv: Sequence[str] | None, cli_opts: Sequence[cfg.Opt],
     return conf
 
 
+def format_table(rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns, two spaces apart; the first row is the header."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return '\n'.join(
+        '  '.join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in rows)
+
+
 def run(prog: str, body: Callable[[], int | None]) -> int:
     """Run ``body``; turn HeartbeatError into a one-line message and exit 2."""
     try:

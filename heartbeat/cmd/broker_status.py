@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import json
 import sys
 from typing import Any
@@ -12,6 +11,7 @@ from oslo_config import cfg
 
 from heartbeat.broker.client import BrokerClient
 from heartbeat.broker import errors
+from heartbeat import cmd
 from heartbeat.conf import broker as broker_conf
 
 
@@ -21,13 +21,6 @@ def _fmt(value: Any, unit: str = '') -> str:
     if isinstance(value, float):
         return '%.3f%s' % (value, unit)
     return '%s%s' % (value, unit)
-
-
-def _rows(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return '\n'.join(
-        '  '.join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-        for r in rows)
 
 
 def render(status: dict[str, Any]) -> str:
@@ -70,20 +63,20 @@ def render(status: dict[str, Any]) -> str:
     for name, r in sorted(status['submonitors'].items()):
         subs.append((name, _fmt(r['ok']), _fmt(r['value']),
                      _fmt(r['age_s'], 's'), r['error'] or r['detail'] or ''))
-    lines += [_rows(subs), '']
+    lines += [cmd.format_table(subs), '']
     peers = [('MEMBER', 'STATUS', 'STATE', 'SCORE', 'AGE', 'MAINTENANCE')]
     for p in status['peers']:
         peers.append((p['member_id'] + (' (self)' if p['self'] else ''),
                       p['status'], p['state'] or '-', _fmt(p['score']),
                       _fmt(p['last_change_age_s'], 's'),
                       str(p['payload'].get('maintenance', '-'))))
-    lines.append(_rows(peers))
+    lines.append(cmd.format_table(peers))
     if fence['hosts']:
         hosts = [('SANLOCK HOST', 'STATE', 'GENERATION')]
         for h in fence['hosts']:
             hosts.append((str(h['host_id']), h['state'],
                           str(h['generation'])))
-        lines += ['', _rows(hosts)]
+        lines += ['', cmd.format_table(hosts)]
     return '\n'.join(lines)
 
 

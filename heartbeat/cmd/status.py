@@ -44,6 +44,10 @@ CLI_OPTS = [
                 help='Stream events (joined, up, down, left, state_changed), '
                      'one line each, until interrupted; with --json, one '
                      'JSON object per line.'),
+    cfg.BoolOpt('broker', default=False,
+                help='Show what the local heartbeat-broker says (its own '
+                     'status, peers, domain, lockspace and lease, writer '
+                     'health) instead of reading the storage.'),
 ]
 
 
@@ -77,10 +81,7 @@ def table(members: Sequence[Member]) -> str:
                      '-' if d['score'] is None else str(d['score']),
                      str(d['seq']), '-' if age is None else '%.1fs' % age,
                      d['location'] or '-'))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return '\n'.join(
-        '  '.join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-        for r in rows)
+    return cmd.format_table(rows)
 
 
 def observe(sg: servicegroup.API, group: str | None,
@@ -163,6 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         conf = cmd.make_conf(argv, CLI_OPTS, __doc__ or '', quiet=True)
+        if conf.broker:
+            from heartbeat.cmd import broker_status
+
+            return broker_status.show(conf, conf.json)
         settle = conf.settle
         if settle is None:
             settle = 1.5 * conf.heartbeat.report_interval
