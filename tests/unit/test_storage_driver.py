@@ -277,3 +277,28 @@ def test_direct_io_fallback_is_logged(cluster, caplog, monkeypatch):
     drv.publish(report('a', 1))
     assert [r.member_id for r in drv.snapshot().reports] == ['a']
     assert 'O_DIRECT' in caplog.text
+
+
+def test_payload_damage_behind_unchanged_header_is_seen(cluster):
+    a = driver_for(cluster, 1)
+    a.join('g', 'a')
+    a.publish(report('a', 1, state='running'))
+    observer = driver_for(cluster, None)
+    assert [r.member_id for r in observer.snapshot('g').reports] == ['a']
+    with open(cluster.metadata_path, 'r+b') as f:
+        f.seek(4096 + layout.HEADER_SIZE + 2)
+        f.write(b'X')
+    snap = observer.snapshot('g')
+    assert snap.reports == ()
+    assert [i.location for i in snap.invalid] == ['slot 1']
+
+
+def test_unchanged_slots_reuse_their_decoding(cluster):
+    a = driver_for(cluster, 1)
+    a.join('g', 'a')
+    a.publish(report('a', 1))
+    observer = driver_for(cluster, None)
+    first = observer.snapshot('g').reports[0]
+    assert observer.snapshot('g').reports[0] is first
+    a.publish(report('a', 2))
+    assert observer.snapshot('g').reports[0].seq == 2

@@ -19,9 +19,12 @@ Considerations:
 
 from __future__ import annotations
 
+import struct
+import sys
 import time
 from typing import Any
 from typing import ClassVar
+import zlib
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -36,6 +39,8 @@ from heartbeat.model import Report
 from heartbeat.model import Snapshot
 
 LOG = logging.getLogger(__name__)
+
+CRC_KEY = struct.Struct('<I')
 
 
 def geometry_from(conf: cfg.ConfigOpts) -> layout.Geometry:
@@ -62,9 +67,13 @@ def to_report(read: area_mod.SlotRead) -> Report:
     slot = read.slot
     assert slot is not None
     payload = slot.payload
-    return Report(member_id=payload['member_id'], group=payload['group'],
+    state = payload.get('state')
+    # Group names and states repeat across members: share one string each.
+    return Report(member_id=payload['member_id'],
+                  group=sys.intern(payload['group']),
                   seq=slot.seq, incarnation=slot.incarnation,
-                  state=payload.get('state'), score=payload.get('score'),
+                  state=sys.intern(state) if state is not None else None,
+                  score=payload.get('score'),
                   payload=payload.get('data', {}), written_at=slot.timestamp,
                   left=slot.left, location=location(read.host_id))
 
@@ -224,10 +233,12 @@ class StorageDriver(base.Driver):
                  since: Any = None) -> Snapshot:
         """One read of the whole area, decoding only slots that changed.
 
-        A slot whose used bytes (header and payload) are identical to the
+        A slot whose header and payload checksum are identical to the
         previous read holds the same record, so its earlier decoding is
         reused; observers that poll faster than members write pay for the
-        changes only.
+        changes only.  The key is the 48-byte header plus a CRC32 computed
+        here over header and payload, so a payload damaged behind an
+        unchanged header is still decoded again (and found invalid).
         """
         raw = memoryview(self.area.read_all_raw())
         size = self.geometry.slot_size
@@ -239,8 +250,9 @@ class StorageDriver(base.Driver):
             start = host_id * size
             if raw[start:start + 8] == layout.EMPTY_MAGIC:
                 continue
-            key = raw[start:start + layout.used_bytes(raw, start,
-                                                      size)].tobytes()
+            used = raw[start:start + layout.used_bytes(raw, start, size)]
+            key = used[:layout.HEADER_SIZE].tobytes() + CRC_KEY.pack(
+                zlib.crc32(used))
             known = cache.get(host_id)
             if known is not None and known[0] == key:
                 item = known[1]
