@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 import os
+import threading
 import time
 from typing import Any
 
@@ -20,6 +21,7 @@ from oslo_log import log as logging
 
 from heartbeat.broker import connection as connection_mod
 from heartbeat.broker.domain import DomainMonitor
+from heartbeat.broker.reload import ReloadResult
 from heartbeat.broker.store import StatusStore
 from heartbeat.broker.submonitors import base as sub_base
 from heartbeat.broker.submonitors import runner as sub_runner
@@ -81,6 +83,10 @@ class Broker:
             sub_runner.load(conf, conf.submonitors.enabled, context),
             clock=clock)
         self.started_at = clock()
+        self._reload_lock = threading.Lock()
+        self._reloads: dict[str, Any] = {
+            'count': 0, 'failed': 0, 'last_at': None, 'applied': [],
+            'restart_needed': [], 'error': None}
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -103,6 +109,43 @@ class Broker:
         self.submonitors.stop()
         self.fencer.stop()
         self.writer.stop(timeout=self.conf.broker.storage_stall_after)
+
+    def reschedule(self) -> None:
+        """Make every periodic thread re-read its interval now."""
+        self.writer.reschedule()
+        self.domain.reschedule()
+        self.submonitors.reschedule()
+
+    def options_reloaded(self, result: ReloadResult | None,
+                         error: str | None = None) -> None:
+        """Record a configuration reload (or why it was refused), apply it.
+
+        Mutable options are read live everywhere; what is left to do is to
+        wake the threads that sleep for an interval that may have changed.
+        """
+        with self._reload_lock:
+            self._reloads['last_at'] = self.clock()
+            self._reloads['error'] = error
+            if result is None:
+                self._reloads['failed'] += 1
+            else:
+                self._reloads['count'] += 1
+                self._reloads['applied'] = list(result.applied)
+                # Compared with the values in use since the start, so the
+                # newest list is complete.
+                self._reloads['restart_needed'] = list(
+                    result.restart_needed)
+        if result is not None:
+            self.reschedule()
+
+    def reload_view(self) -> dict[str, Any]:
+        """Reloads so far and what the newest one changed."""
+        with self._reload_lock:
+            out = dict(self._reloads)
+        last_at = out.pop('last_at')
+        out['last_age_s'] = (None if last_at is None
+                             else round(self.clock() - last_at, 3))
+        return out
 
     # -- RPC methods -------------------------------------------------------
 
@@ -133,6 +176,7 @@ class Broker:
             'domain': self.domain.view(),
             'submonitors': self.submonitors.view(),
             'fencing': self.fencer.view(),
+            'reload': self.reload_view(),
             'options': {
                 'report_interval': conf.heartbeat.report_interval,
                 'peer_refresh_interval': (
@@ -142,6 +186,9 @@ class Broker:
                 'domain_monitor_interval':
                     conf.broker.domain_monitor_interval,
                 'submonitor_interval': conf.submonitors.interval,
+                'submonitor_timeout': conf.submonitors.timeout,
+                'allowed_uids': list(conf.broker.allowed_uids),
+                'allowed_gids': list(conf.broker.allowed_gids),
             },
         })
         return out

@@ -46,7 +46,9 @@ class DomainMonitor:
         self.clock = clock
         self.state = MonitorState.NEVER_STARTED
         self._lock = threading.Lock()
-        self._wake = threading.Event()
+        # Notified on stop and on reschedule (a reload may change the
+        # interval); shares the state lock.
+        self._wake = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
         self._last: ProbeResult | None = None
         self._last_at: float | None = None
@@ -60,7 +62,6 @@ class DomainMonitor:
                 self._generation += 1
                 self._last = None
                 self._last_at = None
-                self._wake.clear()
                 self._thread = threading.Thread(
                     target=self._run, args=(self._generation,),
                     name='broker-domain-monitor', daemon=True)
@@ -72,8 +73,21 @@ class DomainMonitor:
             if self.state is MonitorState.RUNNING:
                 self.state = MonitorState.STOPPED
                 self._generation += 1
-                self._wake.set()
+                self._wake.notify_all()
         return self.view()
+
+    def reschedule(self) -> None:
+        """Re-read the interval now (after a reload)."""
+        with self._lock:
+            self._wake.notify_all()
+
+    def _sleep(self, generation: int, since: float) -> None:
+        """Wait until ``since`` + the current interval, or a stop."""
+        with self._lock:
+            while generation == self._generation:
+                remaining = since + self.interval() - self.clock()
+                if remaining <= 0 or not self._wake.wait(remaining):
+                    return
 
     def _run(self, generation: int) -> None:
         while True:
@@ -87,11 +101,11 @@ class DomainMonitor:
                     return
                 self._probe_started = None
                 self._last = result
-                self._last_at = self.clock()
+                finished = self._last_at = self.clock()
             if not result.ok:
                 LOG.warning('Storage domain probe failed after %.3fs: %s',
                             result.delay, result.error)
-            self._wake.wait(self.interval())
+            self._sleep(generation, finished)
 
     def view(self) -> dict[str, Any]:
         """What get_status says about the domain."""

@@ -12,6 +12,7 @@ is stuck and since when, so get_status can say so.
 from __future__ import annotations
 
 from collections.abc import Callable
+import math
 import random
 import threading
 import time
@@ -81,37 +82,47 @@ class WriterThread:
 
     # -- the loop ----------------------------------------------------------
 
+    def reschedule(self) -> None:
+        """Re-read the intervals now (after a reload)."""
+        with self.store.condition:
+            self.store.condition.notify_all()
+
     def _run(self) -> None:
-        next_beat = next_read = self.clock()
+        # The next beat and read are due an interval after the last ones,
+        # with the interval read on every wake-up so that reloads apply.
+        last_beat = last_read = -math.inf
         while not self._stop.is_set():
             if not self._joined:
                 if not self._connect():
                     self._stop.wait(self.retry_interval())
                     continue
-                next_beat = next_read = self.clock()
+                last_beat = last_read = -math.inf
             with self.store.condition:
                 while not self._stop.is_set():
                     now = self.clock()
+                    due = min(last_beat + self.report_interval(),
+                              last_read + self.peer_interval())
                     if (self.store.to_write.pending
                             or self.store.to_write_global.pending
-                            or now >= min(next_beat, next_read)):
+                            or now >= due):
                         break
-                    self.store.condition.wait(min(next_beat, next_read) - now)
+                    self.store.condition.wait(due - now)
             if self._stop.is_set():
                 break
             mode = self.store.to_write_global.take_nowait()
             if mode is not None:
                 self._io('write', self._write_global, mode)
             posted = self.store.to_write.take_nowait()
-            now = self.clock()
-            if posted is not None or now >= next_beat:
+            if (posted is not None
+                    or self.clock() >= last_beat + self.report_interval()):
                 if posted is not None:
                     self._current = posted
                 self._io('write', self._publish)
-                next_beat = self.clock() + self.report_interval()
-            if self.clock() >= next_read or mode is not None:
+                last_beat = self.clock()
+            if (self.clock() >= last_read + self.peer_interval()
+                    or mode is not None):
                 self._io('read', self._refresh)
-                next_read = self.clock() + self.peer_interval()
+                last_read = self.clock()
         self._leave()
 
     def _io(self, operation: str, func: Callable[..., None],

@@ -1,8 +1,9 @@
 """heartbeat-broker: the daemon that does a host's storage, monitoring and
 locking I/O and answers local callers over a unix socket.
 
-SIGTERM stops it cleanly; SIGHUP re-reads the config files and restarts the
-service with the new values of the mutable options.
+SIGTERM stops it cleanly; SIGHUP re-reads the config files and applies the
+mutable options in place (same process, lockspace, lease and slot); options
+that need a restart are logged as such.
 """
 
 from __future__ import annotations
@@ -20,17 +21,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd.init_backend()
 
     def body() -> int:
-        from oslo_service import service
-
         from heartbeat.broker import core
+        from heartbeat.broker import launcher
         from heartbeat.broker.service import BrokerService
 
         conf = cmd.make_conf(argv, [], __doc__ or '')
         core.check_config(conf)
-        launcher = service.launch(conf, BrokerService(conf),
-                                  restart_method='mutate')
-        launcher.wait()
-        return 0
+        return launcher.launch(conf, BrokerService(conf))
 
     return cmd.run(PROG, body)
 

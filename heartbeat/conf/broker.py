@@ -5,6 +5,8 @@ from __future__ import annotations
 from oslo_config import cfg
 from oslo_config import types
 
+from heartbeat.conf import base
+
 GROUP = cfg.OptGroup(
     'broker', title='heartbeat-broker daemon',
     help='The broker does all storage, monitoring and locking I/O of a host '
@@ -82,8 +84,7 @@ OPTS: list[cfg.Opt] = [
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    base.register(conf, GROUP, OPTS)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:

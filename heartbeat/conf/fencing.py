@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+from heartbeat.conf import base
+
 GROUP = cfg.OptGroup(
     'fencing', title='Fencing authority (sanlock)',
     help='sanlock guarantees that the protected workload never runs on two '
@@ -49,7 +51,7 @@ OPTS: list[cfg.Opt] = [
              'renewal; peers are declared dead after 8 x io_timeout plus '
              '60 s.'),
     cfg.FloatOpt(
-        'join_timeout', default=120.0, min=1.0, max=3600.0,
+        'join_timeout', default=120.0, min=1.0, max=3600.0, mutable=True,
         help='Seconds to wait for the lockspace join to complete before '
              'reporting it failed.'),
     cfg.BoolOpt(
@@ -64,8 +66,7 @@ OPTS: list[cfg.Opt] = [
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    base.register(conf, GROUP, OPTS)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+from heartbeat.conf import base
+
 GROUP = cfg.OptGroup(
     'submonitors', title='Broker submonitors',
     help='Plugins (entry point "heartbeat.submonitors") that the broker runs '
@@ -49,8 +51,7 @@ OPTS: list[cfg.Opt] = [
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    base.register(conf, GROUP, OPTS)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:

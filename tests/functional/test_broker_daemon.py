@@ -5,6 +5,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -12,10 +14,10 @@ from heartbeat.broker import errors
 from heartbeat.cmd import broker_status
 from heartbeat.cmd import make_conf
 from heartbeat.drivers.storage import admin
-from tests.functional.test_broker_helpers import BrokerProcess
-from tests.functional.test_broker_helpers import init_area
-from tests.functional.test_broker_helpers import short_dir
-from tests.functional.test_broker_helpers import wait_for
+from heartbeat.testing.broker import BrokerProcess
+from heartbeat.testing.broker import init_area
+from heartbeat.testing.broker import short_dir
+from heartbeat.testing.broker import wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.storage]
 
@@ -98,20 +100,113 @@ def test_domain_monitor_and_maintenance(broker):
         assert info.value.kind == 'ConfigError'
 
 
-def test_sighup_reloads_mutable_options(broker):
-    assert broker.status()['options']['storage_stall_after'] == 1.0
-    broker.sections['broker']['storage_stall_after'] = 7.5
+class SlotSampler(threading.Thread):
+    """Reads the broker's own slot over and over until stopped."""
+
+    def __init__(self, broker):
+        super().__init__(daemon=True)
+        self.conf = make_conf(['--config-file', broker.config_path], [], '',
+                              quiet=True)
+        self.host_id = broker.host_id
+        self.samples = []
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            _, rows = admin.dump_area(self.conf)
+            row = {r.host_id: r for r in rows}[self.host_id]
+            self.samples.append((row.status, row.detail['incarnation'],
+                                 row.detail['seq']))
+            time.sleep(0.02)
+
+    def finish(self):
+        self.done.set()
+        self.join(10)
+        return self.samples
+
+
+def test_sighup_reloads_in_place(broker):
+    with broker.client() as client:
+        before = client.ping()
+        client.put_state('idle', 3400)
+        status = client.get_status()
+    assert status['reload']['count'] == 0
+    assert status['submonitors']['cpu_load']['interval_s'] == 0.2
+    assert status['options']['allowed_uids'] == []
+    wait_for(lambda: slots(broker)[1][1].status == 'valid')
+    sampler = SlotSampler(broker)
+    sampler.start()
+    wait_for(lambda: sampler.samples and sampler.samples[-1][2]
+             > sampler.samples[0][2] + 2)
+    assert 'Reload applied' not in broker.log_tail(100000)
+
+    broker.sections['broker'].update(storage_stall_after=7.5,
+                                     allowed_uids='4242,4343',
+                                     max_connections=32)
+    broker.sections['submonitors']['interval'] = 0.7
+    broker.sections['DEFAULT']['debug'] = True
     broker.write_conf()
     broker.signal(signal.SIGHUP)
-    wait_for(lambda: _option(broker) == 7.5, timeout=20)
-    assert broker.proc.poll() is None
+    status = wait_for(lambda: (lambda s: s if s['reload']['count'] else None)(
+        broker.status()))
+    # Keep sampling the slot for a few beats after the reload.
+    seq = sampler.samples[-1][2]
+    wait_for(lambda: sampler.samples[-1][2] > seq + 5)
+    samples = sampler.finish()
+
+    with broker.client() as client:
+        after = client.ping()
+        client.put_state('running', 3400)
+        wait_for(lambda: client.get_status()['own']['state'] == 'running')
+    # Same worker process, never restarted.
+    assert after['pid'] == before['pid'] != broker.pid
+    assert after['uptime_s'] > before['uptime_s']
+    # The mutable options took effect.
+    assert status['options']['storage_stall_after'] == 7.5
+    assert status['options']['allowed_uids'] == [4242, 4343]
+    assert status['submonitors']['cpu_load']['interval_s'] == 0.7
+    assert status['reload']['applied'] == [
+        'broker.allowed_uids', 'broker.storage_stall_after',
+        'submonitors.interval']
+    # ... and the others are reported, not applied.
+    assert status['reload']['restart_needed'] == ['broker.max_connections']
+    log = broker.log_tail(100000)
+    assert 'broker.max_connections' in log and 'restart needed' in log
+    # [DEFAULT] debug (oslo.log) applies at once.
+    assert 'DEBUG heartbeat.broker.service [-] Reload applied' in log
+    # The slot was never marked left: one writer incarnation published on
+    # throughout, its seq always growing.
+    assert {s[0] for s in samples} == {'valid'}
+    assert len({s[1] for s in samples}) == 1
+    seqs = [s[2] for s in samples]
+    assert seqs == sorted(seqs) and seqs[-1] > seqs[0] + 7
+    assert status['writer']['healthy']
 
 
-def _option(broker):
-    try:
-        return broker.status()['options']['storage_stall_after']
-    except errors.BrokerError:
-        return None
+def test_sighup_with_a_bad_file_keeps_the_running_options(broker):
+    broker.sections['submonitors']['interval'] = 'often'
+    broker.sections['broker']['storage_stall_after'] = 9.0
+    broker.write_conf()
+    pid = broker.status()['host']['pid']
+    broker.signal(signal.SIGHUP)
+    status = wait_for(lambda: (lambda s: s if s['reload']['failed'] else None)(
+        broker.status()))
+    assert status['reload']['count'] == 0
+    assert 'often' in status['reload']['error']
+    assert 'SIGHUP again' in status['reload']['error']
+    assert status['options']['storage_stall_after'] == 1.0
+    assert status['options']['submonitor_interval'] == 0.2
+    assert status['host']['pid'] == pid
+    # Fixed, it applies.
+    broker.sections['submonitors']['interval'] = 0.3
+    broker.write_conf()
+    broker.signal(signal.SIGHUP)
+    status = wait_for(lambda: (lambda s: s if s['reload']['count'] else None)(
+        broker.status()))
+    assert status['reload']['error'] is None
+    assert status['options']['storage_stall_after'] == 9.0
+    assert status['options']['submonitor_interval'] == 0.3
+    assert status['host']['pid'] == pid
 
 
 def test_two_brokers_see_each_other(workdir):

@@ -5,11 +5,11 @@ import time
 
 import pytest
 
+from heartbeat.testing.broker import BrokerProcess
+from heartbeat.testing.broker import init_area
+from heartbeat.testing.broker import short_dir
+from heartbeat.testing.broker import wait_for
 from heartbeat.testing.fuse import PausableMount
-from tests.functional.test_broker_helpers import BrokerProcess
-from tests.functional.test_broker_helpers import init_area
-from tests.functional.test_broker_helpers import short_dir
-from tests.functional.test_broker_helpers import wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.fuse]
 

@@ -51,6 +51,9 @@ class SubmonitorRunner:
                                         float]] = {}
         self._busy: dict[str, float] = {}
         self._stop = threading.Event()
+        # Wakes sleeping submonitors so that a changed interval applies at
+        # once instead of after the interval that was configured before.
+        self._pace = threading.Condition()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -64,10 +67,24 @@ class SubmonitorRunner:
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
+        self.reschedule()
         deadline = self.clock() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - self.clock()))
         self._threads = []
+
+    def reschedule(self) -> None:
+        """Re-read every submonitor's interval now (after a reload)."""
+        with self._pace:
+            self._pace.notify_all()
+
+    def _sleep(self, mon: Submonitor, since: float) -> None:
+        """Wait until ``since`` + the submonitor's current interval."""
+        with self._pace:
+            while not self._stop.is_set():
+                remaining = since + mon.interval - self.clock()
+                if remaining <= 0 or not self._pace.wait(remaining):
+                    return
 
     def _run(self, mon: Submonitor) -> None:
         while not self._stop.is_set():
@@ -85,8 +102,9 @@ class SubmonitorRunner:
                 error = '%s: %s' % (type(err).__name__, err)
             with self._lock:
                 self._busy.pop(mon.name, None)
-                self._readings[mon.name] = (reading, error, self.clock())
-            self._stop.wait(mon.interval)
+                finished = self.clock()
+                self._readings[mon.name] = (reading, error, finished)
+            self._sleep(mon, finished)
 
     def view(self) -> dict[str, Any]:
         """Every submonitor's newest reading, with its age."""
