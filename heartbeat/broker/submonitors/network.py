@@ -38,7 +38,10 @@ class NetworkMonitor(Submonitor):
             proc = subprocess.run(
                 ['ping', '-n', '-q', '-c', '1', '-W', str(wait), target],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                timeout=self.timeout + 1, check=False)
+                timeout=self.timeout + 1, check=False,
+                # Out of the broker's process group: the SIGHUP that the
+                # daemon's master forwards to its group must not kill it.
+                start_new_session=True)
         except subprocess.TimeoutExpired:
             return False
         except FileNotFoundError as err:

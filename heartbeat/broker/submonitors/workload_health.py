@@ -28,7 +28,9 @@ class WorkloadHealthMonitor(Submonitor):
             proc = subprocess.run(shlex.split(command),
                                   stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE,
-                                  timeout=self.timeout, check=False)
+                                  timeout=self.timeout, check=False,
+                                  # Spared the SIGHUP of a broker reload.
+                                  start_new_session=True)
         except subprocess.TimeoutExpired:
             return Reading(False, False, 'command timed out after %.1fs'
                            % self.timeout)
