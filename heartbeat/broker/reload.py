@@ -86,6 +86,14 @@ def config_args(conf: cfg.ConfigOpts) -> list[str]:
     return args
 
 
+def refused(err: Exception) -> exception.ConfigError:
+    """The error of a reload that was refused because of ``err``."""
+    return exception.ConfigError(
+        'The configuration files were not reloaded (%s). Fix them and send '
+        'SIGHUP again; the running options are unchanged.'
+        % str(err).rstrip('.'))
+
+
 class ConfigReloader:
     """Re-reads ``conf``'s config files in place; see the module docstring.
 
@@ -114,13 +122,10 @@ class ConfigReloader:
             fresh(args, project=self.conf.project, prog=self.conf.prog,
                   default_config_files=[], default_config_dirs=[])
             option_values(fresh, self.areas())
-        except cfg.Error as err:
-            raise exception.ConfigError(
-                'The configuration files were not reloaded: %s. Fix them '
-                'and send SIGHUP again; the running options are unchanged.'
-                % err) from err
-        if self.validate is not None:
-            self.validate(fresh)
+            if self.validate is not None:
+                self.validate(fresh)
+        except (cfg.Error, exception.ConfigError) as err:
+            raise refused(err) from err
         return fresh
 
     def reload(self) -> ReloadResult:
@@ -131,9 +136,7 @@ class ConfigReloader:
         try:
             self.conf.mutate_config_files()
         except cfg.Error as err:
-            raise exception.ConfigError(
-                'The configuration files were not reloaded: %s. Fix them '
-                'and send SIGHUP again.' % err) from err
+            raise refused(err) from err
         applied = changed_names(before,
                                 option_values(self.conf, areas, mutable=True))
         restart_needed = changed_names(
