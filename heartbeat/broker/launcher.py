@@ -51,7 +51,9 @@ class BrokerWorker(cotyledon.Service):
         self.service.wait()
 
     def reload(self) -> None:
-        self.service.reload()
+        # cotyledon drops a SIGHUP that arrives while this runs: return at
+        # once and let the service reload in its own thread.
+        self.service.request_reload()
 
     def terminate(self) -> None:
         self.service.stop()

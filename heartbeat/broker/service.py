@@ -48,6 +48,9 @@ class BrokerService(ServiceBase):  # type: ignore[misc]
         self._done = threading.Event()
         # Serialises start/stop/reload: a SIGHUP during start waits for it.
         self._lifecycle = threading.Lock()
+        self._reload_guard = threading.Lock()
+        self._reload_wanted = False
+        self._reloading: threading.Thread | None = None
 
     def start(self) -> None:
         with self._lifecycle:
@@ -80,6 +83,35 @@ class BrokerService(ServiceBase):  # type: ignore[misc]
 
     def wait(self) -> None:
         self._done.wait()
+
+    def request_reload(self) -> None:
+        """Reload soon, in a thread of its own; never blocks, never drops.
+
+        A request that arrives while a reload runs makes one more reload
+        follow it (a SIGHUP sent right after editing a file again must see
+        the newest file).
+        """
+        with self._reload_guard:
+            self._reload_wanted = True
+            if self._reloading is None:
+                self._reloading = threading.Thread(
+                    target=self._reload_loop, name='broker-reload',
+                    daemon=True)
+                self._reloading.start()
+
+    def _reload_loop(self) -> None:
+        while True:
+            with self._reload_guard:
+                if not self._reload_wanted:
+                    self._reloading = None
+                    return
+                self._reload_wanted = False
+            try:
+                self.reload()
+            except Exception:
+                # A bug must not end reloads for the life of the process.
+                LOG.exception('Reloading the configuration failed; the '
+                              'broker goes on with its options.')
 
     def reload(self) -> None:
         """Re-read the config files and apply the mutable options in place.

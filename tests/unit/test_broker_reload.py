@@ -10,6 +10,7 @@ import pytest
 from heartbeat.broker.connection import ProbeResult
 from heartbeat.broker.domain import DomainMonitor
 from heartbeat.broker import reload
+from heartbeat.broker import service as service_mod
 from heartbeat.broker.store import StatusStore
 from heartbeat.broker.submonitors.base import Context
 from heartbeat.broker.submonitors.base import Reading
@@ -248,3 +249,38 @@ def test_reschedule_wakes_nothing_when_nothing_changed():
         stopper.start()
         stopper.join(5)
         assert not stopper.is_alive()
+
+
+# -- SIGHUPs are never dropped ----------------------------------------------
+
+class RecordingService(service_mod.BrokerService):
+    """A BrokerService whose reload waits for a gate and counts."""
+
+    def __init__(self):
+        super().__init__(cfg.ConfigOpts())
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.calls = 0
+
+    def reload(self):
+        self.calls += 1
+        self.entered.set()
+        self.gate.wait(10)
+        if self.calls == 1:
+            raise RuntimeError('a bug in the first reload')
+
+
+def test_requests_during_a_reload_coalesce_into_one_more():
+    svc = RecordingService()
+    svc.request_reload()
+    assert svc.entered.wait(5)
+    for _ in range(5):
+        svc.request_reload()     # returns at once
+    assert svc.calls == 1
+    svc.gate.set()
+    # The first reload failed; the requests made meanwhile still run once.
+    assert wait_for(lambda: svc.calls == 2 and svc._reloading is None)
+    time.sleep(0.05)
+    assert svc.calls == 2
+    svc.request_reload()
+    assert wait_for(lambda: svc.calls == 3)
