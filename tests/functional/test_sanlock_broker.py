@@ -10,11 +10,11 @@ import pytest
 
 from heartbeat.broker import errors
 from heartbeat.fencing import holder
+from heartbeat.testing.broker import BrokerProcess
+from heartbeat.testing.broker import init_area
+from heartbeat.testing.broker import short_dir
+from heartbeat.testing.broker import wait_for
 from heartbeat.testing.sanlock import SanlockDaemon
-from tests.functional.test_broker_helpers import BrokerProcess
-from tests.functional.test_broker_helpers import init_area
-from tests.functional.test_broker_helpers import short_dir
-from tests.functional.test_broker_helpers import wait_for
 
 pytestmark = [pytest.mark.sanlock, pytest.mark.broker]
 
