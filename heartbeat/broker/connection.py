@@ -25,15 +25,14 @@ import os
 import stat
 import threading
 import time
-from typing import Any
 from typing import ClassVar
 
 from oslo_config import cfg
-import stevedore
 
 from heartbeat.drivers.storage import layout
 from heartbeat.drivers.storage.volume import Volume
 from heartbeat import exception
+from heartbeat import plugins
 
 NAMESPACE = 'heartbeat.storage_connections'
 
@@ -176,13 +175,7 @@ class BlockDeviceConnection(StorageConnection):
 
 def load(conf: cfg.ConfigOpts) -> StorageConnection:
     """The configured storage connection."""
-    name = conf.broker.storage_connection
-    try:
-        mgr: Any = stevedore.DriverManager(NAMESPACE, name,
-                                           invoke_on_load=False)
-    except stevedore.exception.NoMatches as err:
-        raise exception.ConfigError(
-            'No storage connection named %r; set [broker] '
-            'storage_connection to path or block.' % name) from err
-    conn_cls: type[StorageConnection] = mgr.driver
+    conn_cls: type[StorageConnection] = plugins.plugin_class(
+        NAMESPACE, conf.broker.storage_connection,
+        '[broker] storage_connection')
     return conn_cls(conf)

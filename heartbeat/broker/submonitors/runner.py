@@ -10,12 +10,12 @@ from typing import Any
 
 from oslo_config import cfg
 from oslo_log import log as logging
-import stevedore
 
 from heartbeat.broker.submonitors.base import Context
 from heartbeat.broker.submonitors.base import Reading
 from heartbeat.broker.submonitors.base import Submonitor
 from heartbeat import exception
+from heartbeat import plugins
 
 LOG = logging.getLogger(__name__)
 
@@ -25,18 +25,8 @@ NAMESPACE = 'heartbeat.submonitors'
 def load(conf: cfg.ConfigOpts, names: Sequence[str],
          context: Context) -> list[Submonitor]:
     """Instantiate the submonitors ``names``; ConfigError for unknown ones."""
-    out = []
-    for name in names:
-        try:
-            mgr: Any = stevedore.DriverManager(NAMESPACE, name,
-                                               invoke_on_load=False)
-        except stevedore.exception.NoMatches as err:
-            known = sorted(stevedore.ExtensionManager(NAMESPACE).names())
-            raise exception.ConfigError(
-                'No submonitor named %r in [submonitors] enabled; installed: '
-                '%s.' % (name, ', '.join(known))) from err
-        out.append(mgr.driver(conf, context))
-    return out
+    return [plugins.plugin_class(NAMESPACE, name, '[submonitors] enabled')(
+        conf, context) for name in names]
 
 
 class SubmonitorRunner:
