@@ -21,7 +21,6 @@ a mount that cannot be made raises
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import contextlib
 import errno
 import os
@@ -29,9 +28,9 @@ import shutil
 import subprocess
 import sys
 import time
-from types import TracebackType
 from typing import Any
 
+from heartbeat.testing import fixture
 from heartbeat.testing.servers import ServerStartError
 
 POLL = 0.005
@@ -167,7 +166,7 @@ def serve(source: str, mountpoint: str, control: str) -> None:
                  raw_fi=True)
 
 
-class PausableMount:
+class PausableMount(fixture.Pausable):
     """A passthrough mount in ``workdir``; see the module docstring."""
 
     start_timeout = 15.0
@@ -218,14 +217,6 @@ class PausableMount:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.control)
 
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        self.pause()
-        try:
-            yield
-        finally:
-            self.resume()
-
     def stop(self, timeout: float = 10.0) -> None:
         """Lift any stall and unmount (lazily if files are still open)."""
         self.resume()
@@ -239,15 +230,6 @@ class PausableMount:
                 self.proc.kill()
                 self.proc.wait()
             self.proc = None
-
-    def __enter__(self) -> PausableMount:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None,
-                 exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 if __name__ == '__main__':

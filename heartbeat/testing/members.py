@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import time
-from types import TracebackType
 
 from oslo_config import cfg
 
@@ -27,6 +26,7 @@ from heartbeat import conf as hb_conf
 from heartbeat.drivers import storage
 from heartbeat.drivers.storage import admin
 from heartbeat import exception
+from heartbeat.testing import fixture
 
 CONF_TEMPLATE = """\
 [heartbeat]
@@ -40,7 +40,7 @@ max_hosts = {max_hosts}
 """
 
 
-class StorageCluster:
+class StorageCluster(fixture.Fixture):
     """Member processes writing one metadata file in ``workdir``."""
 
     def __init__(self, workdir: str, report_interval: float = 0.2,
@@ -153,11 +153,3 @@ class StorageCluster:
                 proc.kill()
                 proc.wait(timeout=30)
             del self.procs[host_id]
-
-    def __enter__(self) -> StorageCluster:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None,
-                 exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()

@@ -31,14 +31,14 @@ import shutil
 import signal
 import subprocess
 import time
-from types import TracebackType
 
+from heartbeat.testing import fixture
 from heartbeat.testing.servers import ServerStartError
 
 SANLOCK = 'sanlock'
 
 
-class SanlockDaemon:
+class SanlockDaemon(fixture.Fixture):
     """One sanlock daemon process; see the module docstring."""
 
     start_timeout = 15.0
@@ -129,12 +129,3 @@ class SanlockDaemon:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
-
-    def __enter__(self) -> SanlockDaemon:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None,
-                 exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()

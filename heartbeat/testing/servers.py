@@ -18,7 +18,6 @@ request, never guessed with a sleep.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import contextlib
 import json
 import os
@@ -34,6 +33,7 @@ import urllib.error
 import urllib.request
 
 from heartbeat import exception
+from heartbeat.testing import fixture
 
 ZKSERVER = '/usr/share/zookeeper/bin/zkServer.sh'
 
@@ -50,7 +50,7 @@ def free_port() -> int:
         return port
 
 
-class Server:
+class Server(fixture.Pausable):
     """A server process on a fixed loopback port in its own directory."""
 
     #: Human name used in error messages.
@@ -179,23 +179,6 @@ class Server:
     def resume(self) -> None:
         """SIGCONT after :meth:`pause`."""
         self._signal_group(signal.SIGCONT)
-
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        self.pause()
-        try:
-            yield
-        finally:
-            self.resume()
-
-    def __enter__(self) -> Server:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None,
-                 exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 class RedisServer(Server):
