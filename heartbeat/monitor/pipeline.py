@@ -148,7 +148,7 @@ class Monitor:
             # forget it, so queries go back to reading the backend.
             for group in [sub.group, *self.repository.groups()]:
                 if group is not None and not self.covers(group):
-                    self.repository.forget(group)
+                    self.updater.forget(group)
                     self.fetcher.forget(group)
             if sub.group is None:
                 self.fetcher.forget(None)
@@ -222,7 +222,9 @@ class Monitor:
         """Wait for the next reason to read, read, and return next_poll."""
         groups = self.groups()
         with self._lock:
-            deadline = self.updater.next_deadline(groups)
+            # Exact only before the next poll: a later deadline does not
+            # change when the loop wakes.
+            deadline = self.updater.next_deadline(groups, horizon=next_poll)
         wake_at = next_poll if deadline is None else min(next_poll,
                                                          deadline)
         if not groups:

@@ -5,13 +5,20 @@ liveness observation.  It does no I/O: callers hand it snapshots together
 with the observer-clock time of the read.  It judges nothing by itself
 either; :class:`~heartbeat.monitor.updater.Updater` turns what changes here
 into events, and :meth:`Repository.members` judges on demand.
+
+Cost: folding a report is O(1).  An incremental snapshot (``complete`` is
+False) costs O(reports + gone) to fold: members it does not list are not
+looked at.  Only a complete snapshot is compared with every known member,
+because there a member's absence is what says it is gone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Iterator
 import dataclasses
+import sys
 import time
 
 from heartbeat import liveness
@@ -23,17 +30,42 @@ from heartbeat.model import Status
 Key = tuple[str, str]
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(slots=True, eq=False)
 class Entry:
-    """What is known of one member."""
+    """What is known of one member.
+
+    The liveness observation is kept flat (no object per change): the
+    token and the left flag are those of ``report``, and
+    :attr:`observation` rebuilds the :class:`liveness.Observation` that
+    :func:`liveness.observe` would have folded.
+    """
 
     report: Report
-    observation: liveness.Observation
+    #: Observer-clock time this observer first saw the member.
+    first_seen: float
+    #: Observer-clock time the token last changed (first sight counts).
+    last_change: float
     #: Wall time (display only) of the observer when the token last changed.
     last_change_wall: float
+    #: Whether the token changed after first sight.
+    changed: bool = False
     invalid_reason: str | None = None
     #: The status last announced to subscribers (None: nothing yet).
     announced: Status | None = None
+    #: ``last_change`` as it was when the member's deadline was queued
+    #: (None: not queued); see :mod:`heartbeat.monitor.deadlines`.
+    scheduled: float | None = None
+
+    @property
+    def observation(self) -> liveness.Observation:
+        report = self.report
+        return liveness.Observation(
+            token=report.token, first_seen=self.first_seen,
+            last_change=self.last_change, changed=self.changed,
+            left=report.left)
+
+    def status(self, now: float, down_time: float) -> Status:
+        return liveness.judge(self.observation, now, down_time)
 
 
 class Repository:
@@ -44,6 +76,9 @@ class Repository:
         self.down_time = down_time
         self.wall_clock = wall_clock
         self._groups: dict[str, dict[str, Entry]] = {}
+        # location -> key, built the first time an incremental snapshot
+        # names an unreadable record, then kept up to date by fold().
+        self._by_location: dict[str, Key] | None = None
 
     def groups(self) -> list[str]:
         return sorted(self._groups)
@@ -64,46 +99,77 @@ class Repository:
         """Fold one report read at ``now``.
 
         Returns the member's entry and the report it replaces (None for a
-        member not known before).
+        member not known before).  Same rule as :func:`liveness.observe`:
+        the member changed when its (incarnation, seq) token changed.
         """
-        members = self._groups.setdefault(report.group, {})
+        members = self._groups.get(report.group)
+        if members is None:
+            # One string per group name however many reports carry it.
+            members = self._groups[sys.intern(report.group)] = {}
         entry = members.get(report.member_id)
         if entry is None:
-            entry = Entry(report=report,
-                          observation=liveness.observe(None, report, now),
-                          last_change_wall=wall)
-            members[report.member_id] = entry
+            entry = members[report.member_id] = Entry(report, now, now,
+                                                      wall)
+            if self._by_location is not None:
+                self._relocate('', report)
             return entry, None
         before = entry.report
+        entry.invalid_reason = None
         if report is before:
             # Drivers that cache decoded records hand back the very same
             # object for a record that did not change: nothing to fold.
-            entry.invalid_reason = None
             return entry, before
-        obs = liveness.observe(entry.observation, report, now)
-        if obs.last_change != entry.observation.last_change:
+        if report.seq != before.seq or (report.incarnation
+                                        != before.incarnation):
+            entry.last_change = now
             entry.last_change_wall = wall
-        entry.observation = obs
+            entry.changed = True
         entry.report = report
-        entry.invalid_reason = None
+        if (self._by_location is not None
+                and report.location != before.location):
+            self._relocate(before.location, report)
         return entry, before
 
+    def _relocate(self, old: str, report: Report) -> None:
+        index = self._by_location
+        assert index is not None
+        key = (report.group, report.member_id)
+        if index.get(old) == key:
+            del index[old]
+        if report.location:
+            index[report.location] = key
+
     def absent(self, snapshot: Snapshot, group: str | None,
-               seen: set[Key]) -> list[Key]:
+               seen: set[Key] | None = None) -> list[Key]:
         """Keys the snapshot says are gone; note unreadable records.
 
         In a complete snapshot a known member that is absent is gone,
         unless its record turned unreadable: then the member stays, its
         last good observation ageing towards DOWN, with the reason noted.
-        An incremental snapshot names what is gone in ``gone``.
+        An incremental snapshot names what is gone in ``gone``; nothing
+        else is looked at.  ``seen`` holds the keys of the snapshot's
+        reports (computed here when needed and not given).
         """
-        if not snapshot.invalid and not snapshot.gone and (
-                not snapshot.complete or len(seen) == self._count(group)):
+        if snapshot.complete:
+            return self._absent_complete(snapshot, group, seen)
+        if not snapshot.invalid and not snapshot.gone:
+            return []   # the common case of an incremental read
+        if seen is None:
+            seen = _keys_of(snapshot.reports)
+        kept = self._note_invalid_incremental(snapshot, group, seen)
+        return [key for key in dict.fromkeys(snapshot.gone)
+                if (group is None or key[0] == group) and key not in seen
+                and key not in kept and self.entry(key) is not None]
+
+    def _absent_complete(self, snapshot: Snapshot, group: str | None,
+                         seen: set[Key] | None) -> list[Key]:
+        if seen is None:
+            seen = _keys_of(snapshot.reports)
+        if not snapshot.invalid and len(seen) == self._count(group):
             return []   # the common case: everyone known was read
         invalid_at = {rec.location: rec.reason for rec in snapshot.invalid}
         located = ({report.location for report in snapshot.reports
                     if report.location} if invalid_at else set())
-        gone = set(snapshot.gone)
         out = []
         for key in self._keys(group):
             if key in seen:
@@ -114,9 +180,43 @@ class Repository:
             if reason is not None and location not in located:
                 entry.invalid_reason = reason
                 continue
-            if snapshot.complete or key in gone:
-                out.append(key)
+            out.append(key)
         return out
+
+    def _note_invalid_incremental(self, snapshot: Snapshot,
+                                  group: str | None,
+                                  seen: set[Key]) -> set[Key]:
+        """Mark members whose record the snapshot found unreadable.
+
+        Returns their keys.  A location read fine in the same snapshot
+        belongs to that report (a record taken over by another member).
+        """
+        if not snapshot.invalid:
+            return set()
+        index = self._location_index()
+        located = {report.location for report in snapshot.reports
+                   if report.location}
+        kept = set()
+        for rec in snapshot.invalid:
+            key = index.get(rec.location)
+            if (key is None or rec.location in located or key in seen
+                    or (group is not None and key[0] != group)):
+                continue
+            entry = self.entry(key)
+            if entry is not None:
+                entry.invalid_reason = rec.reason
+                kept.add(key)
+        return kept
+
+    def _location_index(self) -> dict[str, Key]:
+        if self._by_location is None:
+            # Paid once, on the first unreadable record of an incremental
+            # read; fold() and remove() keep it current from then on.
+            self._by_location = {
+                entry.report.location: (grp, mid)
+                for grp, members in self._groups.items()
+                for mid, entry in members.items() if entry.report.location}
+        return self._by_location
 
     def _count(self, group: str | None) -> int:
         if group is None:
@@ -130,6 +230,10 @@ class Repository:
         entry = members.pop(key[1], None)
         if not members:
             del self._groups[key[0]]
+        if entry is not None and self._by_location is not None:
+            location = entry.report.location
+            if self._by_location.get(location) == key:
+                del self._by_location[location]
         return entry
 
     def forget(self, group: str | None) -> None:
@@ -138,6 +242,8 @@ class Repository:
             self._groups.clear()
         else:
             self._groups.pop(group, None)
+        # Rebuilt on demand.
+        self._by_location = None
 
     def apply(self, snapshot: Snapshot, now: float,
               group: str | None = None) -> tuple[set[Key], set[Key]]:
@@ -148,10 +254,9 @@ class Repository:
         the snapshot, and those known before but gone now (removed).
         """
         wall = self.wall_clock()
-        seen: set[Key] = set()
         for report in snapshot.reports:
             self.fold(report, now, wall)
-            seen.add((report.group, report.member_id))
+        seen = _keys_of(snapshot.reports)
         vanished = set(self.absent(snapshot, group, seen))
         for key in vanished:
             self.remove(key)
@@ -182,13 +287,16 @@ class Repository:
                 for grp, mid in sorted(self._keys(group))]
 
     def _member(self, entry: Entry, now: float) -> Member:
-        obs = entry.observation
         return Member(
             member_id=entry.report.member_id,
             group=entry.report.group,
-            status=liveness.judge(obs, now, self.down_time),
+            status=entry.status(now, self.down_time),
             report=entry.report,
-            last_change=obs.last_change,
-            last_change_age=max(0.0, now - obs.last_change),
+            last_change=entry.last_change,
+            last_change_age=max(0.0, now - entry.last_change),
             last_change_wall=entry.last_change_wall,
             invalid_reason=entry.invalid_reason)
+
+
+def _keys_of(reports: Iterable[Report]) -> set[Key]:
+    return {(report.group, report.member_id) for report in reports}

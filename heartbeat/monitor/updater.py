@@ -15,14 +15,20 @@ so tests drive it with a fake clock.  Transitions of one member:
 
 A record that turns unreadable keeps its member: nothing changes at once,
 and the member goes down at its deadline with the reason in the event.
+
+Cost: :meth:`Updater.apply` is O(reports) for an incremental read (a plain
+beat of a live member is one comparison) and O(members) only for a
+complete one; :meth:`Updater.expire` and :meth:`Updater.next_deadline`
+cost O(log members) per member due (see
+:mod:`~heartbeat.monitor.deadlines`), not O(members).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+import math
 from typing import Any
 
-from heartbeat import liveness
 from heartbeat.model import Event
 from heartbeat.model import MemberDown
 from heartbeat.model import MemberJoined
@@ -32,6 +38,7 @@ from heartbeat.model import MemberUp
 from heartbeat.model import Report
 from heartbeat.model import Snapshot
 from heartbeat.model import Status
+from heartbeat.monitor.deadlines import Deadlines
 from heartbeat.monitor.repository import Entry
 from heartbeat.monitor.repository import Repository
 
@@ -44,6 +51,7 @@ class Updater:
 
     def __init__(self, repository: Repository) -> None:
         self.repository = repository
+        self.deadlines = Deadlines()
 
     @property
     def down_time(self) -> float:
@@ -58,14 +66,19 @@ class Updater:
         look down).
         """
         repo = self.repository
+        fold = repo.fold
+        up = Status.UP
         events: list[Event] = []
-        seen = set()
         for report in snapshot.reports:
-            entry, before = repo.fold(report, now, wall)
-            seen.add((report.group, report.member_id))
-            if before is not report:
-                self._transition(entry, before, now, wall, events)
-        for key in repo.absent(snapshot, group, seen):
+            entry, before = fold(report, now, wall)
+            if before is report:
+                continue
+            if (before is not None and entry.announced is up
+                    and before.incarnation == report.incarnation
+                    and before.state == report.state and not report.left):
+                continue   # a plain beat of a live member: no event
+            self._transition(entry, before, now, wall, events)
+        for key in repo.absent(snapshot, group):
             gone = repo.remove(key)
             if gone is not None and gone.announced not in (None,
                                                            Status.LEFT):
@@ -77,7 +90,7 @@ class Updater:
                     wall: float, events: list[Event]) -> None:
         report = entry.report
         common = _common(report, now, wall)
-        status = liveness.judge(entry.observation, now, self.down_time)
+        status = entry.status(now, self.down_time)
         fresh = (before is None or before.incarnation != report.incarnation
                  or (entry.announced is Status.LEFT and not report.left))
         if fresh and not report.left:
@@ -95,38 +108,98 @@ class Updater:
             events.append(MemberStateChanged(old_state=before.state,
                                              new_state=report.state,
                                              **common))
+        if entry.announced in _WATCHED:
+            self._queue(entry)
+
+    def _queue(self, entry: Entry) -> None:
+        """Queue the deadline of a member that may go down (once)."""
+        if entry.scheduled is None:
+            entry.scheduled = entry.last_change
+            self.deadlines.push(entry.report.group, entry.report.member_id,
+                                entry.last_change)
+
+    def _live(self, group: str, member_id: str,
+              queued: float) -> Entry | None:
+        """The entry an item queued at ``queued`` stands for, if current.
+
+        None when the item is stale: the member is gone, was queued again
+        since, or cannot go down any more (down or left).
+        """
+        entry = self.repository.entries(group).get(member_id)
+        if entry is None or entry.scheduled != queued:
+            return None
+        if entry.announced not in _WATCHED:
+            entry.scheduled = None
+            return None
+        return entry
 
     def expire(self, now: float, wall: float,
                groups: Iterable[str | None] = (None,)) -> list[Event]:
         """MemberDown for every member of ``groups`` whose deadline passed."""
         events: list[Event] = []
         down_time = self.down_time
-        for entry in self._entries(groups):
-            if entry.announced not in _WATCHED:
-                continue
-            obs = entry.observation
-            if now - obs.last_change < down_time:
-                continue   # the common case, without a call
-            if liveness.judge(obs, now, down_time) is Status.DOWN:
-                entry.announced = Status.DOWN
-                events.append(MemberDown(
-                    reason=self._down_reason(entry, now),
-                    **_common(entry.report, now, wall)))
+        for group in self._deadline_groups(groups):
+            moved = []
+            for queued, member_id in self.deadlines.due(group, now,
+                                                        down_time):
+                entry = self._live(group, member_id, queued)
+                if entry is None:
+                    continue
+                entry.scheduled = None
+                if entry.status(now, down_time) is Status.DOWN:
+                    entry.announced = Status.DOWN
+                    events.append(MemberDown(
+                        reason=self._down_reason(entry, now),
+                        **_common(entry.report, now, wall)))
+                else:
+                    moved.append(entry)   # it beat since it was queued
+            for entry in moved:
+                self._queue(entry)
         return events
 
-    def next_deadline(self, groups: Iterable[str | None] = (None,)
-                      ) -> float | None:
+    def next_deadline(self, groups: Iterable[str | None] = (None,),
+                      horizon: float = math.inf) -> float | None:
         """Earliest observer time at which a member of ``groups`` goes down.
 
-        That is, unless its report changes first.
+        That is, unless its report changes first.  The answer is exact when
+        it is earlier than ``horizon``; otherwise it is some time no
+        earlier than ``horizon`` (or None), which saves re-queueing
+        members that beat since they were queued until their deadline
+        gets near.
         """
         best: float | None = None
-        for entry in self._entries(groups):
-            if entry.announced in _WATCHED:
-                at = liveness.deadline(entry.observation, self.down_time)
+        down_time = self.down_time
+        deadlines = self.deadlines
+        for group in self._deadline_groups(groups):
+            while (first := deadlines.first(group)) is not None:
+                queued, member_id = first
+                if queued + down_time >= horizon:
+                    break
+                entry = self._live(group, member_id, queued)
+                if entry is not None and entry.last_change == queued:
+                    break   # exact: the member did not change since
+                deadlines.pop(group)
+                if entry is not None:
+                    entry.scheduled = None
+                    self._queue(entry)
+            if first is not None:
+                at = first[0] + down_time
                 if best is None or at < best:
                     best = at
         return best
+
+    def forget(self, group: str | None) -> None:
+        """Forget every member of ``group`` (None: of every group)."""
+        self.repository.forget(group)
+        self.deadlines.forget(group)
+
+    def _deadline_groups(self, groups: Iterable[str | None]) -> list[str]:
+        names: set[str] = set()
+        for group in groups:
+            if group is None:
+                return self.deadlines.groups()
+            names.add(group)
+        return sorted(names)
 
     def picture(self, group: str | None, now: float,
                 wall: float) -> list[Event]:
@@ -149,18 +222,8 @@ class Updater:
                     **common))
         return events
 
-    def _entries(self, groups: Iterable[str | None]) -> Iterable[Entry]:
-        repo = self.repository
-        for group in groups:
-            if group is None:
-                names: Iterable[str] = repo.groups()
-            else:
-                names = (group,)
-            for name in names:
-                yield from list(repo.entries(name).values())
-
     def _down_reason(self, entry: Entry, now: float) -> str:
-        age = now - entry.observation.last_change
+        age = now - entry.last_change
         if entry.invalid_reason is not None:
             return ('record unreadable (%s); no valid change for %.1fs'
                     % (entry.invalid_reason, age))
