@@ -7,18 +7,20 @@ member that is due, and nothing for the others.
 
 The heap is lazy, so that a beat costs nothing here:
 
-* an item is ``(last_change, member_id)``, the member's last change when
-  the item was queued (service_down_time is the same for all, so this
-  orders items by deadline without one more float per member);
-* when a member beats, its item is left alone; when the item comes due the
+* the heap holds the members' entries themselves (no item object per
+  member), ordered by :attr:`Entry.scheduled`, the member's last change
+  when it was queued (service_down_time is the same for all, so this
+  orders them by deadline);
+* when a member beats, its entry stays where it is; when it comes due the
   owner (:class:`~heartbeat.monitor.updater.Updater`) sees that the last
-  change moved and queues the member again, at most once per
-  service_down_time and member instead of once per beat;
-* an item whose member is gone, already down, or queued again since, is
-  dropped when it surfaces.
+  change moved and queues it again, at most once per service_down_time
+  and member instead of once per beat;
+* an entry whose member is gone or cannot go down any more (down, left)
+  is dropped when it surfaces.
 
-This module holds the heaps only; which items are still valid is decided
-by the owner, which knows the members.
+This module holds the heaps only; which entries still count is decided by
+the owner, which knows the members.  An entry is in at most one heap at a
+time, and its ``scheduled`` is not None exactly while it is.
 """
 
 from __future__ import annotations
@@ -26,14 +28,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 import heapq
 
-Item = tuple[float, str]
+from heartbeat.monitor.repository import Entry
+
+
+def key(entry: Entry) -> float:
+    """The last change of a queued entry when it was queued."""
+    assert entry.scheduled is not None, 'entry is not queued'
+    return entry.scheduled
 
 
 class Deadlines:
-    """Per-group min-heaps of ``(last_change, member_id)``."""
+    """Per-group min-heaps of queued entries."""
 
     def __init__(self) -> None:
-        self._heaps: dict[str, list[Item]] = {}
+        self._heaps: dict[str, list[Entry]] = {}
 
     def __len__(self) -> int:
         return sum(len(heap) for heap in self._heaps.values())
@@ -41,42 +49,52 @@ class Deadlines:
     def groups(self) -> list[str]:
         return list(self._heaps)
 
-    def push(self, group: str, member_id: str, last_change: float) -> None:
+    def push(self, group: str, entry: Entry, last_change: float) -> None:
+        """Queue ``entry`` (not queued yet) with key ``last_change``."""
+        entry.scheduled = last_change
         heap = self._heaps.get(group)
         if heap is None:
             heap = self._heaps[group] = []
-        heapq.heappush(heap, (last_change, member_id))
+        heapq.heappush(heap, entry)
 
-    def first(self, group: str) -> Item | None:
-        """The item with the earliest key of ``group`` (None: empty)."""
+    def first(self, group: str) -> Entry | None:
+        """The queued entry of ``group`` with the earliest key, if any."""
         heap = self._heaps.get(group)
         return heap[0] if heap else None
 
-    def pop(self, group: str) -> Item:
-        """Remove and return the first item of ``group``."""
+    def pop(self, group: str) -> Entry:
+        """Unqueue and return the first entry of ``group``."""
         heap = self._heaps[group]
-        item = heapq.heappop(heap)
+        entry = heapq.heappop(heap)
+        entry.scheduled = None
         if not heap:
             del self._heaps[group]
-        return item
+        return entry
 
     def due(self, group: str, now: float,
-            down_time: float) -> Iterator[Item]:
-        """Pop the items of ``group`` whose deadline passed at ``now``.
+            down_time: float) -> Iterator[Entry]:
+        """Unqueue the entries of ``group`` whose deadline passed at ``now``.
 
-        Due means ``now - last_change >= down_time``, the comparison
+        Due means ``now - key >= down_time``, the comparison
         :func:`heartbeat.liveness.judge` makes, so that a popped member is
         judged down unless it changed since it was queued.  Push to the
         group only after the iteration.
         """
         heap = self._heaps.get(group)
-        while heap and now - heap[0][0] >= down_time:
-            yield heapq.heappop(heap)
+        while heap and now - key(heap[0]) >= down_time:
+            entry = heapq.heappop(heap)
+            entry.scheduled = None
+            yield entry
         if heap is not None and not heap:
             self._heaps.pop(group, None)
 
     def forget(self, group: str | None) -> None:
         """Drop the heap of ``group`` (None: every heap)."""
+        heaps = (list(self._heaps.values()) if group is None
+                 else [self._heaps.get(group, [])])
+        for heap in heaps:
+            for entry in heap:
+                entry.scheduled = None
         if group is None:
             self._heaps.clear()
         else:

@@ -52,8 +52,8 @@ class Entry:
     invalid_reason: str | None = None
     #: The status last announced to subscribers (None: nothing yet).
     announced: Status | None = None
-    #: ``last_change`` as it was when the member's deadline was queued
-    #: (None: not queued); see :mod:`heartbeat.monitor.deadlines`.
+    #: ``last_change`` as it was when the entry was queued in the deadline
+    #: heap (None: not queued); see :mod:`heartbeat.monitor.deadlines`.
     scheduled: float | None = None
 
     @property
@@ -66,6 +66,11 @@ class Entry:
 
     def status(self, now: float, down_time: float) -> Status:
         return liveness.judge(self.observation, now, down_time)
+
+    def __lt__(self, other: Entry) -> bool:
+        # Order in the deadline heap, which holds only queued entries.
+        assert self.scheduled is not None and other.scheduled is not None
+        return self.scheduled < other.scheduled
 
 
 class Repository:
@@ -163,6 +168,13 @@ class Repository:
 
     def _absent_complete(self, snapshot: Snapshot, group: str | None,
                          seen: set[Key] | None) -> list[Key]:
+        if not snapshot.invalid and group is not None and seen is None:
+            # The common case, without a tuple per member: everyone known
+            # was read.
+            ids = {report.member_id for report in snapshot.reports
+                   if report.group == group}
+            if len(ids) == self._count(group):
+                return []
         if seen is None:
             seen = _keys_of(snapshot.reports)
         if not snapshot.invalid and len(seen) == self._count(group):

@@ -39,6 +39,7 @@ from heartbeat.model import Report
 from heartbeat.model import Snapshot
 from heartbeat.model import Status
 from heartbeat.monitor.deadlines import Deadlines
+from heartbeat.monitor.deadlines import key as deadlines_key
 from heartbeat.monitor.repository import Entry
 from heartbeat.monitor.repository import Repository
 
@@ -114,24 +115,17 @@ class Updater:
     def _queue(self, entry: Entry) -> None:
         """Queue the deadline of a member that may go down (once)."""
         if entry.scheduled is None:
-            entry.scheduled = entry.last_change
-            self.deadlines.push(entry.report.group, entry.report.member_id,
-                                entry.last_change)
+            self.deadlines.push(entry.report.group, entry, entry.last_change)
 
-    def _live(self, group: str, member_id: str,
-              queued: float) -> Entry | None:
-        """The entry an item queued at ``queued`` stands for, if current.
+    def _current(self, entry: Entry) -> bool:
+        """Whether a queued entry still stands for a member that may go down.
 
-        None when the item is stale: the member is gone, was queued again
-        since, or cannot go down any more (down or left).
+        Not when the member is gone (or known again under a new entry) or
+        is down or left already.
         """
-        entry = self.repository.entries(group).get(member_id)
-        if entry is None or entry.scheduled != queued:
-            return None
-        if entry.announced not in _WATCHED:
-            entry.scheduled = None
-            return None
-        return entry
+        report = entry.report
+        return (entry.announced in _WATCHED and self.repository.entries(
+            report.group).get(report.member_id) is entry)
 
     def expire(self, now: float, wall: float,
                groups: Iterable[str | None] = (None,)) -> list[Event]:
@@ -140,19 +134,16 @@ class Updater:
         down_time = self.down_time
         for group in self._deadline_groups(groups):
             moved = []
-            for queued, member_id in self.deadlines.due(group, now,
-                                                        down_time):
-                entry = self._live(group, member_id, queued)
-                if entry is None:
+            for entry in self.deadlines.due(group, now, down_time):
+                if not self._current(entry):
                     continue
-                entry.scheduled = None
-                if entry.status(now, down_time) is Status.DOWN:
+                if now - entry.last_change < down_time:
+                    moved.append(entry)   # it beat since it was queued
+                elif entry.status(now, down_time) is Status.DOWN:
                     entry.announced = Status.DOWN
                     events.append(MemberDown(
                         reason=self._down_reason(entry, now),
                         **_common(entry.report, now, wall)))
-                else:
-                    moved.append(entry)   # it beat since it was queued
             for entry in moved:
                 self._queue(entry)
         return events
@@ -172,18 +163,17 @@ class Updater:
         deadlines = self.deadlines
         for group in self._deadline_groups(groups):
             while (first := deadlines.first(group)) is not None:
-                queued, member_id = first
+                queued = deadlines_key(first)
                 if queued + down_time >= horizon:
                     break
-                entry = self._live(group, member_id, queued)
-                if entry is not None and entry.last_change == queued:
+                current = self._current(first)
+                if current and first.last_change == queued:
                     break   # exact: the member did not change since
                 deadlines.pop(group)
-                if entry is not None:
-                    entry.scheduled = None
-                    self._queue(entry)
+                if current:
+                    self._queue(first)
             if first is not None:
-                at = first[0] + down_time
+                at = deadlines_key(first) + down_time
                 if best is None or at < best:
                     best = at
         return best

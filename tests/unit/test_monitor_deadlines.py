@@ -20,6 +20,7 @@ from heartbeat.model import Report
 from heartbeat.model import Snapshot
 from heartbeat.model import Status
 from heartbeat.monitor.deadlines import Deadlines
+from heartbeat.monitor.repository import Entry
 from heartbeat.monitor.repository import Repository
 from heartbeat.monitor.updater import Updater
 
@@ -56,21 +57,28 @@ class Observer:
 
 # -- the heap itself -------------------------------------------------------
 
-def test_heap_pops_due_items_in_deadline_order_per_group():
+def test_heap_pops_due_entries_in_deadline_order_per_group():
     heap = Deadlines()
     order = list(range(50))
     random.Random(7).shuffle(order)
+    entries = {}
     for i in order:
-        heap.push('a', 'a%02d' % i, float(i))
-        heap.push('b', 'b%02d' % i, float(i))
+        for group in ('a', 'b'):
+            entry = entries[group, i] = Entry(rep('%s%02d' % (group, i), 1,
+                                                  group=group), 0.0, 0.0, 0.0)
+            heap.push(group, entry, float(i))
     assert len(heap) == 100
-    due = [member for _, member in heap.due('a', 10.0 + 24, 10.0)]
+    due = [entry.report.member_id for entry in heap.due('a', 34.0, 10.0)]
     assert due == ['a%02d' % i for i in range(25)]
-    assert heap.first('a') == (25.0, 'a25')
-    assert heap.first('b') == (0.0, 'b00')     # other groups untouched
-    assert list(heap.due('a', 10.0 + 24.5, 10.0)) == []
+    # Unqueued entries say so; queued ones keep their key.
+    assert all(entries['a', i].scheduled is None for i in range(25))
+    assert entries['a', 25].scheduled == 25.0
+    assert heap.first('a') is entries['a', 25]
+    assert heap.first('b') is entries['b', 0]   # other groups untouched
+    assert list(heap.due('a', 34.5, 10.0)) == []
     heap.forget('b')
     assert heap.groups() == ['a'] and len(heap) == 25
+    assert entries['b', 3].scheduled is None
 
 
 # -- deadlines of members --------------------------------------------------
