@@ -5,6 +5,8 @@
 * :mod:`~heartbeat.monitor.repository`: what is known of each member;
 * :mod:`~heartbeat.monitor.updater`: the diff of a read against the
   repository, as events (pure, clock passed in);
+* :mod:`~heartbeat.monitor.deadlines`: when members go down, a lazy
+  min-heap per group, so that a cycle costs O(changes + expiries);
 * :mod:`~heartbeat.monitor.dispatcher` and
   :mod:`~heartbeat.monitor.eventqueue`: delivery to subscribers, each with
   a bounded, coalescing queue;

@@ -308,6 +308,9 @@ def test_cancel_unwatches_the_group(driver):
     sub.cancel()
     assert not mon.covers('g')
     assert mon.repository.entries('g') == {}
+    # Its deadlines go with it: the loop has nothing left to wake for.
+    assert len(mon.updater.deadlines) == 0
+    assert mon.updater.next_deadline(mon.groups()) is None
     assert list(sub) == []
     mon.stop()
 
