@@ -34,6 +34,10 @@ US = 1000000
 PURGE_LIMIT = 1000
 #: Position of the reply format among the snapshot script's ARGV.
 FORMAT_ARG = 8
+#: Number of KEYS the join script takes (codec.Keys.all() and groups).
+JOIN_KEYS = b'6'
+#: Sent as bytes, as are the digests: nothing to encode on each call.
+EVALSHA = b'EVALSHA'
 
 
 def new_epoch() -> str:
@@ -48,10 +52,14 @@ def new_epoch() -> str:
 @dataclasses.dataclass
 class _Member:
     keys: codec.Keys
+    #: Leading publish-script arguments, encoded once (codec.publish_head).
+    head: tuple[bytes, ...]
     #: State of the last report that reached redis (None: push next one).
     pushed_state: tuple[Any, ...] | None = None
     #: Newest report handed to publish(), republished after a reconnect.
     latest: Report | None = None
+    encoder: codec.RecordEncoder = dataclasses.field(
+        default_factory=codec.RecordEncoder)
 
 
 class RedisDriver(base.Driver):
@@ -102,7 +110,7 @@ class RedisDriver(base.Driver):
         self.owner = '%s:%d:%s' % (socket.gethostname(), os.getpid(),
                                    secrets.token_hex(4))
         self._client: redis.Redis | None = None
-        self._scripts: dict[str, Any] = {}
+        self._payload_limit: int = self.opts.payload_limit
         self._members: dict[tuple[str, str], _Member] = {}
         self._lock = threading.RLock()
         self._listeners: list[ChangeListener] = []
@@ -116,8 +124,7 @@ class RedisDriver(base.Driver):
 
     @property
     def payload_limit(self) -> int:
-        limit: int = self.opts.payload_limit
-        return limit
+        return self._payload_limit
 
     @property
     def client(self) -> redis.Redis:
@@ -136,6 +143,41 @@ class RedisDriver(base.Driver):
             '[heartbeat_redis] url, password and TLS options are right.'
             % (what, client_mod.describe(self.conf), str(err).rstrip('.')))
 
+    @staticmethod
+    def _eval(client: Any, script: scripts.LuaScript, args: Sequence[Any],
+              numkeys: bytes = b'0') -> Any:
+        """Run ``script`` by its digest; load it first if the server lost it.
+
+        Raw EVALSHA rather than redis-py's Script wrapper: the digest is
+        known up front, and a server that lost its scripts (restart, SCRIPT
+        FLUSH) costs one extra round trip once, not a check on every call.
+        """
+        try:
+            return client.execute_command(EVALSHA, script.sha_bytes,
+                                          numkeys, *args)
+        except redis.exceptions.NoScriptError:
+            client.script_load(script.source)
+            return client.execute_command(EVALSHA, script.sha_bytes,
+                                          numkeys, *args)
+
+    def _execute(self, fill: Callable[[Any], None]) -> list[Any]:
+        """Run the commands ``fill`` queues on a pipeline, in one round trip.
+
+        On NOSCRIPT every script is loaded and the pipeline is run again;
+        the scripts queued here are idempotent for their caller.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        fill(pipe)
+        try:
+            results: list[Any] = pipe.execute()
+        except redis.exceptions.NoScriptError:
+            for script in scripts.ALL:
+                self.client.script_load(script.source)
+            pipe = self.client.pipeline(transaction=False)
+            fill(pipe)
+            results = pipe.execute()
+        return results
+
     def start(self) -> None:
         if self._client is not None:
             return
@@ -145,10 +187,6 @@ class RedisDriver(base.Driver):
         except redis.RedisError as err:
             client.close()
             raise self._error('connect', err) from err
-        self._scripts = {name: client.register_script(src) for name, src in
-                         (('publish', scripts.PUBLISH),
-                          ('join', scripts.JOIN),
-                          ('snapshot', scripts.SNAPSHOT))}
         self._stopping.clear()
         self._client = client
         LOG.info('heartbeat redis driver connected to %s.',
@@ -202,11 +240,11 @@ class RedisDriver(base.Driver):
 
     def _republish(self) -> None:
         with self._lock:
-            latest = [m.latest for m in self._members.values()
+            latest = [(m, m.latest) for m in self._members.values()
                       if m.latest is not None]
-        for report in latest:
+        for member, report in latest:
             try:
-                self._send(report, 'beat')
+                self._send(member, report, False)
             except exception.HostIdConflict as err:
                 LOG.error('Not republishing %s/%s: %s', report.group,
                           report.member_id, err)
@@ -221,14 +259,18 @@ class RedisDriver(base.Driver):
                 'join() first.' % (report.group, report.member_id))
         return member
 
+    def _join_args(self, keys: codec.Keys, member_id: str, force: bool,
+                   expected: str) -> list[str]:
+        return [*keys.all(), codec.groups_key(self.prefix), member_id,
+                self.owner, '1' if force else '0', expected, keys.group]
+
     def _join_once(self, keys: codec.Keys, member_id: str, force: bool,
                    expected: str) -> tuple[bool, str]:
         try:
-            ok, tick = self._scripts['join'](
-                keys=[*keys.all(), codec.groups_key(self.prefix)],
-                args=[member_id, self.owner, '1' if force else '0',
-                      expected, keys.group],
-                client=self.client)
+            ok, tick = self._eval(
+                self.client, scripts.JOIN,
+                self._join_args(keys, member_id, force, expected),
+                numkeys=JOIN_KEYS)
         except redis.RedisError as err:
             raise self._error('join', err) from err
         return bool(ok), codec.text(tick)
@@ -244,8 +286,10 @@ class RedisDriver(base.Driver):
         self._add_member(keys, member_id)
 
     def _add_member(self, keys: codec.Keys, member_id: str) -> None:
+        head = codec.publish_head(self.prefix, keys.group, member_id,
+                                  self.owner)
         with self._lock:
-            self._members[(keys.group, member_id)] = _Member(keys)
+            self._members[(keys.group, member_id)] = _Member(keys, head)
 
     def join_many(self, group: str, member_ids: Sequence[str]) -> None:
         """Join many member ids of ``group`` in one round trip.
@@ -254,13 +298,15 @@ class RedisDriver(base.Driver):
         holds are refused at once with HostIdConflict (no claim wait).
         """
         keys = codec.Keys(self.prefix, group)
-        pipe = self.client.pipeline(transaction=False)
-        for member_id in member_ids:
-            self._scripts['join'](
-                keys=[*keys.all(), codec.groups_key(self.prefix)],
-                args=[member_id, self.owner, '0', '', group], client=pipe)
+
+        def fill(pipe: Any) -> None:
+            for member_id in member_ids:
+                self._eval(pipe, scripts.JOIN,
+                           self._join_args(keys, member_id, False, ''),
+                           numkeys=JOIN_KEYS)
+
         try:
-            results = pipe.execute()
+            results = self._execute(fill)
         except redis.RedisError as err:
             raise self._error('join', err) from err
         refused = []
@@ -304,25 +350,19 @@ class RedisDriver(base.Driver):
             'Stop the other one or choose another member id.'
             % (member_id, keys.group))
 
-    def _call_publish(self, report: Report, mode: str,
-                      client: Any) -> tuple[_Member, tuple[Any, ...], Any]:
-        """Run (or queue on a pipeline) the publish script of ``report``."""
-        data = codec.encode(report)
-        if len(data) > self.payload_limit:
+    def _publish_args(self, member: _Member, report: Report,
+                      leave: bool) -> tuple[list[Any], tuple[Any, ...]]:
+        """Arguments of the publish script, and the state they carry."""
+        data = member.encoder.encode(report)
+        if len(data) > self._payload_limit:
             raise exception.PayloadTooLarge(
                 'Report of %s/%s is %d bytes, above [heartbeat_redis] '
                 'payload_limit (%d); publish a smaller payload or raise the '
                 'limit.' % (report.group, report.member_id, len(data),
-                            self.payload_limit))
-        member = self._member(report)
+                            self._payload_limit))
         state = codec.state_of(report)
-        notify = mode == 'leave' or state != member.pushed_state
-        result = self._scripts['publish'](
-            keys=(), args=(self.prefix, report.group, report.member_id, data,
-                           self.owner, new_epoch(),
-                           '1' if notify else '0', mode),
-            client=client)
-        return member, state, result
+        flag = scripts.publish_flag(leave, state != member.pushed_state)
+        return [*member.head, flag, data], state
 
     def _check_published(self, report: Report, member: _Member,
                          state: tuple[Any, ...], ok: Any) -> None:
@@ -333,9 +373,10 @@ class RedisDriver(base.Driver):
                 'at a time.' % (report.member_id, report.group))
         member.pushed_state = state
 
-    def _send(self, report: Report, mode: str) -> None:
+    def _send(self, member: _Member, report: Report, leave: bool) -> None:
+        args, state = self._publish_args(member, report, leave)
         try:
-            member, state, ok = self._call_publish(report, mode, self.client)
+            ok = self._eval(self.client, scripts.PUBLISH, args)
         except redis.RedisError as err:
             self._lost(err)
             raise self._error('publish', err) from err
@@ -349,17 +390,22 @@ class RedisDriver(base.Driver):
         as :meth:`publish`, pipelined.
         """
         with self._lock:
-            for report in reports:
-                self._member(report).latest = report
-        pipe = self.client.pipeline(transaction=False)
-        queued = [(report, *self._call_publish(report, 'beat', pipe))
-                  for report in reports]
+            members = [self._member(report) for report in reports]
+            for member, report in zip(members, reports, strict=True):
+                member.latest = report
+        queued = [(member, report, *self._publish_args(member, report, False))
+                  for member, report in zip(members, reports, strict=True)]
+
+        def fill(pipe: Any) -> None:
+            for _, _, args, _ in queued:
+                self._eval(pipe, scripts.PUBLISH, args)
+
         try:
-            results = pipe.execute()
+            results = self._execute(fill)
         except redis.RedisError as err:
             self._lost(err)
             raise self._error('publish', err) from err
-        for (report, member, state, _), ok in zip(queued, results,
+        for (member, report, _, state), ok in zip(queued, results,
                                                   strict=True):
             self._check_published(report, member, state, ok)
 
@@ -372,10 +418,12 @@ class RedisDriver(base.Driver):
                 'redis at %s is unreachable; reconnecting in the background '
                 'and the newest report is republished on success.'
                 % client_mod.describe(self.conf))
-        self._send(report, 'beat')
+        self._send(member, report, False)
 
     def leave(self, report: Report) -> None:
-        self._send(report, 'leave')
+        with self._lock:
+            member = self._member(report)
+        self._send(member, report, True)
         with self._lock:
             self._members.pop((report.group, report.member_id), None)
 
@@ -400,16 +448,14 @@ class RedisDriver(base.Driver):
                 PURGE_LIMIT, '1' if group is None else '0',
                 '1' if full else '0', 'json', *pairs]
         try:
-            reply = self._scripts['snapshot'](keys=[], args=args,
-                                              client=self.client)
+            reply = self._eval(self.client, scripts.SNAPSHOT, args)
             try:
                 return self._parse_snapshot(reply, cursor, parsed=True)
             except ValueError:
                 # A record is not JSON: read again record by record, so
                 # that the bad one is reported and the others are kept.
                 args[FORMAT_ARG] = 'pairs'
-                reply = self._scripts['snapshot'](keys=[], args=args,
-                                                  client=self.client)
+                reply = self._eval(self.client, scripts.SNAPSHOT, args)
                 return self._parse_snapshot(reply, cursor, parsed=False)
         except redis.RedisError as err:
             raise self._error('snapshot', err) from err

@@ -5,44 +5,74 @@ a reader never sees half a beat.  Ticks come from the server's own clock
 (``TIME``, in microseconds) but never go backwards within a group: a tick
 is ``max(server time, group clock + 1)``, so ``tick > cursor`` is exactly
 "changed after that read", even if the server's clock is stepped back.
-Lua numbers are doubles: ticks (about 2**51) stay exact, and are always
-formatted with ``%.0f`` because Lua's default formatting rounds them.
+Lua numbers are doubles: ticks (about 2**51) stay exact, and are turned
+into text either from TIME's own digits or with ``%.0f``, never with Lua's
+default formatting, which rounds them.
+
+Scripts are called by EVALSHA with a digest computed here, so no call
+carries a script's source; a server that does not know a script (restarted,
+flushed) answers NOSCRIPT once and the driver loads it then.
 """
 
-# ARGV: prefix, group, member, record, owner, epoch candidate,
-#       notify ('1' or '0'), mode ('beat' or 'leave')
-# Key names are derived here rather than passed, which halves what the
-# client packs per beat (see the SNAPSHOT note on Redis Cluster).
+from __future__ import annotations
+
+import hashlib
+
+#: Publish flags: a plain beat, a beat that changed the state (pushed on
+#: the change channel), and a member leaving (pushed, owner released).
+BEAT = b'b'
+CHANGED = b'c'
+LEAVE = b'l'
+
+
+def publish_flag(leave: bool, changed: bool) -> bytes:
+    """The flag argument of :data:`PUBLISH` for one beat."""
+    if leave:
+        return LEAVE
+    return CHANGED if changed else BEAT
+
+
+# ARGV: prefix, group, member, owner, flag (BEAT, CHANGED or LEAVE), record
+# The first four are the same on every beat of a member, so the client
+# encodes them once.  Key names are derived here rather than passed, which
+# halves what the client packs per beat (see the SNAPSHOT note on Redis
+# Cluster).  The common path is six calls: owner check, TIME, clock read
+# and write, record, index; the rest runs only on a change or a new owner.
+# The tick is built as text straight from TIME (no float formatting)
+# unless the group clock is ahead and forces clock + 1.
+# A dataset found without this member's owner entry (new, purged, or lost
+# with the server's data) gets an epoch named by this owner and tick:
+# unique, so a lost dataset is never mistaken for the one a reader saw.
 # Returns 1, or 0 when another process owns the member id.
-PUBLISH = """
-local prefix, group, member = ARGV[1], ARGV[2], ARGV[3]
+PUBLISH_SOURCE = """
+local prefix, group, member, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local flag = ARGV[5]
 local base = prefix .. ':g:' .. group .. ':'
-local owners = base .. 'owners'
-local owner = redis.call('HGET', owners, member)
-if owner and owner ~= ARGV[5] then
+local held = redis.call('HGET', base .. 'owners', member)
+if held and held ~= owner then
   return 0
 end
-local t = redis.call('TIME')
-local tick = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local meta = base .. 'meta'
+local t = redis.call('TIME')
+local s = t[1] .. string.sub('00000' .. t[2], -6)
+local tick = tonumber(s)
 local clock = tonumber(redis.call('HGET', meta, 'clock') or '0')
-if tick <= clock then tick = clock + 1 end
-local s = string.format('%.0f', tick)
+if tick <= clock then
+  s = string.format('%.0f', clock + 1)
+end
 redis.call('HSET', meta, 'clock', s)
-redis.call('HSET', base .. 'reports', member, ARGV[4])
+redis.call('HSET', base .. 'reports', member, ARGV[6])
 redis.call('ZADD', base .. 'index', s, member)
-if not owner then
-  -- A new owner, a purged member back, or a dataset lost (the epoch
-  -- then names the new one, so that readers read everything).
+if not held then
   redis.call('ZREM', base .. 'gone', member)
-  redis.call('SET', prefix .. ':epoch', ARGV[6], 'NX')
+  redis.call('SET', prefix .. ':epoch', owner .. '@' .. s, 'NX')
 end
-if ARGV[8] == 'leave' then
-  redis.call('HDEL', owners, member)
-elseif not owner then
-  redis.call('HSET', owners, member, ARGV[5])
+if flag == 'l' then
+  redis.call('HDEL', base .. 'owners', member)
+elseif not held then
+  redis.call('HSET', base .. 'owners', member, owner)
 end
-if ARGV[7] == '1' or not owner then
+if flag ~= 'b' or not held then
   redis.call('SADD', prefix .. ':groups', group)
   redis.call('PUBLISH', prefix .. ':changes', group)
 end
@@ -54,7 +84,7 @@ return 1
 # Returns {1, ''} when claimed, {0, tick} when a live-looking owner holds
 # it (tick: its last change, for the caller to watch).  With force, the
 # claim succeeds only if the holder's tick is still the expected one.
-JOIN = """
+JOIN_SOURCE = """
 local member = ARGV[1]
 local owner = redis.call('HGET', KEYS[5], member)
 if owner and owner ~= ARGV[2] then
@@ -88,7 +118,7 @@ return {1, ''}
 # {m1, r1, m2, r2, ...} (format pairs: for telling a bad record apart).
 # Group keys are derived here, so the script is for a single redis (or
 # Sentinel-managed master/replicas), not Redis Cluster.
-SNAPSHOT = """
+SNAPSHOT_SOURCE = """
 local prefix = ARGV[1]
 local ekey = prefix .. ':epoch'
 redis.call('SET', ekey, ARGV[2], 'NX')
@@ -198,3 +228,26 @@ if full then
 end
 return {epoch, 0, out}
 """
+
+
+class LuaScript:
+    """A server-side script: its source and the SHA1 digest EVALSHA uses."""
+
+    __slots__ = ('name', 'sha', 'sha_bytes', 'source')
+
+    def __init__(self, name: str, source: str) -> None:
+        self.name = name
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(),
+                                usedforsecurity=False).hexdigest()
+        #: The digest as sent, so no call encodes it again.
+        self.sha_bytes = self.sha.encode()
+
+    def __repr__(self) -> str:
+        return 'LuaScript(%s, %s)' % (self.name, self.sha)
+
+
+PUBLISH = LuaScript('publish', PUBLISH_SOURCE)
+JOIN = LuaScript('join', JOIN_SOURCE)
+SNAPSHOT = LuaScript('snapshot', SNAPSHOT_SOURCE)
+ALL = (PUBLISH, JOIN, SNAPSHOT)
