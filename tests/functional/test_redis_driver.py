@@ -204,3 +204,90 @@ def test_server_side_clock_orders_changes(
     writer.publish(rep('a', 2))
     assert writer.client.zscore(keys.index, 'a') == now_us + 10**9 + 1
     assert isinstance(writer.client, redis.Redis)
+
+
+def _commands(client: redis.Redis) -> dict[str, int]:
+    stats = client.info('commandstats')
+    return {name[len('cmdstat_'):]: int(value['calls'])
+            for name, value in stats.items()}
+
+
+def test_a_beat_is_one_evalsha_and_nothing_else(
+        pair: tuple[RedisDriver, RedisDriver]) -> None:
+    writer, _ = pair
+    writer.join('g', 'a')
+    writer.publish(rep('a', 1, state='x'))
+    before = _commands(writer.client)
+    for seq in range(2, 12):
+        writer.publish(rep('a', seq, state='x'))
+    after = _commands(writer.client)
+    # Commands a script runs count under their own names: only the beat's
+    # own calls may appear, and no script is loaded or checked.
+    delta = {name: after[name] - before.get(name, 0) for name in after
+             if after[name] != before.get(name, 0)}
+    assert delta.pop('evalsha') == 10
+    assert delta.pop('info') == 1
+    assert set(delta) <= {'hget', 'time', 'hset', 'zadd'}, delta
+
+
+def test_scripts_flushed_from_the_server_are_loaded_again(
+        pair: tuple[RedisDriver, RedisDriver]) -> None:
+    writer, reader = pair
+    writer.join('g', 'a')
+    writer.publish(rep('a', 1))
+    first = reader.snapshot('g')
+    writer.client.script_flush()
+    writer.publish(rep('a', 2))
+    assert [r.seq for r in reader.snapshot('g', since=first.cursor)
+            .reports] == [2]
+    writer.client.script_flush()
+    writer.join_many('g', ['b', 'c'])
+    writer.client.script_flush()
+    writer.publish_many([rep('b', 1), rep('c', 1)])
+    assert sorted(r.member_id for r in reader.snapshot('g').reports) == [
+        'a', 'b', 'c']
+
+
+def test_beat_after_the_data_was_flushed_starts_a_new_epoch(
+        pair: tuple[RedisDriver, RedisDriver], prefix: str) -> None:
+    writer, reader = pair
+    pushed: list[str] = []
+    writer.join('g', 'a')
+    writer.publish(rep('a', 1, state='x'))
+    cursor = reader.snapshot('g').cursor
+    cancel = reader.listen(pushed.append)
+    try:
+        writer.client.flushdb()
+        # Same state, same connection: only the server knows it lost the
+        # owner entry, and it must treat the beat as a new owner's.
+        writer.publish(rep('a', 2, state='x'))
+        epoch = codec.text(writer.client.get(codec.epoch_key(prefix)))
+        assert epoch != cursor.epoch and writer.owner in epoch
+        snap = reader.snapshot('g', since=cursor)
+        assert snap.complete and [r.seq for r in snap.reports] == [2]
+        deadline = time.monotonic() + 2.0
+        while not pushed and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert pushed == ['g']
+    finally:
+        cancel()
+    # The owner entry is back: another process may not take the id.
+    assert codec.text(writer.client.hget(codec.Keys(prefix, 'g').owners,
+                                         'a')) == writer.owner
+
+
+def test_ticks_are_the_server_time_in_microseconds(
+        pair: tuple[RedisDriver, RedisDriver], prefix: str) -> None:
+    writer, _ = pair
+    writer.join('g', 'a')
+    keys = codec.Keys(prefix, 'g')
+    ticks = []
+    # Many beats, so microsecond parts with leading zeros come up too.
+    for seq in range(1, 200):
+        secs, micros = writer.client.time()
+        writer.publish(rep('a', seq))
+        tick = int(writer.client.zscore(keys.index, 'a'))
+        assert 0 <= tick - (secs * 1000000 + micros) < 1_000_000
+        ticks.append(tick)
+    assert ticks == sorted(set(ticks))
+    assert int(writer.client.hget(keys.meta, 'clock')) == ticks[-1]
