@@ -6,7 +6,9 @@ sees N/10 changed members.  heartbeat's monitor reads only the changes
 tooz's monitor must call ``get_members_with_capabilities`` and
 ``run_watchers`` (join/leave watchers), which read the whole group, and
 fold the same updater.  CPU is this process's CPU time (the monitor's),
-the server's is reported beside it.
+the server's is reported beside it.  The members beat from a child
+process through the real publish path, so that the monitor's process (and
+its garbage collector) holds what a monitor holds and nothing more.
 
 Cycles are measured in the steady state: every member has been seen
 beating once before, so it is up and its beats are plain beats, as in a
@@ -17,6 +19,7 @@ is reported on its own as ``warm_up_fold_cpu_s``.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from typing import Any
 import uuid
@@ -124,68 +127,100 @@ def _timed(fold: Any, snap: Snapshot) -> float:
     return time.process_time() - start
 
 
-def heartbeat_side(url: str, n: int, cycles: int) -> dict[str, Any]:
-    prefix = 'bench%s' % uuid.uuid4().hex[:6]
-    publisher = RedisDriver(_conf(url, prefix))
-    observer = RedisDriver(_conf(url, prefix))
-    publisher.start()
-    observer.start()
+class Members:
+    """N members beating from a child process.
+
+    The members use the real publish path (the redis driver's, or tooz's
+    own layout and encoders) but not the monitor's process: its memory and
+    garbage collector hold only what a monitor holds.
+    """
+
+    def __init__(self, kind: str, url: str, namespace: str, n: int) -> None:
+        ctx = multiprocessing.get_context('spawn')
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_members_main, daemon=True,
+                                args=(kind, url, namespace, n, child))
+        self.proc.start()
+        self._wait()
+
+    def beat(self, members: list[int]) -> None:
+        """Every listed member beats once (its seq grows by one)."""
+        self.conn.send(('beat', members))
+        self._wait()
+
+    def close(self) -> None:
+        self.conn.send(('exit', []))
+        self._wait()
+        self.proc.join(60)
+
+    def _wait(self) -> None:
+        answer = self.conn.recv()
+        if answer != 'ok':
+            raise RuntimeError('member process failed: %s' % answer)
+
+
+def _members_main(kind: str, url: str, namespace: str, n: int,
+                  conn: Any) -> None:
     try:
-        ids = ['member-%06d' % i for i in range(n)]
-        for first in range(0, n, BATCH):
-            publisher.join_many(GROUP, ids[first:first + BATCH])
-        for first in range(0, n, BATCH):
-            publisher.publish_many([_report(i, 1) for i in
-                                    range(first, min(n, first + BATCH))])
-        fetcher = Fetcher(observer)
-        updater = Updater(Repository(60.0))
-        fold = _fold(updater)
+        beat, close = (_heartbeat_members if kind == 'heartbeat'
+                       else _tooz_members)(url, namespace, n)
+    except Exception as err:
+        conn.send(repr(err))
+        return
+    seqs = [1] * n
+    conn.send('ok')
+    while True:
+        what, members = conn.recv()
+        try:
+            if what == 'exit':
+                close()
+                conn.send('ok')
+                return
+            for i in members:
+                seqs[i] += 1
+            for first in range(0, len(members), BATCH):
+                beat([(i, seqs[i]) for i in members[first:first + BATCH]])
+            conn.send('ok')
+        except Exception as err:
+            conn.send(repr(err))
+            return
 
-        def read() -> Snapshot:
-            return fetcher.fetch([GROUP])[0][1]
 
-        fold(read())   # the first, complete read
-        seqs = [2] * n
-        for first in range(0, n, BATCH):
-            publisher.publish_many([_report(i, 2) for i in
-                                    range(first, min(n, first + BATCH))])
-        warm_up = _timed(fold, read())
-        per_cycle = max(1, int(n * CYCLE / BEAT_PERIOD))
-        nxt = 0
-        stats = Cycles(observer.client)
-        for _ in range(cycles):
-            batch = []
-            for _ in range(per_cycle):
-                seqs[nxt] += 1
-                batch.append(_report(nxt, seqs[nxt]))
-                nxt = (nxt + 1) % n
-            for first in range(0, len(batch), BATCH):
-                publisher.publish_many(batch[first:first + BATCH])
-            stats.measure(read, fold)
-        _check(updater, n)
-        return dict(stats.summary(n), warm_up_fold_cpu_s=warm_up)
-    finally:
-        publisher.client.delete(*[k for k in publisher.client.scan_iter(
-            '%s:*' % prefix)])
+Beats = list[tuple[int, int]]
+
+
+def _heartbeat_members(url: str, prefix: str, n: int) -> tuple[Any, Any]:
+    publisher = RedisDriver(_conf(url, prefix))
+    publisher.start()
+    ids = ['member-%06d' % i for i in range(n)]
+    for first in range(0, n, BATCH):
+        publisher.join_many(GROUP, ids[first:first + BATCH])
+        publisher.publish_many([_report(i, 1) for i in
+                                range(first, min(n, first + BATCH))])
+
+    def beat(beats: Beats) -> None:
+        publisher.publish_many([_report(i, seq) for i, seq in beats])
+
+    def close() -> None:
+        publisher.client.delete(*publisher.client.scan_iter(
+            '%s:*' % prefix))
         publisher.stop()
-        observer.stop()
+    return beat, close
 
 
-def tooz_side(url: str, n: int, cycles: int) -> dict[str, Any]:
-    namespace = 'bench%s' % uuid.uuid4().hex[:6]
+def _tooz_members(url: str, namespace: str, n: int) -> tuple[Any, Any]:
+    # tooz's own layout with tooz's own encoders, pipelined: a join per
+    # member through N coordinators would only measure set-up.
     coord: Any = coordination.get_coordinator(
-        url, b'monitor', namespace=namespace, membership_timeout='3600')
+        url, b'members', namespace=namespace, membership_timeout='3600')
     coord.start(start_heart=False)
-    group = GROUP.encode()
-    coord.create_group(group).get()
+    coord.create_group(GROUP.encode()).get()
     client = redis.Redis.from_url(url)
-    # Write tooz's own layout with tooz's own encoders, pipelined: a join
-    # per member through N coordinators would only measure set-up.
-    encoded_group = coord._encode_group_id(group)
+    encoded_group = coord._encode_group_id(GROUP.encode())
 
-    def write(members: list[int], seq: int) -> None:
+    def beat(beats: Beats) -> None:
         pipe = client.pipeline(transaction=False)
-        for i in members:
+        for i, seq in beats:
             member = ('member-%06d' % i).encode()
             caps = tooz_driver.to_capabilities(_report(i, seq))
             pipe.hset(encoded_group, member, coord._dumps(caps))
@@ -193,46 +228,85 @@ def tooz_side(url: str, n: int, cycles: int) -> dict[str, Any]:
                         coord.STILL_ALIVE)
         pipe.execute()
 
+    def close() -> None:
+        client.delete(*client.scan_iter('%s*' % namespace))
+        client.close()
+        coord.stop()
+
+    for first in range(0, n, BATCH):
+        beat([(i, 1) for i in range(first, min(n, first + BATCH))])
+    return beat, close
+
+
+def _cycles(members: Members, n: int, cycles: int, read: Any, fold: Any,
+            client: redis.Redis) -> tuple[Cycles, float]:
+    """The complete first read, the warm-up, then the measured cycles."""
+    fold(read())
+    members.beat(list(range(n)))
+    warm_up = _timed(fold, read())
+    per_cycle = max(1, int(n * CYCLE / BEAT_PERIOD))
+    nxt = 0
+    stats = Cycles(client)
+    for _ in range(cycles):
+        members.beat([(nxt + k) % n for k in range(per_cycle)])
+        nxt = (nxt + per_cycle) % n
+        stats.measure(read, fold)
+    return stats, warm_up
+
+
+def heartbeat_side(url: str, n: int, cycles: int) -> dict[str, Any]:
+    prefix = 'bench%s' % uuid.uuid4().hex[:6]
+    members = Members('heartbeat', url, prefix, n)
+    observer = RedisDriver(_conf(url, prefix))
+    observer.start()
     try:
-        for first in range(0, n, BATCH):
-            write(list(range(first, min(n, first + BATCH))), 1)
+        fetcher = Fetcher(observer)
+        updater = Updater(Repository(60.0))
+
+        def read() -> Snapshot:
+            return fetcher.fetch([GROUP])[0][1]
+
+        stats, warm_up = _cycles(members, n, cycles, read, _fold(updater),
+                                 observer.client)
+        _check(updater, n)
+        return dict(stats.summary(n), warm_up_fold_cpu_s=warm_up)
+    finally:
+        observer.stop()
+        members.close()
+
+
+def tooz_side(url: str, n: int, cycles: int) -> dict[str, Any]:
+    namespace = 'bench%s' % uuid.uuid4().hex[:6]
+    members = Members('tooz', url, namespace, n)
+    coord: Any = coordination.get_coordinator(
+        url, b'monitor', namespace=namespace, membership_timeout='3600')
+    coord.start(start_heart=False)
+    group = GROUP.encode()
+    client = redis.Redis.from_url(url)
+    try:
         coord.watch_join_group(group, lambda event: None)
         coord.watch_leave_group(group, lambda event: None)
         updater = Updater(Repository(60.0))
-        fold = _fold(updater)
 
         def read() -> Snapshot:
-            members = coord.get_members_with_capabilities(group).get()
+            got = coord.get_members_with_capabilities(group).get()
             coord.run_watchers()
             reports = []
-            for raw_id, caps in members.items():
+            for raw_id, caps in got.items():
                 item = tooz_driver.from_capabilities(GROUP, raw_id.decode(),
                                                      caps)
                 if isinstance(item, Report):
                     reports.append(item)
             return Snapshot(tuple(reports))
 
-        fold(read())
-        seq = 2
-        for first in range(0, n, BATCH):
-            write(list(range(first, min(n, first + BATCH))), seq)
-        warm_up = _timed(fold, read())
-        per_cycle = max(1, int(n * CYCLE / BEAT_PERIOD))
-        nxt = 0
-        stats = Cycles(client)
-        for _ in range(cycles):
-            seq += 1
-            changed = [(nxt + k) % n for k in range(per_cycle)]
-            nxt = (nxt + per_cycle) % n
-            for first in range(0, per_cycle, BATCH):
-                write(changed[first:first + BATCH], seq)
-            stats.measure(read, fold)
+        stats, warm_up = _cycles(members, n, cycles, read, _fold(updater),
+                                 client)
         _check(updater, n)
         return dict(stats.summary(n), warm_up_fold_cpu_s=warm_up)
     finally:
-        client.delete(*[k for k in client.scan_iter('%s*' % namespace)])
         client.close()
         coord.stop()
+        members.close()
 
 
 def run(url: str, sizes: tuple[int, ...] = (1000, 10000, 100000)
