@@ -11,10 +11,10 @@ The heap is lazy, so that a beat costs nothing here:
   member), ordered by :attr:`Entry.scheduled`, the member's last change
   when it was queued (service_down_time is the same for all, so this
   orders them by deadline);
-* when a member beats, its entry stays where it is; when it comes due the
-  owner (:class:`~heartbeat.monitor.updater.Updater`) sees that the last
-  change moved and queues it again, at most once per service_down_time
-  and member instead of once per beat;
+* when a member beats, its entry stays where it is; when it comes first
+  the owner (:class:`~heartbeat.monitor.updater.Updater`) sees that the
+  last change moved and queues it again in place, at most once per
+  service_down_time and member instead of once per beat;
 * an entry whose member is gone or cannot go down any more (down, left)
   is dropped when it surfaces.
 
@@ -25,7 +25,6 @@ time, and its ``scheduled`` is not None exactly while it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import heapq
 
 from heartbeat.monitor.repository import Entry
@@ -71,22 +70,15 @@ class Deadlines:
             del self._heaps[group]
         return entry
 
-    def due(self, group: str, now: float,
-            down_time: float) -> Iterator[Entry]:
-        """Unqueue the entries of ``group`` whose deadline passed at ``now``.
+    def requeue_first(self, group: str, last_change: float) -> None:
+        """Queue the first entry of ``group`` again, at ``last_change``.
 
-        Due means ``now - key >= down_time``, the comparison
-        :func:`heartbeat.liveness.judge` makes, so that a popped member is
-        judged down unless it changed since it was queued.  Push to the
-        group only after the iteration.
+        One sift through the heap instead of a pop and a push.
         """
-        heap = self._heaps.get(group)
-        while heap and now - key(heap[0]) >= down_time:
-            entry = heapq.heappop(heap)
-            entry.scheduled = None
-            yield entry
-        if heap is not None and not heap:
-            self._heaps.pop(group, None)
+        heap = self._heaps[group]
+        entry = heap[0]
+        entry.scheduled = last_change
+        heapq.heapreplace(heap, entry)
 
     def forget(self, group: str | None) -> None:
         """Drop the heap of ``group`` (None: every heap)."""

@@ -132,20 +132,23 @@ class Updater:
         """MemberDown for every member of ``groups`` whose deadline passed."""
         events: list[Event] = []
         down_time = self.down_time
+        deadlines = self.deadlines
         for group in self._deadline_groups(groups):
-            moved = []
-            for entry in self.deadlines.due(group, now, down_time):
-                if not self._current(entry):
-                    continue
-                if now - entry.last_change < down_time:
-                    moved.append(entry)   # it beat since it was queued
-                elif entry.status(now, down_time) is Status.DOWN:
-                    entry.announced = Status.DOWN
-                    events.append(MemberDown(
-                        reason=self._down_reason(entry, now),
-                        **_common(entry.report, now, wall)))
-            for entry in moved:
-                self._queue(entry)
+            # Due: the comparison liveness.judge makes for DOWN.
+            while ((first := deadlines.first(group)) is not None
+                   and now - deadlines_key(first) >= down_time):
+                if not self._current(first):
+                    deadlines.pop(group)
+                elif now - first.last_change < down_time:
+                    # It beat since it was queued: not due yet.
+                    deadlines.requeue_first(group, first.last_change)
+                else:
+                    deadlines.pop(group)
+                    if first.status(now, down_time) is Status.DOWN:
+                        first.announced = Status.DOWN
+                        events.append(MemberDown(
+                            reason=self._down_reason(first, now),
+                            **_common(first.report, now, wall)))
         return events
 
     def next_deadline(self, groups: Iterable[str | None] = (None,),
@@ -166,12 +169,12 @@ class Updater:
                 queued = deadlines_key(first)
                 if queued + down_time >= horizon:
                     break
-                current = self._current(first)
-                if current and first.last_change == queued:
+                if not self._current(first):
+                    deadlines.pop(group)
+                elif first.last_change == queued:
                     break   # exact: the member did not change since
-                deadlines.pop(group)
-                if current:
-                    self._queue(first)
+                else:
+                    deadlines.requeue_first(group, first.last_change)
             if first is not None:
                 at = deadlines_key(first) + down_time
                 if best is None or at < best:

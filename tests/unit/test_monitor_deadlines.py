@@ -57,7 +57,7 @@ class Observer:
 
 # -- the heap itself -------------------------------------------------------
 
-def test_heap_pops_due_entries_in_deadline_order_per_group():
+def test_heap_orders_entries_by_key_per_group():
     heap = Deadlines()
     order = list(range(50))
     random.Random(7).shuffle(order)
@@ -68,17 +68,40 @@ def test_heap_pops_due_entries_in_deadline_order_per_group():
                                                   group=group), 0.0, 0.0, 0.0)
             heap.push(group, entry, float(i))
     assert len(heap) == 100
-    due = [entry.report.member_id for entry in heap.due('a', 34.0, 10.0)]
-    assert due == ['a%02d' % i for i in range(25)]
+    popped = [heap.pop('a').report.member_id for _ in range(25)]
+    assert popped == ['a%02d' % i for i in range(25)]
     # Unqueued entries say so; queued ones keep their key.
     assert all(entries['a', i].scheduled is None for i in range(25))
     assert entries['a', 25].scheduled == 25.0
     assert heap.first('a') is entries['a', 25]
     assert heap.first('b') is entries['b', 0]   # other groups untouched
-    assert list(heap.due('a', 34.5, 10.0)) == []
+    # Queued again later in place: the next one comes first.
+    heap.requeue_first('a', 30.5)
+    assert heap.first('a') is entries['a', 26]
+    keys = []
+    while heap.first('a') is not None:
+        keys.append(heap.pop('a').scheduled)
+    assert keys == [None] * 25
+    assert entries['a', 25].scheduled is None
     heap.forget('b')
-    assert heap.groups() == ['a'] and len(heap) == 25
+    assert heap.groups() == [] and len(heap) == 0
     assert entries['b', 3].scheduled is None
+
+
+def test_requeued_entry_keeps_heap_order():
+    heap = Deadlines()
+    rnd = random.Random(5)
+    entries = [Entry(rep('m%d' % i, 1), 0.0, 0.0, 0.0) for i in range(200)]
+    for entry in entries:
+        heap.push('g', entry, rnd.uniform(0, 10))
+    for _ in range(500):
+        first = heap.first('g')
+        heap.requeue_first('g', first.scheduled + rnd.uniform(0, 10))
+    keys = []
+    while heap.first('g') is not None:
+        keys.append(heap.first('g').scheduled)
+        heap.pop('g')
+    assert keys == sorted(keys) and len(keys) == 200
 
 
 # -- deadlines of members --------------------------------------------------
