@@ -160,6 +160,27 @@ def test_plain_beats_are_not_pushed(
         cancel()
 
 
+def test_pushes_follow_changes_with_a_nested_payload_too(
+        pair: tuple[RedisDriver, RedisDriver]) -> None:
+    writer, reader = pair
+    pushed: list[str] = []
+    cancel = reader.listen(pushed.append)
+    try:
+        writer.join('g', 'a')
+        payload = {'disks': ['sda']}
+        for seq in range(1, 6):
+            writer.publish(rep('a', seq, payload=payload))
+        payload['disks'].append('sdb')     # changed in place
+        writer.publish(rep('a', 6, payload=payload))
+        writer.publish(rep('a', 7, payload=payload))
+        time.sleep(0.3)
+        assert pushed == ['g', 'g']
+        assert reader.snapshot('g').reports[0].payload == {
+            'disks': ['sda', 'sdb']}
+    finally:
+        cancel()
+
+
 def test_cursor_of_lost_data_forces_a_complete_read(
         pair: tuple[RedisDriver, RedisDriver], prefix: str) -> None:
     writer, reader = pair

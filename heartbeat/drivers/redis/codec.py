@@ -30,8 +30,13 @@ class Keys:
     prefix: str
     group: str
 
+    @property
+    def base(self) -> str:
+        """What every key name of the group starts with."""
+        return '%s:g:%s:' % (self.prefix, self.group)
+
     def _key(self, what: str) -> str:
-        return '%s:g:%s:%s' % (self.prefix, self.group, what)
+        return self.base + what
 
     @property
     def reports(self) -> str:
@@ -69,14 +74,28 @@ def channel(prefix: str) -> str:
     return '%s:changes' % prefix
 
 
-def publish_head(prefix: str, group: str, member_id: str,
-                 owner: str) -> tuple[bytes, ...]:
-    """Leading publish-script arguments, the same on every beat of a member.
+@dataclasses.dataclass(frozen=True)
+class PublishArgs:
+    """Arguments of the publish script for one member, encoded once.
 
-    Encoded once per member, so a beat only adds its flag and record.
+    ``head`` (base key, member id, owner token) goes with every beat;
+    ``names`` (prefix, group) only with a change or a leave, which is what
+    needs them on the server.
     """
-    return tuple(value.encode() for value in (prefix, group, member_id,
-                                              owner))
+
+    head: tuple[bytes, ...]
+    names: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, keys: Keys, member_id: str, owner: str) -> PublishArgs:
+        return cls((keys.base.encode(), member_id.encode(), owner.encode()),
+                   (keys.prefix.encode(), keys.group.encode()))
+
+    def beat(self, record: bytes, flag: bytes | None) -> list[bytes]:
+        """The arguments of one beat (``flag`` None: a plain beat)."""
+        if flag is None:
+            return [*self.head, record]
+        return [*self.head, record, flag, *self.names]
 
 
 def location(group: str, member_id: str) -> str:
@@ -108,12 +127,16 @@ class RecordEncoder:
 
     Between two beats usually only ``seq`` and ``written_at`` differ, so
     the rest of the record is encoded once and kept while it stays the
-    same.  The result is byte for byte :func:`encode`'s.  A report is
+    same.  The record is byte for byte :func:`encode`'s.  A report is
     encoded in full, and nothing is kept, when reuse could be wrong: a
     payload value that is a container (it may have been changed in place),
     a zero float (0.0 and -0.0 are equal but encode apart), a non-int
     ``seq`` or a ``written_at`` that is not a finite float.  Safe to share
     between threads: the kept parts are replaced in one assignment.
+
+    The kept parts double as a token of the state: the same object as long
+    as everything but ``seq`` and ``written_at`` stays the same (types
+    included), so "did the state change" is one identity test.
     """
 
     def __init__(self) -> None:
@@ -135,32 +158,42 @@ class RecordEncoder:
         return all(kind in _PLAIN and (kind is not float or value != 0.0)
                    for kind, value in pairs)
 
-    def encode(self, report: Report) -> bytes:
-        """The record of ``report``, equal to ``encode(report)``."""
+    def encode(self, report: Report) -> tuple[bytes, object | None]:
+        """The record of ``report`` (``encode(report)``) and a state token.
+
+        The token is None when nothing could be kept; then compare
+        :func:`state_of` instead.
+        """
         seq, at = report.seq, report.written_at
         if (type(seq) is not int or type(at) is not float
                 or not math.isfinite(at)):
-            return encode(report)
+            return encode(report), None
         key = self._key(report)
         kept = self._kept
         if kept is not None and kept[0] == key:
-            return b'{"seq":%d%s%r%s' % (seq, kept[1], at, kept[2])
+            return b'{"seq":%d%s%r%s' % (seq, kept[1], at, kept[2]), kept
         record = encode(report)
         if self._reusable(key):
             head = len(b'{"seq":%d' % seq)
             at_text = b',"at":%r' % at
             # "at" is the last key but one, so its last occurrence is it.
             at_pos = record.rindex(at_text + b',"left":')
-            self._kept = (key, record[head:at_pos + 6],
-                          record[at_pos + len(at_text):])
+            kept = (key, record[head:at_pos + 6],
+                    record[at_pos + len(at_text):])
         else:
-            self._kept = None
-        return record
+            kept = None
+        self._kept = kept
+        return record, kept
 
 
-def state_of(report: Report) -> tuple[Any, ...]:
-    """What must differ between two reports for a state change push."""
-    return (report.state, report.score, dict(report.payload), report.left)
+def state_of(report: Report) -> str:
+    """What must differ between two reports for a state change push.
+
+    Encoded, not a copy of the values: a payload changed in place, even
+    deep inside, still differs from what was kept of it.
+    """
+    return _ENCODER.encode([report.state, report.score,
+                            dict(report.payload), report.left])
 
 
 def decode(group: str, member_id: str,

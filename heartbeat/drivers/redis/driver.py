@@ -52,10 +52,11 @@ def new_epoch() -> str:
 @dataclasses.dataclass
 class _Member:
     keys: codec.Keys
-    #: Leading publish-script arguments, encoded once (codec.publish_head).
-    head: tuple[bytes, ...]
-    #: State of the last report that reached redis (None: push next one).
-    pushed_state: tuple[Any, ...] | None = None
+    #: Publish-script arguments of this member, encoded once.
+    args: codec.PublishArgs
+    #: State of the last report that reached redis (None: push next one):
+    #: the encoder's state token, or codec.state_of() where it has none.
+    pushed_state: object | None = None
     #: Newest report handed to publish(), republished after a reconnect.
     latest: Report | None = None
     encoder: codec.RecordEncoder = dataclasses.field(
@@ -286,10 +287,9 @@ class RedisDriver(base.Driver):
         self._add_member(keys, member_id)
 
     def _add_member(self, keys: codec.Keys, member_id: str) -> None:
-        head = codec.publish_head(self.prefix, keys.group, member_id,
-                                  self.owner)
+        args = codec.PublishArgs.of(keys, member_id, self.owner)
         with self._lock:
-            self._members[(keys.group, member_id)] = _Member(keys, head)
+            self._members[(keys.group, member_id)] = _Member(keys, args)
 
     def join_many(self, group: str, member_ids: Sequence[str]) -> None:
         """Join many member ids of ``group`` in one round trip.
@@ -351,21 +351,25 @@ class RedisDriver(base.Driver):
             % (member_id, keys.group))
 
     def _publish_args(self, member: _Member, report: Report,
-                      leave: bool) -> tuple[list[Any], tuple[Any, ...]]:
+                      leave: bool) -> tuple[list[Any], object]:
         """Arguments of the publish script, and the state they carry."""
-        data = member.encoder.encode(report)
+        data, state = member.encoder.encode(report)
         if len(data) > self._payload_limit:
             raise exception.PayloadTooLarge(
                 'Report of %s/%s is %d bytes, above [heartbeat_redis] '
                 'payload_limit (%d); publish a smaller payload or raise the '
                 'limit.' % (report.group, report.member_id, len(data),
                             self._payload_limit))
-        state = codec.state_of(report)
-        flag = scripts.publish_flag(leave, state != member.pushed_state)
-        return [*member.head, flag, data], state
+        if state is not None:
+            changed = state is not member.pushed_state
+        else:
+            state = codec.state_of(report)
+            changed = state != member.pushed_state
+        flag = scripts.publish_flag(leave, changed)
+        return member.args.beat(data, flag), state
 
     def _check_published(self, report: Report, member: _Member,
-                         state: tuple[Any, ...], ok: Any) -> None:
+                         state: object, ok: Any) -> None:
         if not ok:
             raise exception.HostIdConflict(
                 'Member %s of group %s was taken over by another process; '
@@ -377,10 +381,20 @@ class RedisDriver(base.Driver):
         args, state = self._publish_args(member, report, leave)
         try:
             ok = self._eval(self.client, scripts.PUBLISH, args)
+            if ok == scripts.RESEND:
+                ok = self._resend(member, args)
         except redis.RedisError as err:
             self._lost(err)
             raise self._error('publish', err) from err
         self._check_published(report, member, state, ok)
+
+    def _resend(self, member: _Member, args: list[bytes]) -> Any:
+        """Send a plain beat again as a change: its member had no owner."""
+        LOG.info('Member %s/%s had no owner entry in redis (purged, or the '
+                 'data was lost); publishing it as a new one.',
+                 member.keys.group, codec.text(args[1]))
+        return self._eval(self.client, scripts.PUBLISH,
+                          member.args.beat(args[3], scripts.CHANGED))
 
     def publish_many(self, reports: Sequence[Report]) -> None:
         """Publish reports of many joined members in one round trip.
@@ -402,6 +416,9 @@ class RedisDriver(base.Driver):
 
         try:
             results = self._execute(fill)
+            for i, (member, _, args, _) in enumerate(queued):
+                if results[i] == scripts.RESEND:
+                    results[i] = self._resend(member, args)
         except redis.RedisError as err:
             self._lost(err)
             raise self._error('publish', err) from err
@@ -410,9 +427,10 @@ class RedisDriver(base.Driver):
             self._check_published(report, member, state, ok)
 
     def publish(self, report: Report) -> None:
-        with self._lock:
-            member = self._member(report)
-            member.latest = report
+        # No lock: the members dict changes only under the lock, and one
+        # lookup in it, like one attribute store, is atomic.
+        member = self._member(report)
+        member.latest = report
         if self.disconnected.is_set():
             raise exception.BackendError(
                 'redis at %s is unreachable; reconnecting in the background '

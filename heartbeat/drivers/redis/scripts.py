@@ -18,39 +18,48 @@ from __future__ import annotations
 
 import hashlib
 
-#: Publish flags: a plain beat, a beat that changed the state (pushed on
-#: the change channel), and a member leaving (pushed, owner released).
-BEAT = b'b'
+#: Publish flags, sent only with a beat that changed the state (pushed on
+#: the change channel) or with a member leaving (pushed, owner released).
+#: A plain beat sends none.
 CHANGED = b'c'
 LEAVE = b'l'
+#: What the publish script answers when a plain beat finds no owner entry
+#: (the member was purged or the server lost its data): nothing was
+#: written; send the beat again as a change, which carries what a new
+#: owner's beat needs.
+RESEND = -1
 
 
-def publish_flag(leave: bool, changed: bool) -> bytes:
-    """The flag argument of :data:`PUBLISH` for one beat."""
+def publish_flag(leave: bool, changed: bool) -> bytes | None:
+    """The flag of :data:`PUBLISH` for one beat (None: a plain beat)."""
     if leave:
         return LEAVE
-    return CHANGED if changed else BEAT
+    return CHANGED if changed else None
 
 
-# ARGV: prefix, group, member, owner, flag (BEAT, CHANGED or LEAVE), record
-# The first four are the same on every beat of a member, so the client
-# encodes them once.  Key names are derived here rather than passed, which
-# halves what the client packs per beat (see the SNAPSHOT note on Redis
-# Cluster).  The common path is six calls: owner check, TIME, clock read
-# and write, record, index; the rest runs only on a change or a new owner.
-# The tick is built as text straight from TIME (no float formatting)
-# unless the group clock is ahead and forces clock + 1.
-# A dataset found without this member's owner entry (new, purged, or lost
-# with the server's data) gets an epoch named by this owner and tick:
-# unique, so a lost dataset is never mistaken for the one a reader saw.
-# Returns 1, or 0 when another process owns the member id.
+# ARGV: base (``<prefix>:g:<group>:``), member, owner, record, and only for
+# a change or a leave: flag (CHANGED or LEAVE), prefix, group.
+# A plain beat, nearly every beat, is four arguments the client encoded
+# once per member plus the record.  Key names are derived here rather than
+# passed (see the SNAPSHOT note on Redis Cluster).  A plain beat is six
+# calls: owner check, TIME, clock read and write, record, index; the rest
+# runs only on a change, a leave or a new owner.  The tick is built as text
+# straight from TIME (no float formatting) unless the group clock is ahead
+# and forces clock + 1.  A dataset found without this member's owner entry
+# (purged, or lost with the server's data) gets an epoch named by this
+# owner and tick: unique, so a lost dataset is never mistaken for the one
+# a reader saw.
+# Returns 1; 0 when another process owns the member id; RESEND.
 PUBLISH_SOURCE = """
-local prefix, group, member, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local base, member, owner = ARGV[1], ARGV[2], ARGV[3]
 local flag = ARGV[5]
-local base = prefix .. ':g:' .. group .. ':'
 local held = redis.call('HGET', base .. 'owners', member)
-if held and held ~= owner then
-  return 0
+if held then
+  if held ~= owner then
+    return 0
+  end
+elseif not flag then
+  return -1
 end
 local meta = base .. 'meta'
 local t = redis.call('TIME')
@@ -61,18 +70,19 @@ if tick <= clock then
   s = string.format('%.0f', clock + 1)
 end
 redis.call('HSET', meta, 'clock', s)
-redis.call('HSET', base .. 'reports', member, ARGV[6])
+redis.call('HSET', base .. 'reports', member, ARGV[4])
 redis.call('ZADD', base .. 'index', s, member)
-if not held then
-  redis.call('ZREM', base .. 'gone', member)
-  redis.call('SET', prefix .. ':epoch', owner .. '@' .. s, 'NX')
-end
-if flag == 'l' then
-  redis.call('HDEL', base .. 'owners', member)
-elseif not held then
-  redis.call('HSET', base .. 'owners', member, owner)
-end
-if flag ~= 'b' or not held then
+if flag then
+  local prefix, group = ARGV[6], ARGV[7]
+  if not held then
+    redis.call('ZREM', base .. 'gone', member)
+    redis.call('SET', prefix .. ':epoch', owner .. '@' .. s, 'NX')
+  end
+  if flag == 'l' then
+    redis.call('HDEL', base .. 'owners', member)
+  elseif not held then
+    redis.call('HSET', base .. 'owners', member, owner)
+  end
   redis.call('SADD', prefix .. ':groups', group)
   redis.call('PUBLISH', prefix .. ':changes', group)
 end
