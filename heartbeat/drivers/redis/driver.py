@@ -76,7 +76,11 @@ class RedisDriver(base.Driver):
 
     * A beat is one server-side script call: the record, the group's
       change index (scored by the server's clock, never going backwards)
-      and the owner check happen atomically in one round trip.
+      and the owner check happen atomically in one round trip.  Scripts
+      are called by digest; a server that lost them (restart, SCRIPT
+      FLUSH) answers NOSCRIPT once and they are loaded again.  A plain
+      beat that finds its owner entry gone (the data was lost behind a
+      live connection) is sent a second time as a new owner's beat.
     * Readers pass the cursor of their previous read and get only what
       changed since (INCREMENTAL); a lost dataset (a restarted server
       without persistence, detected by an epoch key) or a cursor older than
