@@ -46,6 +46,7 @@ from tooz import coordination
 from tooz import utils as tooz_utils
 
 from heartbeat.drivers import base
+from heartbeat.drivers import record
 from heartbeat import exception
 from heartbeat.model import InvalidRecord
 from heartbeat.model import Report
@@ -71,35 +72,18 @@ HANDLED = (coordination.MemberNotJoined, coordination.MemberAlreadyExist,
            coordination.GroupNotCreated, coordination.GroupAlreadyExist)
 
 
-def to_capabilities(report: Report) -> dict[str, Any]:
-    return {'seq': report.seq, 'inc': report.incarnation,
-            'state': report.state, 'score': report.score,
-            'data': dict(report.payload), 'at': report.written_at,
-            'left': report.left}
+#: The report kept as a member's capabilities: the shared record format.
+to_capabilities = record.as_record
 
 
 def from_capabilities(group: str, member_id: str,
                       caps: Any) -> Report | InvalidRecord | None:
     """The report in ``caps``; None for a member that never reported."""
-    where = 'tooz %s/%s' % (group, member_id)
     if caps is None:
         return None
-    try:
-        if not isinstance(caps, dict):
-            raise TypeError('capabilities are not a mapping')
-        seq, inc = caps['seq'], caps['inc']
-        if not isinstance(seq, int) or not isinstance(inc, int):
-            raise TypeError('seq and inc must be integers')
-        data = caps.get('data') or {}
-        if not isinstance(data, dict):
-            raise TypeError('data must be a mapping')
-        return Report(member_id=member_id, group=group, seq=seq,
-                      incarnation=inc, state=caps.get('state'),
-                      score=caps.get('score'), payload=data,
-                      written_at=float(caps.get('at') or 0.0),
-                      left=bool(caps.get('left')), location=where)
-    except (KeyError, TypeError, ValueError) as err:
-        return InvalidRecord(where, 'unreadable capabilities: %s' % err)
+    return record.from_record(group, member_id, caps,
+                              'tooz %s/%s' % (group, member_id),
+                              'capabilities')
 
 
 def _text(value: bytes | str) -> str:

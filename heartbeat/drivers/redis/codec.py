@@ -12,6 +12,7 @@ import json
 import math
 from typing import Any
 
+from heartbeat.drivers import record
 from heartbeat.model import InvalidRecord
 from heartbeat.model import Report
 
@@ -109,12 +110,7 @@ _ENCODER = json.JSONEncoder(separators=(',', ':'))
 
 def encode(report: Report) -> bytes:
     """The record stored for ``report`` (compact JSON)."""
-    return _ENCODER.encode({
-        'seq': report.seq, 'inc': report.incarnation,
-        'state': report.state, 'score': report.score,
-        'data': dict(report.payload), 'at': report.written_at,
-        'left': report.left,
-    }).encode()
+    return _ENCODER.encode(record.as_record(report)).encode()
 
 
 #: Payload value types whose equality decides their JSON text, given the
@@ -210,24 +206,8 @@ def decode(group: str, member_id: str,
 def from_record(group: str, member_id: str,
                 rec: Any) -> Report | InvalidRecord:
     """The report in a parsed record, or why it cannot be trusted."""
-    where = location(group, member_id)
-    try:
-        if not isinstance(rec, dict):
-            raise TypeError('record is not an object')
-        seq = rec['seq']
-        inc = rec['inc']
-        if type(seq) is not int or type(inc) is not int:
-            raise TypeError('seq and inc must be integers')
-        data = rec.get('data') or {}
-        if not isinstance(data, dict):
-            raise TypeError('data must be an object')
-        return Report(member_id=member_id, group=group, seq=seq,
-                      incarnation=inc, state=rec.get('state'),
-                      score=rec.get('score'), payload=data,
-                      written_at=float(rec.get('at') or 0.0),
-                      left=bool(rec.get('left')), location=where)
-    except (ValueError, TypeError, KeyError) as err:
-        return InvalidRecord(where, 'unreadable record: %s' % err)
+    return record.from_record(group, member_id, rec,
+                              location(group, member_id))
 
 
 @dataclasses.dataclass(frozen=True)
