@@ -154,6 +154,10 @@ class Members:
         self.proc.join(60)
 
     def _wait(self) -> None:
+        while not self.conn.poll(1.0):
+            if not self.proc.is_alive():
+                raise RuntimeError('member process exited with code %s'
+                                   % self.proc.exitcode)
         answer = self.conn.recv()
         if answer != 'ok':
             raise RuntimeError('member process failed: %s' % answer)
