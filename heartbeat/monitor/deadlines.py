@@ -1,4 +1,4 @@
-"""When members go down: one min-heap of deadlines per group.
+"""When members go down: one queue of deadlines (a lazy min-heap) per group.
 
 A member that may still go down has a deadline, the observer time of its
 last change plus service_down_time.  Walking every member on every cycle to
@@ -10,7 +10,8 @@ The heap is lazy, so that a beat costs nothing here:
 * the heap holds the members' entries themselves (no item object per
   member), ordered by :attr:`Entry.scheduled`, the member's last change
   when it was queued (service_down_time is the same for all, so this
-  orders them by deadline);
+  orders them by deadline); entries queued with the newest key yet go to
+  a FIFO beside the heap instead, already in order (see :class:`_Queue`);
 * when a member beats, its entry stays where it is; when it comes first
   the owner (:class:`~heartbeat.monitor.updater.Updater`) sees that the
   last change moved and queues it again in place, at most once per
@@ -18,13 +19,14 @@ The heap is lazy, so that a beat costs nothing here:
 * an entry whose member is gone or cannot go down any more (down, left)
   is dropped when it surfaces.
 
-This module holds the heaps only; which entries still count is decided by
-the owner, which knows the members.  An entry is in at most one heap at a
+This module holds the queues only; which entries still count is decided by
+the owner, which knows the members.  An entry is in at most one queue at a
 time, and its ``scheduled`` is not None exactly while it is.
 """
 
 from __future__ import annotations
 
+import collections
 import heapq
 
 from heartbeat.monitor.repository import Entry
@@ -36,58 +38,101 @@ def key(entry: Entry) -> float:
     return entry.scheduled
 
 
-class Deadlines:
-    """Per-group min-heaps of queued entries."""
+class _Queue:
+    """The entries of one group: a FIFO and a heap.
+
+    Entries are mostly queued at the time they change (their key is the
+    newest yet), so they go to the FIFO, which stays in key order at no
+    cost; the others (queued again with an older key) go to the heap.  The
+    first entry is the earlier of the two heads.  A crowd seen at once
+    (a monitor starting on a big group) thus comes due and is queued
+    again without a sift through a big heap for each member.
+    """
+
+    __slots__ = ('fifo', 'heap')
 
     def __init__(self) -> None:
-        self._heaps: dict[str, list[Entry]] = {}
+        self.fifo: collections.deque[Entry] = collections.deque()
+        self.heap: list[Entry] = []
 
     def __len__(self) -> int:
-        return sum(len(heap) for heap in self._heaps.values())
+        return len(self.fifo) + len(self.heap)
+
+    def push(self, entry: Entry) -> None:
+        fifo = self.fifo
+        if not fifo or key(entry) >= key(fifo[-1]):
+            fifo.append(entry)
+        else:
+            heapq.heappush(self.heap, entry)
+
+    def first(self) -> Entry | None:
+        fifo, heap = self.fifo, self.heap
+        if fifo and (not heap or key(fifo[0]) <= key(heap[0])):
+            return fifo[0]
+        return heap[0] if heap else None
+
+    def pop(self) -> Entry:
+        fifo, heap = self.fifo, self.heap
+        if fifo and (not heap or key(fifo[0]) <= key(heap[0])):
+            return fifo.popleft()
+        return heapq.heappop(heap)
+
+
+class Deadlines:
+    """Per-group queues of entries, first the one queued earliest."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, _Queue] = {}
+
+    def __len__(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())
 
     def groups(self) -> list[str]:
-        return list(self._heaps)
+        return list(self._queues)
 
     def push(self, group: str, entry: Entry, last_change: float) -> None:
         """Queue ``entry`` (not queued yet) with key ``last_change``."""
         entry.scheduled = last_change
-        heap = self._heaps.get(group)
-        if heap is None:
-            heap = self._heaps[group] = []
-        heapq.heappush(heap, entry)
+        queue = self._queues.get(group)
+        if queue is None:
+            queue = self._queues[group] = _Queue()
+        queue.push(entry)
 
     def first(self, group: str) -> Entry | None:
         """The queued entry of ``group`` with the earliest key, if any."""
-        heap = self._heaps.get(group)
-        return heap[0] if heap else None
+        queue = self._queues.get(group)
+        return queue.first() if queue is not None else None
 
     def pop(self, group: str) -> Entry:
         """Unqueue and return the first entry of ``group``."""
-        heap = self._heaps[group]
-        entry = heapq.heappop(heap)
+        queue = self._queues[group]
+        entry = queue.pop()
         entry.scheduled = None
-        if not heap:
-            del self._heaps[group]
+        if not queue:
+            del self._queues[group]
         return entry
 
     def requeue_first(self, group: str, last_change: float) -> None:
-        """Queue the first entry of ``group`` again, at ``last_change``.
-
-        One sift through the heap instead of a pop and a push.
-        """
-        heap = self._heaps[group]
-        entry = heap[0]
+        """Queue the first entry of ``group`` again, at ``last_change``."""
+        queue = self._queues[group]
+        heap = queue.heap
+        if heap and queue.first() is heap[0]:
+            # One sift instead of a pop and a push.
+            heap[0].scheduled = last_change
+            heapq.heapreplace(heap, heap[0])
+            return
+        entry = queue.pop()
         entry.scheduled = last_change
-        heapq.heapreplace(heap, entry)
+        queue.push(entry)
 
     def forget(self, group: str | None) -> None:
-        """Drop the heap of ``group`` (None: every heap)."""
-        heaps = (list(self._heaps.values()) if group is None
-                 else [self._heaps.get(group, [])])
-        for heap in heaps:
-            for entry in heap:
+        """Drop the queue of ``group`` (None: every queue)."""
+        queues = (list(self._queues.values()) if group is None
+                  else [self._queues.get(group, _Queue())])
+        for queue in queues:
+            for entry in (*queue.fifo, *queue.heap):
                 entry.scheduled = None
         if group is None:
-            self._heaps.clear()
+            self._queues.clear()
         else:
-            self._heaps.pop(group, None)
+            self._queues.pop(group, None)

@@ -88,20 +88,42 @@ def test_heap_orders_entries_by_key_per_group():
     assert entries['b', 3].scheduled is None
 
 
-def test_requeued_entry_keeps_heap_order():
-    heap = Deadlines()
-    rnd = random.Random(5)
-    entries = [Entry(rep('m%d' % i, 1), 0.0, 0.0, 0.0) for i in range(200)]
-    for entry in entries:
-        heap.push('g', entry, rnd.uniform(0, 10))
-    for _ in range(500):
-        first = heap.first('g')
-        heap.requeue_first('g', first.scheduled + rnd.uniform(0, 10))
-    keys = []
-    while heap.first('g') is not None:
-        keys.append(heap.first('g').scheduled)
-        heap.pop('g')
-    assert keys == sorted(keys) and len(keys) == 200
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(['push', 'pop', 'requeue']),
+                          st.integers(0, 40)), max_size=120))
+def test_queue_always_yields_the_earliest_key(ops):
+    # Keys mostly in time order (the FIFO) and some older (the heap).
+    queue = Deadlines()
+    queued = {}
+    made = 0
+    for op, value in ops:
+        first = queue.first('g')
+        if queued:
+            assert first is not None
+            assert first.scheduled == min(queued.values())
+        else:
+            assert first is None
+        if op == 'push' or not queued:
+            entry = Entry(rep('m%d' % made, 1), 0.0, 0.0, 0.0)
+            made += 1
+            queue.push('g', entry, float(value))
+            queued[entry.report.member_id] = float(value)
+        elif op == 'pop':
+            entry = queue.pop('g')
+            assert entry.scheduled is None
+            del queued[entry.report.member_id]
+        else:
+            later = first.scheduled + value / 4
+            queue.requeue_first('g', later)
+            assert first.scheduled == later
+            queued[first.report.member_id] = later
+        assert len(queue) == len(queued)
+    popped = []
+    while queue.first('g') is not None:
+        before = queue.first('g').scheduled
+        popped.append(before)
+        queue.pop('g')
+    assert popped == sorted(queued.values())
 
 
 # -- deadlines of members --------------------------------------------------
