@@ -17,7 +17,7 @@ from typing import Any
 from typing import ClassVar
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Report:
     """One beat of one member.
 
