@@ -13,18 +13,17 @@ import socket
 import subprocess
 from typing import ClassVar
 
+from heartbeat import address
 from heartbeat.broker.submonitors.base import Reading
 from heartbeat.broker.submonitors.base import Submonitor
 from heartbeat import exception
 
 
 def split_host_port(target: str) -> tuple[str, int]:
-    host, sep, port = target.rpartition(':')
-    if not sep or not port.isdigit():
-        raise exception.ConfigError(
-            'network target %r needs a port for the tcp method: use '
-            'host:port in [submonitors] network_targets.' % target)
-    return host.strip('[]'), int(port)
+    """Address of a tcp network target."""
+    return address.split_host_port(
+        target, '[submonitors] network_targets (tcp method)',
+        'gateway.example:22')
 
 
 class NetworkMonitor(Submonitor):

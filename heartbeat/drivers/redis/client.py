@@ -13,6 +13,7 @@ from redis import backoff as redis_backoff
 from redis import retry as redis_retry
 from redis import sentinel as redis_sentinel
 
+from heartbeat import address
 from heartbeat import exception
 
 CERT_REQS = {'required': 'required', 'optional': 'optional', 'none': 'none'}
@@ -78,12 +79,8 @@ def client_kwargs(conf: cfg.ConfigOpts, tls: bool) -> dict[str, Any]:
 
 
 def _sentinel_address(item: str) -> tuple[str, int]:
-    host, sep, port = item.rpartition(':')
-    if not sep or not port.isdigit():
-        raise exception.ConfigError(
-            '[heartbeat_redis] sentinel_hosts entry %r is not host:port; '
-            'write it like 10.0.0.5:26379.' % item)
-    return host.strip('[]'), int(port)
+    return address.split_host_port(item, '[heartbeat_redis] sentinel_hosts',
+                                   '10.0.0.5:26379')
 
 
 def make_client(conf: cfg.ConfigOpts) -> redis.Redis:
