@@ -6,12 +6,12 @@ import time
 from heartbeat.broker.handoff import LatestOnly
 from heartbeat.broker.store import StatusStore
 from heartbeat.broker.writer import WriterThread
-from heartbeat.drivers.base import Driver
 from heartbeat.model import Report
 from heartbeat.model import Snapshot
+from heartbeat.testing.memory import MemoryDriver
 
 
-class GatedDriver(Driver):
+class GatedDriver(MemoryDriver):
     """A driver whose writes wait for a gate, recording what it wrote."""
 
     name = 'gated'
@@ -21,32 +21,17 @@ class GatedDriver(Driver):
         self.gate = threading.Event()
         self.published = []
         self.entered = threading.Event()
-        self.reports = []
-
-    @property
-    def payload_limit(self):
-        return 4096
-
-    def start(self):
-        pass
-
-    def stop(self):
-        pass
-
-    def join(self, group, member_id):
-        pass
+        self.written = []
 
     def publish(self, report):
         self.entered.set()
         self.gate.wait(30)
         self.published.append(report.state)
-        self.reports.append(report)
+        self.written.append(report)
+        super().publish(report)
 
     def leave(self, report):
         self.published.append('left')
-
-    def snapshot(self, group=None, since=None):
-        return Snapshot(tuple(self.reports[-1:]))
 
 
 class NullConnection:
@@ -115,7 +100,7 @@ def test_only_the_newest_state_is_written_and_put_never_blocks():
         assert wait_for(lambda: store.writer_view()['written_version'] == 50)
         assert driver.published == [None, 's50']
         assert store.writer_view()['superseded'] == 49
-        assert driver.reports[-1].payload['i'] == 50
+        assert driver.written[-1].payload['i'] == 50
     finally:
         driver.gate.set()
         writer.stop()
@@ -146,7 +131,7 @@ def test_local_maintenance_is_published_in_the_payload():
     try:
         store.put_state('up', 1, {})
         store.set_local_maintenance(True)
-        assert wait_for(lambda: driver.reports and driver.reports[-1]
+        assert wait_for(lambda: driver.written and driver.written[-1]
                         .payload.get('maintenance') == 'local')
         assert store.view()['own']['local_maintenance'] is True
     finally:

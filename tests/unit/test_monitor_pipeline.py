@@ -8,69 +8,20 @@ import pytest
 
 from heartbeat import conf as hb_conf
 from heartbeat.drivers.base import Capability
-from heartbeat.drivers.base import Driver
 from heartbeat import exception
-from heartbeat.model import Report
 from heartbeat.model import Snapshot
 from heartbeat.model import Status
 from heartbeat.monitor.pipeline import Monitor
 from heartbeat import servicegroup
+from heartbeat.testing.memory import MemoryDriver
 
 REPORT = 0.05
 DOWN = 0.3
 
 
-class MemoryDriver(Driver):
-    """Reports in a dict; counts reads; optionally pushes or fails."""
-
-    name = 'memory'
-    capabilities = frozenset({Capability.BATCHED_READ})
-
-    def __init__(self, conf):
-        super().__init__(conf)
-        self.reports = {}
-        self.reads = []
-        self.fail = False
-        self.lock = threading.Lock()
-        self.listener = None
-
-    @property
-    def payload_limit(self):
-        return 4096
-
-    def start(self):
-        pass
-
-    def stop(self):
-        pass
-
-    def join(self, group, member_id):
-        pass
-
-    def publish(self, report):
-        with self.lock:
-            self.reports[(report.group, report.member_id)] = report
-
-    leave = publish
-
-    def snapshot(self, group=None, since=None):
-        with self.lock:
-            self.reads.append((group, since))
-            if self.fail:
-                raise exception.BackendError('memory backend is down')
-            return Snapshot(tuple(r for r in self.reports.values()
-                                  if group is None or r.group == group))
-
-    # helpers for tests
-    def beat(self, member, group='g', state=None, inc=1):
-        old = self.reports.get((group, member))
-        seq = old.seq + 1 if old is not None and old.incarnation == inc else 1
-        self.publish(Report(member_id=member, group=group, seq=seq,
-                            incarnation=inc, state=state))
-
-
 class PushDriver(MemoryDriver):
     capabilities = frozenset({Capability.PUSH})
+    listener = None
 
     def listen(self, callback):
         self.listener = callback
