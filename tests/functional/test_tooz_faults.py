@@ -13,6 +13,8 @@ readable again within one report_interval after the backend is back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from collections.abc import Iterator
 import time
 from typing import Any
@@ -94,20 +96,20 @@ def _observer(url: str) -> ToozDriver:
     return drv
 
 
-@pytest.mark.zookeeper
-def test_expired_zookeeper_session_rejoins(
-        zookeeper: servers.ZooKeeperServer, group: str) -> None:
-    members = [Member(zookeeper.url, group, n) for n in ('m1', 'm2')]
-    observer = _observer(zookeeper.url)
+def _check_rejoin(url: str, group: str,
+                  lose: Callable[[Member], None]) -> None:
+    """``lose`` drops one member's membership behind its back; it rejoins."""
+    members = [Member(url, group, n) for n in ('m1', 'm2')]
+    observer = _observer(url)
     try:
         with servers.LivenessWatch(observer, group, DOWN_TIME) as watch:
             watch.wait_for(shows('before', {'m1', 'm2'}), 5.0)
             victim = members[0]
             victim.state = members[1].state = 'during'
-            zookeeper.expire_session(victim.coordinator._coord.client_id)
-            expired = time.monotonic()
+            lose(victim)
+            lost = time.monotonic()
             watch.wait_for(shows('during', {'m1', 'm2'}), 5.0)
-            took = time.monotonic() - expired
+            took = time.monotonic() - lost
             assert took <= VISIBLE_WITHIN, took
             assert victim.driver.rejoins >= 1
             assert watch.downs == []
@@ -115,29 +117,20 @@ def test_expired_zookeeper_session_rejoins(
         for m in members:
             m.close()
         observer.stop()
+
+
+@pytest.mark.zookeeper
+def test_expired_zookeeper_session_rejoins(
+        zookeeper: servers.ZooKeeperServer, group: str) -> None:
+    _check_rejoin(zookeeper.url, group, lambda victim: (
+        zookeeper.expire_session(victim.coordinator._coord.client_id)))
 
 
 @pytest.mark.etcd
 def test_expired_etcd_lease_rejoins(etcd: servers.EtcdServer,
                                     group: str) -> None:
-    members = [Member(etcd.url, group, n) for n in ('m1', 'm2')]
-    observer = _observer(etcd.url)
-    try:
-        with servers.LivenessWatch(observer, group, DOWN_TIME) as watch:
-            watch.wait_for(shows('before', {'m1', 'm2'}), 5.0)
-            victim = members[0]
-            victim.state = members[1].state = 'during'
-            etcd.revoke_lease(victim.coordinator._membership_lease.id)
-            revoked = time.monotonic()
-            watch.wait_for(shows('during', {'m1', 'm2'}), 5.0)
-            took = time.monotonic() - revoked
-            assert took <= VISIBLE_WITHIN, took
-            assert victim.driver.rejoins >= 1
-            assert watch.downs == []
-    finally:
-        for m in members:
-            m.close()
-        observer.stop()
+    _check_rejoin(etcd.url, group, lambda victim: (
+        etcd.revoke_lease(victim.coordinator._membership_lease.id)))
 
 
 @pytest.mark.etcd
