@@ -14,7 +14,6 @@ readable again within one report_interval after the backend is back.
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from collections.abc import Iterator
 import time
 from typing import Any
