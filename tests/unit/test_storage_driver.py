@@ -1,5 +1,6 @@
 """The storage driver on a real temporary metadata file."""
 
+import contextlib
 import os
 import threading
 import time
@@ -30,6 +31,27 @@ def driver_for(cluster, host_id):
 def report(member_id, seq, group='g', **kw):
     return Report(member_id=member_id, group=group, seq=seq, incarnation=7,
                   **kw)
+
+
+@contextlib.contextmanager
+def beating(drv, member_id, interval):
+    """Publish ``member_id`` through ``drv`` every ``interval`` meanwhile."""
+    stop = threading.Event()
+
+    def beat():
+        seq = 1
+        while not stop.is_set():
+            drv.publish(report(member_id, seq))
+            seq += 1
+            time.sleep(interval)
+
+    t = threading.Thread(target=beat)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
 
 
 def raw_slots(cluster):
@@ -133,25 +155,11 @@ def test_second_member_with_same_host_id_is_refused(cluster):
     first = drivers.load(conf)
     first.start()
     first.join('g', 'first')
-    stop = threading.Event()
-
-    def beat():
-        seq = 1
-        while not stop.is_set():
-            first.publish(report('first', seq))
-            seq += 1
-            time.sleep(0.05)
-
-    t = threading.Thread(target=beat)
-    t.start()
-    try:
+    with beating(first, 'first', 0.05):
         second = drivers.load(conf)
         second.start()
         with pytest.raises(exception.HostIdConflict, match='host_id 2'):
             second.join('g', 'second')
-    finally:
-        stop.set()
-        t.join()
     (rep,) = first.snapshot('g').reports
     assert rep.member_id == 'first'
 
@@ -213,23 +221,9 @@ def test_init_refuses_live_area_unless_forced(cluster):
     conf = cluster.make_conf(host_id=1)
     a = driver_for(cluster, 1)
     a.join('g', 'a')
-    stop = threading.Event()
-
-    def beat():
-        seq = 1
-        while not stop.is_set():
-            a.publish(report('a', seq))
-            seq += 1
-            time.sleep(0.02)
-
-    t = threading.Thread(target=beat)
-    t.start()
-    try:
+    with beating(a, 'a', 0.02):
         with pytest.raises(exception.StorageError, match='host_id 1'):
             admin.init_area(conf, watch=0.5)
-    finally:
-        stop.set()
-        t.join()
     a.stop()
     # Unchanged slots are stale: no refusal; --force always wipes.
     admin.init_area(conf, watch=0.2)
