@@ -45,6 +45,40 @@ class Report:
         return (self.incarnation, self.seq)
 
 
+# The slot descriptors of Report, in field order: they store a field without
+# the frozen __setattr__ the generated __init__ goes through.
+(_set_member_id, _set_group, _set_seq, _set_incarnation, _set_state,
+ _set_score, _set_payload, _set_written_at, _set_left,
+ _set_location) = [vars(Report)[field.name].__set__
+                   for field in dataclasses.fields(Report)]
+_new = object.__new__
+
+
+def decoded_report(member_id: str, group: str, seq: int, incarnation: int,
+                   state: str | None, score: int | None,
+                   payload: Mapping[str, Any], written_at: float, left: bool,
+                   location: str, /) -> Report:
+    """``Report(...)`` with every field given, for decoders of many records.
+
+    The same object the constructor makes, in about half the time: a frozen
+    dataclass stores each field through ``object.__setattr__``, and a
+    monitor decodes a report per changed member per cycle.  The values are
+    taken as they are (the decoder has checked them).
+    """
+    report: Report = _new(Report)
+    _set_member_id(report, member_id)
+    _set_group(report, group)
+    _set_seq(report, seq)
+    _set_incarnation(report, incarnation)
+    _set_state(report, state)
+    _set_score(report, score)
+    _set_payload(report, payload)
+    _set_written_at(report, written_at)
+    _set_left(report, left)
+    _set_location(report, location)
+    return report
+
+
 @dataclasses.dataclass(frozen=True)
 class InvalidRecord:
     """A record the driver found but could not trust, and why."""

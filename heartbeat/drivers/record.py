@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from heartbeat.model import decoded_report
 from heartbeat.model import InvalidRecord
 from heartbeat.model import Report
 
@@ -28,7 +29,8 @@ def from_record(group: str, member_id: str, rec: Any, where: str,
     """The report in a parsed record, or why it cannot be trusted.
 
     ``where`` locates the record for observers; ``what`` names it in the
-    reason ("record", "capabilities").
+    reason ("record", "capabilities").  Called once per changed member on
+    every monitor cycle, so it checks what it must and nothing twice.
     """
     try:
         if not isinstance(rec, dict):
@@ -37,13 +39,14 @@ def from_record(group: str, member_id: str, rec: Any, where: str,
         inc = rec['inc']
         if type(seq) is not int or type(inc) is not int:
             raise TypeError('seq and inc must be integers')
-        data = rec.get('data') or {}
+        get = rec.get
+        data = get('data') or {}
         if not isinstance(data, dict):
             raise TypeError('data must be an object')
-        return Report(member_id=member_id, group=group, seq=seq,
-                      incarnation=inc, state=rec.get('state'),
-                      score=rec.get('score'), payload=data,
-                      written_at=float(rec.get('at') or 0.0),
-                      left=bool(rec.get('left')), location=where)
+        at = get('at')
+        return decoded_report(member_id, group, seq, inc, get('state'),
+                              get('score'), data,
+                              float(at) if at else 0.0, bool(get('left')),
+                              where)
     except (ValueError, TypeError, KeyError) as err:
         return InvalidRecord(where, 'unreadable %s: %s' % (what, err))

@@ -34,6 +34,7 @@ from heartbeat.drivers.storage import area as area_mod
 from heartbeat.drivers.storage import layout
 from heartbeat.drivers.storage.volume import Volume
 from heartbeat import exception
+from heartbeat.model import decoded_report
 from heartbeat.model import InvalidRecord
 from heartbeat.model import Report
 from heartbeat.model import Snapshot
@@ -69,13 +70,12 @@ def to_report(read: area_mod.SlotRead) -> Report:
     payload = slot.payload
     state = payload.get('state')
     # Group names and states repeat across members: share one string each.
-    return Report(member_id=payload['member_id'],
-                  group=sys.intern(payload['group']),
-                  seq=slot.seq, incarnation=slot.incarnation,
-                  state=sys.intern(state) if state is not None else None,
-                  score=payload.get('score'),
-                  payload=payload.get('data', {}), written_at=slot.timestamp,
-                  left=slot.left, location=location(read.host_id))
+    return decoded_report(payload['member_id'], sys.intern(payload['group']),
+                          slot.seq, slot.incarnation,
+                          sys.intern(state) if state is not None else None,
+                          payload.get('score'), payload.get('data', {}),
+                          slot.timestamp, slot.left,
+                          location(read.host_id))
 
 
 class StorageDriver(base.Driver):
