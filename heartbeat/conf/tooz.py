@@ -1,4 +1,4 @@
-"""Options of the tooz driver (any tooz backend URL) ([heartbeat_tooz])."""
+"""Options of the tooz driver (a tooz backend URL) ([heartbeat_tooz])."""
 
 from __future__ import annotations
 
@@ -7,24 +7,27 @@ from oslo_config import cfg
 from heartbeat.conf import base
 
 GROUP = cfg.OptGroup(
-    'heartbeat_tooz', title='tooz driver (any tooz backend URL)',
-    help='Reports carried as tooz group membership capabilities, on any '
-         'tooz backend: ZooKeeper, etcd, redis, memcached, file, ...')
+    'heartbeat_tooz', title='tooz driver (a tooz backend URL)',
+    help='Reports carried as tooz group membership capabilities, on the '
+         'tooz backends whose members can update them: ZooKeeper, etcd, '
+         'redis and memcached.')
 
 OPTS = [
     cfg.StrOpt(
         'backend_url', default='zookeeper://127.0.0.1:2181', secret=True,
-        help='tooz backend URL, e.g. zookeeper://host:2181, '
-             'etcd3+http://host:2379, redis://host:6379, '
-             'memcached://host:11211 or file:///shared/dir. It may hold '
-             'credentials and is never logged.'),
+        help='tooz backend URL: zookeeper://host:2181, '
+             'etcd3+http://host:2379, redis://host:6379 or '
+             'memcached://host:11211. It may hold credentials and is never '
+             'logged. Backends that cannot carry reports (file://, and the '
+             'lock-only ones) are refused at start.'),
     cfg.IntOpt(
         'session_timeout', default=30, min=1, max=3600,
         help='Seconds after which the backend drops the membership of a '
              'member whose tooz heartbeat stopped (ZooKeeper session '
-             'timeout, etcd lease and redis key time to live). A member '
-             'whose membership was dropped while it kept running rejoins '
-             'on its next report.'),
+             'timeout, etcd lease, redis and memcached key time to live; '
+             'memcached, which counts whole seconds, may keep it up to one '
+             'second longer). A member whose membership was dropped while '
+             'it kept running rejoins on its next report.'),
     cfg.FloatOpt(
         'operation_timeout', default=10.0, min=0.1, max=600.0,
         help='Seconds one tooz request may take before it counts as '

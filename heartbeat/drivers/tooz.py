@@ -3,27 +3,48 @@
 Options: ``[heartbeat_tooz]`` backend_url, session_timeout,
 operation_timeout, claim_timeout, observer_id, payload_limit.
 
+Backends: ZooKeeper (``zookeeper://``, ``kazoo://``), etcd
+(``etcd3+http://``, ``etcd3+https://``), redis (``redis://``) and memcached
+(``memcached://``).  :meth:`ToozDriver.start` refuses the tooz backends
+that cannot carry reports (see :data:`UNSUPPORTED`).
+
 Considerations:
 
 * Each member id gets its own tooz coordinator, started with tooz's own
   heartbeat thread, so the backend drops the membership of a process that
-  dies (ZooKeeper session, etcd lease, redis key time to live) after
-  ``session_timeout``.  The report itself is the membership's capabilities,
-  rewritten on every beat.
+  dies (ZooKeeper session, etcd lease, redis or memcached key time to live)
+  after ``session_timeout``.  The report itself is the membership's
+  capabilities, rewritten on every beat.
 * A membership can vanish while the member runs: a ZooKeeper session that
   expired (kazoo reconnects with a new session, the ephemeral node is
-  gone), or an etcd lease that expired (tooz makes a new lease but does not
-  re-create the member key).  The next beat finds the member missing and
-  rejoins with the report it was publishing, so the newest state is back
-  within one report_interval.
+  gone), an etcd lease that expired (tooz makes a new lease but does not
+  re-create the member key), or a memcached that restarted or evicted the
+  group.  The next beat finds the member missing and rejoins with the
+  report it was publishing, so the newest state is back within one
+  report_interval.
+* memcached counts expiry times in whole seconds, so a key can vanish up
+  to a second early: memberships there are given ``session_timeout`` plus
+  one second, and a dead member is dropped by the next read made between
+  ``session_timeout`` and ``session_timeout`` + 1 s after its last tooz
+  heartbeat.  memcached is a cache: a restart loses every group.  A group
+  is one item holding every member's report: it must stay under
+  memcached's item size limit (1 MiB by default), and every beat rewrites
+  it with a compare-and-set that tooz retries a second later when another
+  write came first, so beats in a large, busy group are sometimes a
+  second late.
+* A join answered after ``operation_timeout`` may still have gone
+  through: after such a failure, a membership found under the member's
+  own id is taken as the member's own (its report brought up to date)
+  rather than refused as another process's.
 * After :meth:`ToozDriver.leave` the member stays in its group with a
   report marked left, so observers see a clean leave; the membership itself
   ends when the driver stops.
 * Reads use ``get_members_with_capabilities`` (one request on etcd and
-  redis, one per member on ZooKeeper).  tooz watchers poll on most
-  backends and never report capability changes, so this driver does not
-  claim PUSH: the monitor polls it.  :attr:`ToozDriver.backend_capabilities`
-  lists what the configured backend really offers.
+  redis, one per member on ZooKeeper and memcached).  tooz watchers poll on
+  most backends and never report capability changes, so this driver does
+  not claim PUSH: the monitor polls it.
+  :attr:`ToozDriver.backend_capabilities` lists what the configured backend
+  really offers.
 * Member ids must be ASCII (a ZooKeeper restriction of tooz).
 """
 
@@ -67,6 +88,17 @@ BACKEND_CAPABILITIES: dict[str, frozenset[base.Capability]] = {
     'memcached': frozenset({base.Capability.SERVER_TTL}),
 }
 
+#: tooz backends that cannot carry reports, and why.
+UNSUPPORTED: dict[str, str] = {
+    'file': "it cannot update a member's capabilities in place, so every "
+            "report after the first would fail (heartbeat's storage driver "
+            "is the one for a shared directory)",
+    'ipc': 'it has no group membership',
+    'mysql': 'it has no group membership',
+    'postgresql': 'it has no group membership',
+    'kubernetes': 'it has no group membership',
+}
+
 #: tooz errors the driver handles itself instead of translating.
 HANDLED = (coordination.MemberNotJoined, coordination.MemberAlreadyExist,
            coordination.GroupNotCreated, coordination.GroupAlreadyExist)
@@ -103,6 +135,8 @@ class _Member:
     in_group: bool = False
     #: Left cleanly: still in the group (marked left) until stop().
     left: bool = False
+    #: A join failed after it was sent, so it may still go through.
+    join_in_doubt: bool = False
 
 
 class ToozDriver(base.Driver):
@@ -155,8 +189,13 @@ class ToozDriver(base.Driver):
             raise self._error(what, err) from err
 
     def _coordinator(self, member_id: str, heart: bool) -> Any:
-        options: dict[str, Any] = {
-            'membership_timeout': str(self.opts.session_timeout)}
+        membership = self.opts.session_timeout
+        if self.scheme == 'memcached':
+            # memcached's whole-second clock can end a key up to a second
+            # early, and tooz renews it only every membership_timeout / 2:
+            # one more second keeps a live member between two renewals.
+            membership += 1
+        options: dict[str, Any] = {'membership_timeout': str(membership)}
         if self.scheme in ('zookeeper', 'kazoo'):
             options['timeout'] = str(self.opts.session_timeout)
         try:
@@ -176,6 +215,12 @@ class ToozDriver(base.Driver):
     def start(self) -> None:
         if self._observer is not None:
             return
+        if self.scheme in UNSUPPORTED:
+            raise exception.ConfigError(
+                'The tooz %s backend cannot carry heartbeat reports: %s. Set '
+                '[heartbeat_tooz] backend_url to a zookeeper://, '
+                'etcd3+http://, redis:// or memcached:// URL.'
+                % (self.scheme, UNSUPPORTED[self.scheme]))
         observer_id = self.opts.observer_id or '%s.observer.%d.%s' % (
             socket.gethostname(), os.getpid(), secrets.token_hex(4))
         self._observer = self._coordinator(observer_id, heart=False)
@@ -264,11 +309,29 @@ class ToozDriver(base.Driver):
         try:
             self._wait('join', coord.join_group(group, capabilities=caps))
         except coordination.MemberAlreadyExist as err:
-            raise exception.HostIdConflict(
-                'Member %s of group %s was joined by another process first; '
-                'each member id may be used by one process at a time.'
-                % (member_id, group.decode())) from err
+            if not member.join_in_doubt:
+                raise exception.HostIdConflict(
+                    'Member %s of group %s was joined by another process '
+                    'first; each member id may be used by one process at a '
+                    'time.' % (member_id, group.decode())) from err
+            self._adopt(member, group, caps)
+        except exception.BackendError:
+            member.join_in_doubt = True
+            raise
+        member.join_in_doubt = False
         member.in_group = True
+
+    def _adopt(self, member: _Member, group: bytes,
+               caps: dict[str, Any]) -> None:
+        """Take the membership an earlier join in doubt created."""
+        # The earlier join was answered after operation_timeout but went
+        # through: tooz retries a memcached write refused by a concurrent
+        # one a second later, and a stalled server answers when it can.
+        try:
+            self._wait('update', member.coordinator.update_capabilities(
+                group, caps))
+        except HANDLED as err:
+            raise self._error('join', err) from err
 
     def _write(self, report: Report) -> None:
         caps = to_capabilities(report)

@@ -2,8 +2,8 @@
 
 The suite runs against the storage driver (a temporary metadata file), the
 native redis driver (a real redis-server), and the tooz driver on a real
-ZooKeeper, a real etcd and a real redis.  Markers select one backend:
-``pytest tests/functional -m redis``.
+ZooKeeper, a real etcd, a real redis and a real memcached.  Markers select
+one backend: ``pytest tests/functional -m redis``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,17 @@ BACKENDS = [
     pytest.param('tooz-zookeeper', marks=pytest.mark.zookeeper),
     pytest.param('tooz-etcd', marks=pytest.mark.etcd),
     pytest.param('tooz-redis', marks=pytest.mark.redis),
+    pytest.param('tooz-memcached', marks=pytest.mark.memcached),
 ]
+
+#: The server fixture each backend kind reads its URL from.
+SERVER_FIXTURES = {
+    'redis': 'redis_server',
+    'tooz-redis': 'redis_server',
+    'tooz-zookeeper': 'zookeeper_server',
+    'tooz-etcd': 'etcd_server',
+    'tooz-memcached': 'memcached_server',
+}
 
 CLAIM_TIMEOUT = 0.5
 
@@ -58,6 +68,14 @@ def etcd_server(tmp_path_factory: pytest.TempPathFactory
         yield srv
 
 
+@pytest.fixture(scope='module')
+def memcached_server(tmp_path_factory: pytest.TempPathFactory
+                     ) -> Iterator[servers.MemcachedServer]:
+    with servers.MemcachedServer(
+            str(tmp_path_factory.mktemp('memcached'))) as srv:
+        yield srv
+
+
 class Backend:
     """Makes started drivers of one kind, and stops them at the end."""
 
@@ -68,14 +86,8 @@ class Backend:
         self.namespace = 'hb%s' % uuid.uuid4().hex[:8]
         self.started: list[Driver] = []
         self.url = ''
-        if kind == 'redis':
-            self.url = request.getfixturevalue('redis_server').url
-        elif kind == 'tooz-redis':
-            self.url = request.getfixturevalue('redis_server').url
-        elif kind == 'tooz-zookeeper':
-            self.url = request.getfixturevalue('zookeeper_server').url
-        elif kind == 'tooz-etcd':
-            self.url = request.getfixturevalue('etcd_server').url
+        if kind in SERVER_FIXTURES:
+            self.url = request.getfixturevalue(SERVER_FIXTURES[kind]).url
         if kind == 'storage':
             admin.init_area(self.conf(), force=True)
 

@@ -1,6 +1,5 @@
 """The monitor on a real redis: pushed changes and incremental reads."""
 
-import threading
 import time
 import uuid
 
@@ -9,6 +8,7 @@ import pytest
 
 from heartbeat import conf as hb_conf
 from heartbeat import servicegroup
+from heartbeat.testing.events import EventRecorder
 from heartbeat.testing import servers
 
 pytestmark = pytest.mark.redis
@@ -36,28 +36,6 @@ def server(tmp_path):
         yield srv
 
 
-class Recorder:
-    def __init__(self):
-        self.events = []
-        self.cond = threading.Condition()
-
-    def __call__(self, event):
-        with self.cond:
-            self.events.append(event)
-            self.cond.notify_all()
-
-    def wait(self, kind, member_id, timeout):
-        with self.cond:
-            ok = self.cond.wait_for(lambda: any(
-                e.kind == kind and e.member_id == member_id
-                for e in self.events), timeout)
-            assert ok, 'no %s for %s in %.1fs: %s' % (
-                kind, member_id, timeout,
-                [(e.kind, e.member_id) for e in self.events])
-            return next(e for e in self.events
-                        if e.kind == kind and e.member_id == member_id)
-
-
 def join(url, prefix, down, states):
     members = []
     for name in sorted(states):
@@ -72,20 +50,21 @@ def test_pushed_state_change_arrives_long_before_the_next_poll(server):
     # No poll and no deadline for 30 s: only a push can tell anything.
     states = {'m1': 'booting', 'm2': 'booting'}
     members = join(server.url, prefix, 30.0, states)
-    rec = Recorder()
+    rec = EventRecorder()
     try:
         with servicegroup.API(make_conf(server.url, prefix, 30.0,
                                         poll=30.0)) as sg:
             sg.watch('compute', rec)
-            rec.wait('joined', 'm1', 5)
+            rec.wait('joined', 'm1', timeout=5)
             changed_at = time.monotonic()
             states['m1'] = 'enabled'
-            change = rec.wait('state_changed', 'm1', 5)
+            change = rec.wait('state_changed', 'm1', timeout=5)
             assert time.monotonic() - changed_at < 5
             assert (change.old_state, change.new_state) == ('booting',
                                                             'enabled')
             # The same read saw m1's seq move: it is up as well.
-            assert rec.wait('up', 'm1', 1).observed_at <= change.observed_at
+            up = rec.wait('up', 'm1', timeout=1)
+            assert up.observed_at <= change.observed_at
             assert sg.monitor.stats.pushes >= 1
             # m2 beat too (the same read may find it up), but its state
             # never changed.
@@ -100,7 +79,7 @@ def test_incremental_reads_detect_down_and_left(server):
     prefix = 'hb%s' % uuid.uuid4().hex[:8]
     down = 1.0
     members = join(server.url, prefix, down, {'m1': 'ok', 'm2': 'ok'})
-    rec = Recorder()
+    rec = EventRecorder()
     reads = []
     try:
         with servicegroup.API(make_conf(server.url, prefix, down)) as sg:
@@ -113,19 +92,19 @@ def test_incremental_reads_detect_down_and_left(server):
 
             sg.driver.snapshot = spy
             sg.watch('compute', rec)
-            rec.wait('up', 'm1', 5)
-            rec.wait('up', 'm2', 5)
+            rec.wait('up', 'm1', timeout=5)
+            rec.wait('up', 'm2', timeout=5)
             # After the first read, every read is incremental.
             assert reads[0] == (False, True)
             assert reads[1:] and all(r == (True, False) for r in reads[1:])
 
             members[0].reporter('m1', 'compute').stop(leave=False)
-            went_down = rec.wait('down', 'm1', down + 5)
+            went_down = rec.wait('down', 'm1', timeout=down + 5)
             late = went_down.observed_wall - went_down.report.written_at
             assert down - 0.05 <= late <= down + 1.0, late
 
             members[1].leave('m2', 'compute')
-            left = rec.wait('left', 'm2', 5)
+            left = rec.wait('left', 'm2', timeout=5)
             assert left.clean
             assert not any(e.kind == 'down' and e.member_id == 'm2'
                            for e in rec.events)

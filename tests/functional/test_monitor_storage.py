@@ -5,12 +5,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
 from heartbeat import servicegroup
+from heartbeat.testing.events import EventRecorder
 from heartbeat.testing.members import StorageCluster
 
 pytestmark = pytest.mark.storage
@@ -28,45 +28,6 @@ def cluster(tmp_path):
         yield cl
 
 
-class Recorder:
-    """A subscriber callback that remembers events and when they came."""
-
-    def __init__(self, delay=0.0):
-        self.events = []
-        self.received = []
-        self.delay = delay
-        self.cond = threading.Condition()
-
-    def __call__(self, event):
-        if self.delay:
-            time.sleep(self.delay)
-        with self.cond:
-            self.events.append(event)
-            self.received.append(time.time())
-            self.cond.notify_all()
-
-    def wait(self, kind, member_id, count=1, timeout=10.0):
-        """The count-th event of ``kind`` about ``member_id``."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                found = [e for e in self.events
-                         if e.kind == kind and e.member_id == member_id]
-                if len(found) >= count:
-                    return found[count - 1]
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(
-                        'no %s #%d for %s within %.0fs; got %s'
-                        % (kind, count, member_id, timeout,
-                           [(e.kind, e.member_id) for e in self.events]))
-                self.cond.wait(left)
-
-    def kinds(self, member_id):
-        with self.cond:
-            return [e.kind for e in self.events if e.member_id == member_id]
-
-
 def start(cluster, *host_ids, **kwargs):
     for host_id in host_ids:
         cluster.start_member(host_id, **kwargs)
@@ -76,7 +37,7 @@ def start(cluster, *host_ids, **kwargs):
 
 def test_joined_up_down_after_kill_and_up_after_restart(cluster):
     start(cluster, 1, 2, 3)
-    rec = Recorder()
+    rec = EventRecorder()
     with servicegroup.API(cluster.make_conf()) as sg:
         sub = sg.watch('g', rec)
         for host_id in (1, 2, 3):
@@ -114,7 +75,7 @@ def test_joined_up_down_after_kill_and_up_after_restart(cluster):
 
 def test_clean_stop_is_left_not_down(cluster):
     start(cluster, 1)
-    rec = Recorder()
+    rec = EventRecorder()
     with servicegroup.API(cluster.make_conf()) as sg:
         sg.watch('g', rec)
         rec.wait('up', 'member-1')
@@ -129,7 +90,7 @@ def test_state_change_of_a_member_process(cluster, tmp_path):
     state_file = tmp_path / 'state'
     state_file.write_text('starting\n')
     start(cluster, 1, state_file=str(state_file))
-    rec = Recorder()
+    rec = EventRecorder()
     with servicegroup.API(cluster.make_conf()) as sg:
         sg.watch('g', rec)
         up = rec.wait('up', 'member-1')
@@ -146,8 +107,8 @@ def test_slow_subscriber_does_not_delay_a_fast_one(cluster):
     conf = cluster.make_conf()
     servicegroup.API(conf).close()   # registers the options
     conf.set_override('subscriber_queue_size', 2, group='heartbeat_monitor')
-    slow = Recorder(delay=0.5)
-    fast = Recorder()
+    slow = EventRecorder(delay=0.5)
+    fast = EventRecorder()
     with servicegroup.API(conf) as sg:
         slow_sub = sg.watch('g', slow)
         sg.watch('g', fast)

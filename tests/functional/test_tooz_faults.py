@@ -4,17 +4,25 @@
   membership vanishes while kazoo reconnects with a new session);
 * an etcd lease that expired (tooz makes a new lease but does not re-create
   the member key, so the member would silently vanish);
-* etcd stopped and started again.
+* etcd stopped and started again;
+* memcached killed and started again: every group and membership is lost.
 
 After each: no member judged down (the faults are shorter than
 service_down_time), the membership re-created, and the newest state
-readable again within one report_interval after the backend is back.
+readable again within one report_interval after the backend is back (a
+few seconds on memcached, where every member rewrites one group item).
+
+Also, on memcached: a live member keeps its membership at the shortest
+session_timeout (expiry times there are whole seconds), and a join answered
+after operation_timeout that went through is the member's own, not a
+conflict.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterator
+import threading
 import time
 from typing import Any
 import uuid
@@ -24,6 +32,8 @@ import pytest
 
 from heartbeat import conf as hb_conf
 from heartbeat.drivers.tooz import ToozDriver
+from heartbeat import exception
+from heartbeat.model import Report
 from heartbeat import servicegroup
 from heartbeat.testing import servers
 
@@ -31,9 +41,15 @@ REPORT_INTERVAL = 0.5
 DOWN_TIME = 4.0
 # Reads are polled every 50 ms: allow one poll on top of report_interval.
 VISIBLE_WITHIN = REPORT_INTERVAL + 0.1
+OPERATION_TIMEOUT = 1.0
+# A memcached that restarted empty has every member rewrite the same group
+# item at once; tooz retries a compare-and-set refused by a concurrent one
+# a second later (and the member may give up waiting first and adopt the
+# join on its next beat), so allow a few such rounds, well below DOWN_TIME.
+MEMCACHED_VISIBLE_WITHIN = 3.0
 
 
-def make_conf(url: str) -> cfg.ConfigOpts:
+def make_conf(url: str, session_timeout: int = 2) -> cfg.ConfigOpts:
     conf = cfg.ConfigOpts()
     hb_conf.register_opts(conf)
     conf([], project='heartbeat')
@@ -41,17 +57,19 @@ def make_conf(url: str) -> cfg.ConfigOpts:
     conf.set_override('report_interval', REPORT_INTERVAL, 'heartbeat')
     conf.set_override('service_down_time', DOWN_TIME, 'heartbeat')
     conf.set_override('backend_url', url, 'heartbeat_tooz')
-    conf.set_override('session_timeout', 2, 'heartbeat_tooz')
-    conf.set_override('operation_timeout', 1.0, 'heartbeat_tooz')
+    conf.set_override('session_timeout', session_timeout, 'heartbeat_tooz')
+    conf.set_override('operation_timeout', OPERATION_TIMEOUT,
+                      'heartbeat_tooz')
     return conf
 
 
 class Member:
     """One member with its own tooz driver, and a state to report."""
 
-    def __init__(self, url: str, group: str, name: str) -> None:
+    def __init__(self, url: str, group: str, name: str,
+                 session_timeout: int = 2) -> None:
         self.state = 'before'
-        self.driver = ToozDriver(make_conf(url))
+        self.driver = ToozDriver(make_conf(url, session_timeout))
         self.api = servicegroup.API(self.driver.conf, driver=self.driver)
         self.api.join(name, group, state_cb=lambda: self.state)
         self.name = name
@@ -86,6 +104,12 @@ def zookeeper(tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture
 def etcd(tmp_path: Any) -> Iterator[servers.EtcdServer]:
     with servers.EtcdServer(str(tmp_path)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def memcached(tmp_path: Any) -> Iterator[servers.MemcachedServer]:
+    with servers.MemcachedServer(str(tmp_path)) as srv:
         yield srv
 
 
@@ -132,23 +156,117 @@ def test_expired_etcd_lease_rejoins(etcd: servers.EtcdServer,
         etcd.revoke_lease(victim.coordinator._membership_lease.id)))
 
 
-@pytest.mark.etcd
-def test_etcd_stop_and_start(etcd: servers.EtcdServer, group: str) -> None:
-    members = [Member(etcd.url, group, n) for n in ('m1', 'm2')]
-    observer = _observer(etcd.url)
+def _check_outage(server: servers.EtcdServer | servers.MemcachedServer,
+                  group: str, hard: bool,
+                  visible_within: float = VISIBLE_WITHIN) -> list[int]:
+    """The server is down for a second; every member is back in time.
+
+    Returns how often each member rejoined.
+    """
+    members = [Member(server.url, group, n) for n in ('m1', 'm2')]
+    observer = _observer(server.url)
     try:
         with servers.LivenessWatch(observer, group, DOWN_TIME) as watch:
             watch.wait_for(shows('before', {'m1', 'm2'}), 5.0)
             for m in members:
                 m.state = 'during'
-            etcd.stop()
+            if hard:
+                server.kill()
+            else:
+                server.stop()
             time.sleep(1.0)
-            etcd.start()
+            server.start()
             elapsed = watch.wait_for(shows('during', {'m1', 'm2'}), 5.0)
             assert watch.failed_reads > 0
-            assert elapsed <= VISIBLE_WITHIN, elapsed
+            assert elapsed <= visible_within, elapsed
             assert watch.downs == []
+        return [m.driver.rejoins for m in members]
     finally:
         for m in members:
             m.close()
         observer.stop()
+
+
+@pytest.mark.etcd
+def test_etcd_stop_and_start(etcd: servers.EtcdServer, group: str) -> None:
+    _check_outage(etcd, group, hard=False)
+
+
+@pytest.mark.memcached
+def test_memcached_kill_and_start(memcached: servers.MemcachedServer,
+                                  group: str) -> None:
+    # memcached came back empty: each member found its membership gone.
+    rejoins = _check_outage(memcached, group, hard=True,
+                            visible_within=MEMCACHED_VISIBLE_WITHIN)
+    assert min(rejoins) >= 1
+
+
+@pytest.mark.memcached
+def test_memcached_keeps_live_members_at_the_shortest_session(
+        memcached: servers.MemcachedServer, group: str) -> None:
+    members = [Member(memcached.url, group, n, session_timeout=1)
+               for n in ('m1', 'm2')]
+    observer = _observer(memcached.url)
+    try:
+        missing = []
+        deadline = time.monotonic() + 4.0
+        while time.monotonic() < deadline:
+            seen = {r.member_id for r in observer.snapshot(group).reports}
+            if seen != {'m1', 'm2'}:
+                missing.append(seen)
+            time.sleep(0.05)
+        assert missing == []
+        assert [m.driver.rejoins for m in members] == [0, 0]
+    finally:
+        for m in members:
+            m.close()
+        observer.stop()
+
+
+def _publish_until_accepted(drv: ToozDriver, group: str, name: str,
+                            seq: int, timeout: float = 10.0) -> None:
+    """Publish until the backend takes it; HostIdConflict is not retried."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            drv.publish(Report(member_id=name, group=group, seq=seq,
+                               incarnation=1, written_at=time.time()))
+            return
+        except exception.HostIdConflict:
+            raise
+        except exception.BackendError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.mark.memcached
+def test_memcached_join_answered_too_late_is_the_members_own(
+        memcached: servers.MemcachedServer, group: str) -> None:
+    drv = _observer(memcached.url)
+    drv.join(group, 'm1')
+    coord = drv._coordinators['m1']
+    join_group = coord.join_group
+    resume = threading.Timer(OPERATION_TIMEOUT + 0.5, memcached.resume)
+
+    def join_to_a_stalled_server(*args: Any, **kwargs: Any) -> Any:
+        # Once: the join goes out to a server that answers only after the
+        # member stopped waiting for it.
+        coord.join_group = join_group
+        memcached.pause()
+        resume.start()
+        return join_group(*args, **kwargs)
+
+    coord.join_group = join_to_a_stalled_server
+    try:
+        with pytest.raises(exception.BackendError, match='tooz join'):
+            drv.publish(Report(member_id='m1', group=group, seq=1,
+                               incarnation=1, written_at=time.time()))
+        resume.join()
+        _publish_until_accepted(drv, group, 'm1', 2)
+        got = {r.member_id: r.seq for r in drv.snapshot(group).reports}
+        assert got == {'m1': 2}
+    finally:
+        resume.cancel()
+        memcached.resume()
+        drv.stop()

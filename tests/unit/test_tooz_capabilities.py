@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from importlib import metadata
+
 from oslo_config import cfg
 import pytest
+from tooz import coordination
 
 from heartbeat import conf as hb_conf
 from heartbeat.drivers.base import Capability
 from heartbeat.drivers import tooz as tooz_driver
+from heartbeat import exception
 from heartbeat.model import InvalidRecord
 from heartbeat.model import Report
 
@@ -55,6 +59,32 @@ def test_no_push_is_claimed_and_backends_declare_what_they_offer() -> None:
     assert files == frozenset()
     for caps in (zk, etcd, files):
         assert Capability.PUSH not in caps
+
+
+def _updates_capabilities(scheme: str) -> bool:
+    """Whether tooz's ``scheme`` backend implements update_capabilities."""
+    found = metadata.entry_points(group='tooz.backends', name=scheme)
+    assert found, 'tooz has no %s backend' % scheme
+    backend = next(iter(found)).load()
+    base = coordination.CoordinationDriver.update_capabilities
+    return backend.update_capabilities is not base
+
+
+@pytest.mark.parametrize('scheme', [*tooz_driver.BACKEND_CAPABILITIES,
+                                    'file'])
+def test_declared_backends_match_what_tooz_implements(scheme: str) -> None:
+    # A backend that cannot update capabilities cannot carry a second
+    # report; one that can must not be refused.
+    supported = scheme not in tooz_driver.UNSUPPORTED
+    assert _updates_capabilities(scheme) is supported
+    assert (scheme in tooz_driver.BACKEND_CAPABILITIES) is supported
+
+
+def test_a_backend_that_cannot_carry_reports_is_refused_at_start() -> None:
+    drv = _driver('file:///nonexistent/heartbeat')
+    with pytest.raises(exception.ConfigError,
+                       match="file backend cannot carry heartbeat reports"):
+        drv.start()
 
 
 def test_backend_url_is_secret() -> None:

@@ -10,6 +10,7 @@ import urllib.parse
 from oslo_config import cfg
 import redis
 from redis import backoff as redis_backoff
+from redis import connection as redis_connection
 from redis import retry as redis_retry
 from redis import sentinel as redis_sentinel
 
@@ -83,28 +84,55 @@ def _sentinel_address(item: str) -> tuple[str, int]:
                                    '10.0.0.5:26379')
 
 
+#: Arguments of a parsed URL that say where the server is; with Sentinels
+#: the Sentinels say it.
+_ADDRESS_ARGS = ('host', 'port', 'path', 'connection_class')
+
+
+def connection_kwargs(conf: cfg.ConfigOpts) -> tuple[dict[str, Any], bool]:
+    """The URL's connection arguments overridden by the options; TLS or not.
+
+    redis-py's from_url() lets the URL win over keyword arguments, while
+    username, password and db are documented to override the URL: the two
+    are merged here instead.
+    """
+    opts = conf.heartbeat_redis
+    url = _tls_url(opts.url, opts.ssl)
+    tls = url.startswith('rediss://')
+    kwargs: dict[str, Any] = redis_connection.parse_url(url)
+    kwargs.update(client_kwargs(conf, tls))
+    return kwargs, tls
+
+
+def _sentinel_master(conf: cfg.ConfigOpts, kwargs: dict[str, Any],
+                     tls: bool) -> redis.Redis:
+    opts = conf.heartbeat_redis
+    for name in _ADDRESS_ARGS:
+        kwargs.pop(name, None)
+    kwargs['ssl'] = tls
+    sentinel_kwargs = {'socket_timeout': opts.socket_timeout}
+    if opts.sentinel_password:
+        sentinel_kwargs['password'] = opts.sentinel_password
+    addresses = [_sentinel_address(h) for h in opts.sentinel_hosts]
+    # redis.sentinel is untyped.
+    sentinel_cls: Any = redis_sentinel.Sentinel
+    sentinels = sentinel_cls(addresses, sentinel_kwargs=sentinel_kwargs,
+                             **kwargs)
+    master: redis.Redis = sentinels.master_for(opts.sentinel_service)
+    return master
+
+
 def make_client(conf: cfg.ConfigOpts) -> redis.Redis:
     """A redis client for the configured server, Sentinel or TLS."""
     opts = conf.heartbeat_redis
     try:
+        kwargs, tls = connection_kwargs(conf)
         if opts.sentinel_hosts:
-            kwargs = client_kwargs(conf, tls=opts.ssl)
-            if opts.ssl:
-                kwargs['ssl'] = True
-            sentinel_kwargs = {'socket_timeout': opts.socket_timeout}
-            if opts.sentinel_password:
-                sentinel_kwargs['password'] = opts.sentinel_password
-            addresses = [_sentinel_address(h) for h in opts.sentinel_hosts]
-            # redis.sentinel is untyped.
-            sentinel_cls: Any = redis_sentinel.Sentinel
-            sentinels = sentinel_cls(addresses,
-                                     sentinel_kwargs=sentinel_kwargs,
-                                     **kwargs)
-            master: redis.Redis = sentinels.master_for(opts.sentinel_service)
-            return master
-        url = _tls_url(opts.url, opts.ssl)
-        tls = url.startswith('rediss://')
-        return redis.Redis.from_url(url, **client_kwargs(conf, tls))
+            return _sentinel_master(conf, kwargs, tls)
+        client = redis.Redis(connection_pool=redis.ConnectionPool(**kwargs))
+        # The client owns its pool, as with from_url(): close() ends it.
+        client.auto_close_connection_pool = True
+        return client
     except ValueError as err:
         # The message may quote the URL: keep the password out of it.
         raise exception.ConfigError(
