@@ -16,7 +16,7 @@ I/O to a lost NFS server or SAN path hangs; removing it lets them finish.
 Files are opened with FUSE direct I/O so reads reach the filesystem instead
 of the page cache.  Needs /dev/fuse and fusermount3 (Debian package fuse3);
 a mount that cannot be made raises
-:class:`~heartbeat.testing.servers.ServerStartError`.
+:class:`~heartbeat.testing.server.ServerStartError`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import time
 from typing import Any
 
 from heartbeat.testing import fixture
-from heartbeat.testing.servers import ServerStartError
+from heartbeat.testing.server import ServerStartError
 
 POLL = 0.005
 

@@ -13,7 +13,7 @@ The daemon runs without a watchdog (``-w 0``), without raised limits
 ``SANLOCK_RUN_DIR`` once per process: run the code that talks to each
 daemon in its own process.  Readiness is polled with ``sanlock client
 status``, never guessed; a daemon that does not come up raises
-:class:`~heartbeat.testing.servers.ServerStartError`.
+:class:`~heartbeat.testing.server.ServerStartError`.
 
 Facts for fast tests: initialise lockspaces with io_timeout 1 and join with
 the same (joining then takes about 3 s); without a watchdog a lease holder
@@ -33,7 +33,7 @@ import subprocess
 import time
 
 from heartbeat.testing import fixture
-from heartbeat.testing.servers import ServerStartError
+from heartbeat.testing.server import ServerStartError
 
 SANLOCK = 'sanlock'
 
