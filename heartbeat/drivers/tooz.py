@@ -51,6 +51,7 @@ Considerations:
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import secrets
 import socket
@@ -129,6 +130,33 @@ def _stop_coordinator(coord: Any) -> None:
         LOG.debug('Stopping a tooz coordinator failed: %s', err)
 
 
+def coordinator_options(url: str, session_timeout: int,
+                        operation_timeout: float) -> dict[str, str]:
+    """The tooz coordinator options of one member, from ours.
+
+    Given to tooz as keyword options, which win over the URL's query
+    string: session_timeout decides membership whatever the URL says.
+    The memcached socket timeout is left to the URL when it sets one.
+    """
+    parts = urllib.parse.urlsplit(url)
+    scheme, query = parts.scheme, urllib.parse.parse_qs(parts.query)
+    membership = session_timeout
+    if scheme == 'memcached':
+        # memcached's whole-second clock can end a key up to a second
+        # early, and tooz renews it only every membership_timeout / 2:
+        # one more second keeps a live member between two renewals.
+        membership += 1
+    options = {'membership_timeout': str(membership)}
+    if scheme in ('zookeeper', 'kazoo'):
+        options['timeout'] = str(session_timeout)
+    elif scheme == 'memcached' and 'timeout' not in query:
+        # tooz's memcached socket timeout is 30 s by default: a network
+        # that drops packets would hold a member's only tooz worker (and
+        # its beats) that long.  Whole seconds, as tooz reads it.
+        options['timeout'] = str(max(1, math.ceil(operation_timeout)))
+    return options
+
+
 @dataclasses.dataclass
 class _Member:
     coordinator: Any
@@ -189,15 +217,9 @@ class ToozDriver(base.Driver):
             raise self._error(what, err) from err
 
     def _coordinator(self, member_id: str, heart: bool) -> Any:
-        membership = self.opts.session_timeout
-        if self.scheme == 'memcached':
-            # memcached's whole-second clock can end a key up to a second
-            # early, and tooz renews it only every membership_timeout / 2:
-            # one more second keeps a live member between two renewals.
-            membership += 1
-        options: dict[str, Any] = {'membership_timeout': str(membership)}
-        if self.scheme in ('zookeeper', 'kazoo'):
-            options['timeout'] = str(self.opts.session_timeout)
+        options = coordinator_options(self.opts.backend_url,
+                                      self.opts.session_timeout,
+                                      self.opts.operation_timeout)
         try:
             coord = coordination.get_coordinator(
                 self.opts.backend_url, member_id.encode(), **options)

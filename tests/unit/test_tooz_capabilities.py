@@ -91,3 +91,18 @@ def test_backend_url_is_secret() -> None:
     conf = cfg.ConfigOpts()
     hb_conf.register_opts(conf)
     assert conf._get_opt_info('backend_url', 'heartbeat_tooz')['opt'].secret
+
+
+@pytest.mark.parametrize('url, expected', [
+    ('zookeeper://127.0.0.1:2181',
+     {'membership_timeout': '30', 'timeout': '30'}),
+    ('etcd3+http://127.0.0.1:2379', {'membership_timeout': '30'}),
+    ('redis://127.0.0.1:6379', {'membership_timeout': '30'}),
+    # One more second for memcached's whole-second expiry; the socket
+    # timeout follows operation_timeout, rounded up.
+    ('memcached://127.0.0.1:11211',
+     {'membership_timeout': '31', 'timeout': '3'}),
+    ('memcached://127.0.0.1:11211?timeout=7', {'membership_timeout': '31'}),
+])
+def test_coordinator_options(url: str, expected: dict[str, str]) -> None:
+    assert tooz_driver.coordinator_options(url, 30, 2.5) == expected
