@@ -100,7 +100,7 @@ class RedisDriver(base.Driver):
       server or a Sentinel-managed master is.
     * With Sentinels, a connection opened before a failover keeps writing
       to the old master until Sentinel turns it into a replica (its
-      writes then fail with READONLY and the driver asks the Sentinels
+      writes then fail with READONLY and the client asks the Sentinels
       again).  With Sentinel's default timings that can take about 10 s,
       during which observers reading the new master see no beats: keep
       service_down_time well above it.
