@@ -35,10 +35,10 @@ import uuid
 
 from oslo_config import cfg
 
-from heartbeat import conf as hb_conf
 from heartbeat.drivers.redis import codec
 from heartbeat.drivers.redis import RedisDriver
 from heartbeat.model import Report
+from heartbeat.testing import config
 from heartbeat.testing import servers
 
 #: Operations per timed slice, and slices of each kind per round.
@@ -50,13 +50,8 @@ RAW_KEY = 'rawbench:member-1'
 
 
 def _conf(url: str) -> cfg.ConfigOpts:
-    conf = cfg.ConfigOpts()
-    hb_conf.register_opts(conf)
-    conf([], project='heartbeat')
-    conf.set_override('url', url, 'heartbeat_redis')
-    conf.set_override('prefix', 'pub%s' % uuid.uuid4().hex[:6],
-                      'heartbeat_redis')
-    return conf
+    return config.make_conf(heartbeat_redis={
+        'url': url, 'prefix': 'pub%s' % uuid.uuid4().hex[:6]})
 
 
 def _quantile(values: list[float], q: float) -> float:

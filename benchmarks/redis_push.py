@@ -9,18 +9,13 @@ import uuid
 
 from oslo_config import cfg
 
-from heartbeat import conf as hb_conf
 from heartbeat.drivers.redis import RedisDriver
 from heartbeat.model import Report
+from heartbeat.testing import config
 
 
 def _conf(url: str, prefix: str) -> cfg.ConfigOpts:
-    conf = cfg.ConfigOpts()
-    hb_conf.register_opts(conf)
-    conf([], project='heartbeat')
-    conf.set_override('url', url, 'heartbeat_redis')
-    conf.set_override('prefix', prefix, 'heartbeat_redis')
-    return conf
+    return config.make_conf(heartbeat_redis={'url': url, 'prefix': prefix})
 
 
 def _percentile(values: list[float], pct: float) -> float:

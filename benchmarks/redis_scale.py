@@ -34,7 +34,6 @@ from oslo_config import cfg
 import redis
 from tooz import coordination
 
-from heartbeat import conf as hb_conf
 from heartbeat.drivers.redis import RedisDriver
 from heartbeat.drivers import tooz as tooz_driver
 from heartbeat.model import Report
@@ -43,6 +42,7 @@ from heartbeat.model import Status
 from heartbeat.monitor.fetcher import Fetcher
 from heartbeat.monitor.repository import Repository
 from heartbeat.monitor.updater import Updater
+from heartbeat.testing import config
 
 BEAT_PERIOD = 10.0
 CYCLE = 1.0
@@ -51,13 +51,8 @@ GROUP = 'compute'
 
 
 def _conf(url: str, prefix: str) -> cfg.ConfigOpts:
-    conf = cfg.ConfigOpts()
-    hb_conf.register_opts(conf)
-    conf([], project='heartbeat')
-    conf.set_override('url', url, 'heartbeat_redis')
-    conf.set_override('prefix', prefix, 'heartbeat_redis')
-    conf.set_override('socket_timeout', 60.0, 'heartbeat_redis')
-    return conf
+    return config.make_conf(heartbeat_redis={
+        'url': url, 'prefix': prefix, 'socket_timeout': 60.0})
 
 
 def _server_cpu(client: redis.Redis) -> float:

@@ -16,7 +16,6 @@ import uuid
 from oslo_config import cfg
 import pytest
 
-from heartbeat import conf as hb_conf
 from heartbeat import drivers
 from heartbeat.drivers.base import Capability
 from heartbeat.drivers.base import Driver
@@ -24,6 +23,7 @@ from heartbeat.drivers.storage import admin
 from heartbeat import exception
 from heartbeat.model import Report
 from heartbeat import servicegroup
+from heartbeat.testing import config
 from heartbeat.testing import servers
 
 BACKENDS = [
@@ -96,12 +96,9 @@ class Backend:
         return self.kind.split('-')[0]
 
     def conf(self, host_id: int | None = None) -> cfg.ConfigOpts:
-        conf = cfg.ConfigOpts()
-        hb_conf.register_opts(conf)
-        conf([], project='heartbeat')
-        conf.set_override('driver', self.driver_name, 'heartbeat')
-        conf.set_override('report_interval', 0.1, 'heartbeat')
-        conf.set_override('service_down_time', 1.0, 'heartbeat')
+        conf = config.make_conf(heartbeat={
+            'driver': self.driver_name, 'report_interval': 0.1,
+            'service_down_time': 1.0})
         if self.kind == 'storage':
             conf.set_override('path', '%s/metadata' % self.workdir,
                               'heartbeat_storage')

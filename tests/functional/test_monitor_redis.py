@@ -3,11 +3,10 @@
 import time
 import uuid
 
-from oslo_config import cfg
 import pytest
 
-from heartbeat import conf as hb_conf
 from heartbeat import servicegroup
+from heartbeat.testing import config
 from heartbeat.testing.events import EventRecorder
 from heartbeat.testing import servers
 
@@ -17,17 +16,11 @@ REPORT = 0.2
 
 
 def make_conf(url, prefix, down, poll=None):
-    conf = cfg.ConfigOpts()
-    hb_conf.register_opts(conf)
-    conf([], project='heartbeat')
-    conf.set_override('driver', 'redis', 'heartbeat')
-    conf.set_override('report_interval', REPORT, 'heartbeat')
-    conf.set_override('service_down_time', down, 'heartbeat')
-    conf.set_override('url', url, 'heartbeat_redis')
-    conf.set_override('prefix', prefix, 'heartbeat_redis')
-    if poll is not None:
-        conf.set_override('poll_interval', poll, 'heartbeat_monitor')
-    return conf
+    return config.make_conf(
+        heartbeat={'driver': 'redis', 'report_interval': REPORT,
+                   'service_down_time': down},
+        heartbeat_redis={'url': url, 'prefix': prefix},
+        heartbeat_monitor={} if poll is None else {'poll_interval': poll})
 
 
 @pytest.fixture

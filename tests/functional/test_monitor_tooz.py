@@ -30,13 +30,13 @@ import uuid
 from oslo_config import cfg
 import pytest
 
-from heartbeat import conf as hb_conf
 from heartbeat.drivers.base import Capability
 from heartbeat.drivers import tooz as tooz_driver
 from heartbeat.model import Event
 from heartbeat.model import MemberLeft
 from heartbeat.model import MemberStateChanged
 from heartbeat import servicegroup
+from heartbeat.testing import config
 from heartbeat.testing.events import EventRecorder
 from heartbeat.testing import servers
 
@@ -82,13 +82,7 @@ def sections(url: str) -> dict[str, dict[str, Any]]:
 
 
 def make_conf(url: str) -> cfg.ConfigOpts:
-    conf = cfg.ConfigOpts()
-    hb_conf.register_opts(conf)
-    conf([], project='heartbeat')
-    for section, values in sections(url).items():
-        for name, value in values.items():
-            conf.set_override(name, value, section)
-    return conf
+    return config.make_conf(**sections(url))
 
 
 def join(url: str, group: str,
@@ -153,11 +147,11 @@ def test_member_life_is_pushed_as_events(url: str, group: str) -> None:
 def member_process(url: str, group: str, member_id: str,
                    workdir: pathlib.Path) -> subprocess.Popen[bytes]:
     """A heartbeat-member process reporting 'running' in ``group``."""
-    config = configparser.ConfigParser()
-    config.read_dict(sections(url))
+    parser = configparser.ConfigParser()
+    parser.read_dict(sections(url))
     conf_path = workdir / 'heartbeat.conf'
     with open(conf_path, 'w', encoding='utf-8') as f:
-        config.write(f)
+        parser.write(f)
     with open(workdir / 'member.log', 'ab') as log:
         return subprocess.Popen(
             [sys.executable, '-m', 'heartbeat.cmd.member',

@@ -15,9 +15,9 @@ import uuid
 from oslo_config import cfg
 import pytest
 
-from heartbeat import conf as hb_conf
 from heartbeat.drivers.redis import RedisDriver
 from heartbeat import servicegroup
+from heartbeat.testing import config
 from heartbeat.testing import servers
 
 pytestmark = pytest.mark.redis
@@ -30,18 +30,12 @@ VISIBLE_WITHIN = REPORT_INTERVAL + 0.1
 
 
 def make_conf(url: str, prefix: str) -> cfg.ConfigOpts:
-    conf = cfg.ConfigOpts()
-    hb_conf.register_opts(conf)
-    conf([], project='heartbeat')
-    conf.set_override('driver', 'redis', 'heartbeat')
-    conf.set_override('report_interval', REPORT_INTERVAL, 'heartbeat')
-    conf.set_override('service_down_time', DOWN_TIME, 'heartbeat')
-    conf.set_override('url', url, 'heartbeat_redis')
-    conf.set_override('prefix', prefix, 'heartbeat_redis')
-    conf.set_override('socket_timeout', 0.3, 'heartbeat_redis')
-    conf.set_override('reconnect_min_delay', 0.05, 'heartbeat_redis')
-    conf.set_override('reconnect_max_delay', 0.2, 'heartbeat_redis')
-    return conf
+    return config.make_conf(
+        heartbeat={'driver': 'redis', 'report_interval': REPORT_INTERVAL,
+                   'service_down_time': DOWN_TIME},
+        heartbeat_redis={'url': url, 'prefix': prefix,
+                         'socket_timeout': 0.3, 'reconnect_min_delay': 0.05,
+                         'reconnect_max_delay': 0.2})
 
 
 class Cluster:

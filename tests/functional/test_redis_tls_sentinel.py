@@ -19,11 +19,11 @@ import uuid
 from oslo_config import cfg
 import pytest
 
-from heartbeat import conf as hb_conf
 from heartbeat.drivers.redis import RedisDriver
 from heartbeat import exception
 from heartbeat.model import Report
 from heartbeat import servicegroup
+from heartbeat.testing import config
 from heartbeat.testing import servers
 
 pytestmark = pytest.mark.redis
@@ -49,13 +49,7 @@ def prefix() -> str:
 
 
 def make_conf(prefix: str, **opts: object) -> cfg.ConfigOpts:
-    conf = cfg.ConfigOpts()
-    hb_conf.register_opts(conf)
-    conf([], project='heartbeat')
-    conf.set_override('prefix', prefix, 'heartbeat_redis')
-    for name, value in opts.items():
-        conf.set_override(name, value, 'heartbeat_redis')
-    return conf
+    return config.make_conf(heartbeat_redis={'prefix': prefix, **opts})
 
 
 @contextlib.contextmanager

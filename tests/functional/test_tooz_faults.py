@@ -30,11 +30,11 @@ import uuid
 from oslo_config import cfg
 import pytest
 
-from heartbeat import conf as hb_conf
 from heartbeat.drivers.tooz import ToozDriver
 from heartbeat import exception
 from heartbeat.model import Report
 from heartbeat import servicegroup
+from heartbeat.testing import config
 from heartbeat.testing import servers
 
 REPORT_INTERVAL = 0.5
@@ -50,17 +50,12 @@ MEMCACHED_VISIBLE_WITHIN = 3.0
 
 
 def make_conf(url: str, session_timeout: int = 2) -> cfg.ConfigOpts:
-    conf = cfg.ConfigOpts()
-    hb_conf.register_opts(conf)
-    conf([], project='heartbeat')
-    conf.set_override('driver', 'tooz', 'heartbeat')
-    conf.set_override('report_interval', REPORT_INTERVAL, 'heartbeat')
-    conf.set_override('service_down_time', DOWN_TIME, 'heartbeat')
-    conf.set_override('backend_url', url, 'heartbeat_tooz')
-    conf.set_override('session_timeout', session_timeout, 'heartbeat_tooz')
-    conf.set_override('operation_timeout', OPERATION_TIMEOUT,
-                      'heartbeat_tooz')
-    return conf
+    return config.make_conf(
+        heartbeat={'driver': 'tooz', 'report_interval': REPORT_INTERVAL,
+                   'service_down_time': DOWN_TIME},
+        heartbeat_tooz={'backend_url': url,
+                        'session_timeout': session_timeout,
+                        'operation_timeout': OPERATION_TIMEOUT})
 
 
 class Member:
