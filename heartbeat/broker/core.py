@@ -21,7 +21,7 @@ from oslo_log import log as logging
 
 from heartbeat.broker import connection as connection_mod
 from heartbeat.broker.domain import DomainMonitor
-from heartbeat.broker.reload import ReloadResult
+from heartbeat.service.reload import ReloadResult
 from heartbeat.broker.store import StatusStore
 from heartbeat.broker.submonitors import base as sub_base
 from heartbeat.broker.submonitors import runner as sub_runner

@@ -7,7 +7,7 @@ options applied in place, while the broker keeps its process, its storage
 connection, its sanlock lockspace and lease, and its slot (stopping would
 mark the host as left and leave the lockspace: seconds without
 protection).  Options that cannot change at run time are logged as needing
-a restart.  See :mod:`heartbeat.broker.launcher` for the process side.
+a restart.  See :mod:`heartbeat.service.launcher` for the process side.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from oslo_service.backend.base import ServiceBase
 from heartbeat.broker import api
 from heartbeat.broker import core
 from heartbeat.broker import protocol
-from heartbeat.broker.reload import ConfigReloader
+from heartbeat.service.reload import ConfigReloader
 from heartbeat.broker.server import Authorizer
 from heartbeat.broker.server import RPCServer
 from heartbeat import conf as hb_conf

@@ -22,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         from heartbeat.broker import core
-        from heartbeat.broker import launcher
+        from heartbeat.service import launcher
         from heartbeat.broker.service import BrokerService
 
         conf = cmd.make_conf(argv, [], __doc__ or '')

@@ -4,7 +4,7 @@ The broker joins the lockspace ``[fencing] lockspace_name`` in
 ``lease_path`` with ``[heartbeat] host_id`` (a delta lease that sanlock
 renews every 2 x io_timeout) and acquires the exclusive resource lease
 ``resource_name`` for the workload's own process.  That process registers
-with the daemon itself (see :mod:`heartbeat.fencing.holder`), so when the
+with the daemon itself (see :mod:`heartbeat.workload.holder`), so when the
 host cannot renew its delta lease, sanlock kills exactly the workload (and,
 with a watchdog, resets the host); another host can acquire the lease only
 after this one is provably gone.
@@ -264,7 +264,7 @@ class SanlockFencer(base.Fencer):
             raise base.LeaseError(
                 'Cannot acquire the workload lease %s for pid %d: %s. The '
                 'process must be registered with sanlock (start it through '
-                'heartbeat.fencing.holder).'
+                'heartbeat.workload.holder).'
                 % (sp.resource.decode(), pid, describe(err))) from err
         with self.book.lock:
             self.book.holders[pid] = base.Holder(pid, time.monotonic())

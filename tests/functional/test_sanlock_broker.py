@@ -9,7 +9,7 @@ import time
 import pytest
 
 from heartbeat.broker import errors
-from heartbeat.fencing import holder
+from heartbeat.workload import holder
 from heartbeat.testing.broker import BrokerProcess
 from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import short_dir

@@ -13,7 +13,7 @@ from heartbeat import exception
 from heartbeat import fencing
 from heartbeat.fencing import base
 from heartbeat.fencing import binding
-from heartbeat.fencing import holder
+from heartbeat.workload import holder
 from heartbeat.fencing.none import NoFencer
 
 

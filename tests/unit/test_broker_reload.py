@@ -9,7 +9,7 @@ import pytest
 
 from heartbeat.broker.connection import ProbeResult
 from heartbeat.broker.domain import DomainMonitor
-from heartbeat.broker import reload
+from heartbeat.service import reload
 from heartbeat.broker import service as service_mod
 from heartbeat.broker.store import StatusStore
 from heartbeat.broker.submonitors.base import Context

@@ -4,7 +4,7 @@ sanlock kills the *registered process* that holds a lease when the host can
 no longer renew it.  For that process to be the workload itself, the
 workload is started through this launcher::
 
-    python -m heartbeat.fencing.holder [--sanlock-run-dir DIR] -- CMD ARGS
+    python -m heartbeat.workload.holder [--sanlock-run-dir DIR] -- CMD ARGS
 
 which registers with the sanlock daemon (keeping the registration across
 exec), prints ``ready PID`` on stdout, waits for a line ``go`` on stdin, and
@@ -34,7 +34,7 @@ NOT_STARTED = 3
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog='python -m heartbeat.fencing.holder',
+        prog='python -m heartbeat.workload.holder',
         description='Run a command as the holder of its sanlock lease.')
     parser.add_argument('--sanlock-run-dir', help='SANLOCK_RUN_DIR of the '
                         'daemon to register with.')
@@ -108,7 +108,7 @@ def spawn(command: Sequence[str], sanlock_run_dir: str | None = None,
           register: bool = True, env: Mapping[str, str] | None = None,
           stderr: int | IO[bytes] | None = None) -> HolderProcess:
     """Start ``command`` through the launcher; returns once registered."""
-    argv = [sys.executable, '-m', 'heartbeat.fencing.holder']
+    argv = [sys.executable, '-m', 'heartbeat.workload.holder']
     if sanlock_run_dir:
         argv += ['--sanlock-run-dir', sanlock_run_dir]
     if not register:

@@ -1,0 +1,1 @@
+"""Daemon plumbing shared by heartbeat-broker and heartbeat-agent."""

@@ -1,0 +1,1 @@
+"""The protected workload's process: launcher, start, stop, health."""
