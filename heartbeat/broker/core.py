@@ -21,7 +21,6 @@ from oslo_log import log as logging
 
 from heartbeat.broker import connection as connection_mod
 from heartbeat.broker.domain import DomainMonitor
-from heartbeat.service.reload import ReloadResult
 from heartbeat.broker.store import StatusStore
 from heartbeat.broker.submonitors import base as sub_base
 from heartbeat.broker.submonitors import runner as sub_runner
@@ -35,6 +34,7 @@ from heartbeat.drivers.base import Driver
 from heartbeat import exception
 from heartbeat import fencing
 from heartbeat.fencing.base import Fencer
+from heartbeat.service.reload import ReloadResult
 
 LOG = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from oslo_service.backend.base import ServiceBase
 from heartbeat.broker import api
 from heartbeat.broker import core
 from heartbeat.broker import protocol
-from heartbeat.service.reload import ConfigReloader
 from heartbeat.broker.server import Authorizer
 from heartbeat.broker.server import RPCServer
 from heartbeat import conf as hb_conf
 from heartbeat.conf import opts as hb_opts
 from heartbeat import exception
+from heartbeat.service.reload import ConfigReloader
 
 LOG = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         from heartbeat.broker import core
-        from heartbeat.service import launcher
         from heartbeat.broker.service import BrokerService
+        from heartbeat.service import launcher
 
         conf = cmd.make_conf(argv, [], __doc__ or '')
         core.check_config(conf)

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from heartbeat.workload import holder
 from heartbeat.testing.broker import BrokerProcess
 from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import short_dir
 from heartbeat.testing.broker import wait_for
 from heartbeat.testing.sanlock import SanlockDaemon
+from heartbeat.workload import holder
 
 pytestmark = [pytest.mark.sanlock, pytest.mark.broker]
 

@@ -13,8 +13,8 @@ from heartbeat import exception
 from heartbeat import fencing
 from heartbeat.fencing import base
 from heartbeat.fencing import binding
-from heartbeat.workload import holder
 from heartbeat.fencing.none import NoFencer
+from heartbeat.workload import holder
 
 
 def make_conf(**overrides):
