@@ -9,7 +9,6 @@ import pytest
 
 from heartbeat.broker.connection import ProbeResult
 from heartbeat.broker.domain import DomainMonitor
-from heartbeat.service import reload
 from heartbeat.broker import service as service_mod
 from heartbeat.broker.store import StatusStore
 from heartbeat.broker.submonitors.base import Context
@@ -20,6 +19,7 @@ from heartbeat.broker.writer import WriterThread
 from heartbeat.conf import broker as broker_conf
 from heartbeat.conf import submonitors as sub_conf
 from heartbeat import exception
+from heartbeat.service import reload
 from tests.unit.test_broker_store import GatedDriver
 from tests.unit.test_broker_store import NullConnection
 
