@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import os
 import threading
 import time
 from typing import Any
@@ -22,6 +21,7 @@ from typing import ClassVar
 from oslo_config import cfg
 
 from heartbeat import exception
+from heartbeat.workload.procs import pid_alive
 
 
 class FencingError(exception.HeartbeatError):
@@ -50,25 +50,6 @@ JOINING = 'joining'
 JOINED = 'joined'
 LEAVING = 'leaving'
 FAILED = 'failed'
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie counts as gone)."""
-    try:
-        with open('/proc/%d/stat' % pid, encoding='ascii',
-                  errors='replace') as f:
-            state = f.read().rpartition(')')[2].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return state not in ('Z', 'X')
 
 
 @dataclasses.dataclass
