@@ -21,6 +21,7 @@ from oslo_log import log as logging
 
 from heartbeat.broker import connection as connection_mod
 from heartbeat.broker.domain import DomainMonitor
+from heartbeat.broker import status as status_mod
 from heartbeat.broker.store import StatusStore
 from heartbeat.broker.submonitors import base as sub_base
 from heartbeat.broker.submonitors import runner as sub_runner
@@ -39,7 +40,7 @@ from heartbeat.service.reload import ReloadResult
 LOG = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
-MAINTENANCE_MODES = ('local', 'global', 'none')
+MAINTENANCE_MODES = status_mod.MAINTENANCE_MODES
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
@@ -138,14 +139,17 @@ class Broker:
         if result is not None:
             self.reschedule()
 
-    def reload_view(self) -> dict[str, Any]:
+    def reload_view(self) -> status_mod.ReloadStatus:
         """Reloads so far and what the newest one changed."""
         with self._reload_lock:
             out = dict(self._reloads)
         last_at = out.pop('last_at')
-        out['last_age_s'] = (None if last_at is None
-                             else round(self.clock() - last_at, 3))
-        return out
+        return status_mod.ReloadStatus(
+            count=out['count'], failed=out['failed'],
+            applied=list(out['applied']),
+            restart_needed=list(out['restart_needed']), error=out['error'],
+            last_age_s=(None if last_at is None
+                        else round(self.clock() - last_at, 3)))
 
     # -- RPC methods -------------------------------------------------------
 
@@ -161,43 +165,52 @@ class Broker:
         posted = self.store.put_state(state, score, payload)
         return {'version': posted.version}
 
-    def get_status(self) -> dict[str, Any]:
-        out = self.store.view()
+    def status(self) -> status_mod.BrokerStatus:
+        """Everything the broker knows, typed, from memory."""
         conf = self.conf
-        out.update({
-            'protocol': PROTOCOL_VERSION,
-            'host': {'host_id': conf.heartbeat.host_id,
-                     'host': conf.heartbeat.host,
-                     'member_id': self.member_id,
-                     'pid': os.getpid()},
-            'storage': {'driver': self.driver.name,
-                        'connection': self.connection.name,
-                        'path': conf.heartbeat_storage.path},
-            'domain': self.domain.view(),
-            'submonitors': self.submonitors.view(),
-            'fencing': self.fencer.view(),
-            'reload': self.reload_view(),
-            'options': {
-                'report_interval': conf.heartbeat.report_interval,
-                'peer_refresh_interval': (
-                    conf.broker.peer_refresh_interval
-                    or conf.heartbeat.report_interval),
-                'storage_stall_after': conf.broker.storage_stall_after,
-                'domain_monitor_interval':
-                    conf.broker.domain_monitor_interval,
-                'submonitor_interval': conf.submonitors.interval,
-                'submonitor_timeout': conf.submonitors.timeout,
-                'allowed_uids': list(conf.broker.allowed_uids),
-                'allowed_gids': list(conf.broker.allowed_gids),
-            },
-        })
-        return out
+        view = self.store.view()
+        return status_mod.BrokerStatus(
+            protocol=PROTOCOL_VERSION,
+            host=status_mod.HostInfo(
+                host_id=conf.heartbeat.host_id, host=conf.heartbeat.host,
+                member_id=self.member_id, pid=os.getpid(),
+                uptime_s=round(self.clock() - self.started_at, 3)),
+            own=view.own,
+            writer=view.writer,
+            storage=status_mod.StorageInfo(
+                driver=self.driver.name, connection=self.connection.name,
+                path=conf.heartbeat_storage.path),
+            peers=view.peers,
+            domain=self.domain.view(),
+            submonitors=self.submonitors.view(),
+            fencing=_fencing(self.fencer.view()),
+            maintenance=status_mod.MaintenanceStatus(
+                local=view.own.local_maintenance,
+                global_mode=view.global_maintenance,
+                global_pending=self.store.to_write_global.peek(),
+                global_supported=self.writer.supports_global_maintenance),
+            reload=self.reload_view(),
+            options=status_mod.OptionsInUse(
+                report_interval=conf.heartbeat.report_interval,
+                service_down_time=conf.heartbeat.service_down_time,
+                peer_refresh_interval=(conf.broker.peer_refresh_interval
+                                       or conf.heartbeat.report_interval),
+                storage_stall_after=conf.broker.storage_stall_after,
+                domain_monitor_interval=conf.broker.domain_monitor_interval,
+                submonitor_interval=conf.submonitors.interval,
+                submonitor_timeout=conf.submonitors.timeout,
+                allowed_uids=list(conf.broker.allowed_uids),
+                allowed_gids=list(conf.broker.allowed_gids)),
+        )
+
+    def get_status(self) -> dict[str, Any]:
+        return self.status().to_dict()
 
     def start_domain_monitor(self) -> dict[str, Any]:
-        return self.domain.start()
+        return status_mod.to_dict(self.domain.start())
 
     def stop_domain_monitor(self) -> dict[str, Any]:
-        return self.domain.stop()
+        return status_mod.to_dict(self.domain.stop())
 
     def set_maintenance(self, mode: str) -> dict[str, Any]:
         """Enter or leave maintenance.
@@ -224,16 +237,23 @@ class Broker:
                     mode if mode != 'local' else None)}
 
     def lockspace_join(self) -> dict[str, Any]:
-        return self.fencer.join()
+        return status_mod.to_dict(_fencing(self.fencer.join()))
 
     def lockspace_leave(self) -> dict[str, Any]:
-        return self.fencer.leave()
+        return status_mod.to_dict(_fencing(self.fencer.leave()))
 
     def acquire_lease(self, pid: int) -> dict[str, Any]:
-        return self.fencer.acquire(pid)
+        return status_mod.to_dict(_fencing(self.fencer.acquire(pid)))
 
     def release_lease(self, pid: int) -> dict[str, Any]:
-        return self.fencer.release(pid)
+        return status_mod.to_dict(_fencing(self.fencer.release(pid)))
+
+
+def _fencing(view: Any) -> status_mod.FencingStatus:
+    """A fencer's view, typed (fencers may still answer plain dicts)."""
+    if isinstance(view, status_mod.FencingStatus):
+        return view
+    return status_mod.from_dict(status_mod.FencingStatus, view, 'fencing')
 
 
 def check_config(conf: cfg.ConfigOpts) -> None:

@@ -15,19 +15,19 @@ from collections.abc import Callable
 import enum
 import threading
 import time
-from typing import Any
 
 from oslo_log import log as logging
 
 from heartbeat.broker.connection import ProbeResult
+from heartbeat.broker import status
 
 LOG = logging.getLogger(__name__)
 
 
 class MonitorState(enum.Enum):
-    NEVER_STARTED = 'never_started'
-    RUNNING = 'running'
-    STOPPED = 'stopped'
+    NEVER_STARTED = status.DOMAIN_NEVER_STARTED
+    RUNNING = status.DOMAIN_RUNNING
+    STOPPED = status.DOMAIN_STOPPED
 
 
 class DomainMonitor:
@@ -55,7 +55,7 @@ class DomainMonitor:
         self._probe_started: float | None = None
         self._generation = 0
 
-    def start(self) -> dict[str, Any]:
+    def start(self) -> status.DomainStatus:
         with self._lock:
             if self.state is not MonitorState.RUNNING:
                 self.state = MonitorState.RUNNING
@@ -68,7 +68,7 @@ class DomainMonitor:
                 self._thread.start()
         return self.view()
 
-    def stop(self) -> dict[str, Any]:
+    def stop(self) -> status.DomainStatus:
         with self._lock:
             if self.state is MonitorState.RUNNING:
                 self.state = MonitorState.STOPPED
@@ -107,36 +107,33 @@ class DomainMonitor:
                             result.delay, result.error)
             self._sleep(generation, finished)
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> status.DomainStatus:
         """What get_status says about the domain."""
         with self._lock:
             now = self.clock()
             state = self.state
-            out: dict[str, Any] = {'monitor': state.value,
-                                   'validated': False, 'valid': False,
-                                   'delay_s': None, 'last_probe_age_s': None,
-                                   'error': None}
             if state is MonitorState.NEVER_STARTED:
-                out['error'] = ('domain monitor not started: the agent '
-                                'starts it with start_domain_monitor')
-                return out
+                return status.DomainStatus(
+                    monitor=state.value,
+                    error='domain monitor not started: the agent starts it '
+                          'with start_domain_monitor')
             if state is MonitorState.STOPPED:
-                out['valid'] = True
-                out['error'] = None
-                return out
-            out['validated'] = True
+                return status.DomainStatus(monitor=state.value, valid=True)
             timeout = self.timeout()
+            delay = age = None
+            valid = False
+            error: str | None = 'first probe in progress'
             if self._last is not None and self._last_at is not None:
-                out['delay_s'] = round(self._last.delay, 6)
-                out['last_probe_age_s'] = round(now - self._last_at, 3)
-                out['valid'] = self._last.ok
-                out['error'] = self._last.error
-            else:
-                out['error'] = 'first probe in progress'
+                delay = round(self._last.delay, 6)
+                age = round(now - self._last_at, 3)
+                valid = self._last.ok
+                error = self._last.error
             if (self._probe_started is not None
                     and now - self._probe_started > timeout):
-                out['valid'] = False
-                out['error'] = ('probe has not returned for %.1fs (timeout '
-                                '%.1fs): the storage is stalled'
-                                % (now - self._probe_started, timeout))
-            return out
+                valid = False
+                error = ('probe has not returned for %.1fs (timeout %.1fs): '
+                         'the storage is stalled'
+                         % (now - self._probe_started, timeout))
+            return status.DomainStatus(
+                monitor=state.value, validated=True, valid=valid,
+                delay_s=delay, last_probe_age_s=age, error=error)

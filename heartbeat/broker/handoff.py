@@ -38,6 +38,11 @@ class LatestOnly(Generic[T]):
         with self.condition:
             return self._cell.popleft() if self._cell else None
 
+    def peek(self) -> T | None:
+        """The value waiting to be taken, left in place (None if none)."""
+        with self.condition:
+            return self._cell[0] if self._cell else None
+
     @property
     def pending(self) -> bool:
         return bool(self._cell)

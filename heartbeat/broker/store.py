@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from heartbeat.broker.handoff import LatestOnly
+from heartbeat.broker import status
 from heartbeat.model import Member
 from heartbeat.model import Snapshot
 from heartbeat.model import Status
@@ -58,22 +59,46 @@ def _age(now: float, then: float | None) -> float | None:
     return None if then is None else round(max(0.0, now - then), 3)
 
 
-def member_dict(m: Member, own_member_id: str) -> dict[str, Any]:
+def _host_id(payload: Mapping[str, Any]) -> int | None:
+    value = payload.get('host_id')
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def peer_of(m: Member, own_member_id: str) -> status.Peer:
+    """The typed view of one observed member."""
     known = m.status is not Status.UNKNOWN
-    return {
-        'member_id': m.member_id,
-        'group': m.group,
-        'self': m.member_id == own_member_id,
-        'up': (m.status is Status.UP) if known else None,
-        'status': m.status.value,
-        'state': m.report.state,
-        'score': m.report.score,
-        'seq': m.report.seq,
-        'last_change_age_s': round(m.last_change_age, 3),
-        'location': m.report.location,
-        'invalid_reason': m.invalid_reason,
-        'payload': dict(m.report.payload),
-    }
+    payload = dict(m.report.payload)
+    maintenance = payload.get('maintenance')
+    return status.Peer(
+        member_id=m.member_id,
+        group=m.group,
+        is_self=m.member_id == own_member_id,
+        up=(m.status is Status.UP) if known else None,
+        status=m.status.value,
+        state=m.report.state,
+        score=m.report.score,
+        seq=m.report.seq,
+        last_change_age_s=round(m.last_change_age, 3),
+        location=m.report.location,
+        invalid_reason=m.invalid_reason,
+        payload=payload,
+        host_id=_host_id(payload),
+        maintenance=(maintenance if isinstance(maintenance, str)
+                     else status.MAINTENANCE_NONE),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreView:
+    """One consistent reading of the store."""
+
+    own: status.OwnState
+    writer: status.WriterHealth
+    peers: status.Peers
+    #: The cluster-wide maintenance mode last read back (None: unknown).
+    global_maintenance: str | None
 
 
 class StatusStore:
@@ -91,6 +116,8 @@ class StatusStore:
         self.io = IoHealth()
         self.repository = Repository(down_time)
         self.global_maintenance: str | None = None
+        #: Broker time of the first peers read (None before).
+        self.first_read_at: float | None = None
         self.posted = PostedState(None, None, {}, clock(), 0)
         self.condition = threading.Condition()
         #: Newest posted state not yet taken by the writer.
@@ -158,16 +185,18 @@ class StatusStore:
                        global_maintenance: str | None) -> None:
         with self.lock:
             self.repository.apply(snapshot, read_at, self.group)
+            if self.first_read_at is None:
+                self.first_read_at = read_at
             self.global_maintenance = global_maintenance
 
     # -- readers (RPC threads) ---------------------------------------------
 
-    def writer_view(self) -> dict[str, Any]:
+    def writer_view(self) -> status.WriterHealth:
         """The writer's health as of now, judged on the broker's clock."""
         with self.lock:
             return self._writer_view(self.clock())
 
-    def _writer_view(self, now: float) -> dict[str, Any]:
+    def _writer_view(self, now: float) -> status.WriterHealth:
         io = self.io
         last_ok = max((t for t in (io.last_write, io.last_read)
                        if t is not None), default=None)
@@ -176,45 +205,45 @@ class StatusStore:
         limit = self.stall_after()
         stalled = (now - since > limit
                    or (busy_for is not None and busy_for > limit))
-        return {
-            'connected': io.connected,
-            'healthy': io.connected and not stalled,
-            'stalled': stalled,
-            'stale_s': round(now - since, 3),
-            'last_write_age_s': _age(now, io.last_write),
-            'last_read_age_s': _age(now, io.last_read),
-            'busy': None if io.busy is None else {
-                'operation': io.busy[0], 'for_s': round(busy_for or 0, 3)},
-            'pending_write': self.to_write.pending,
-            'superseded': self.to_write.superseded,
-            'writes': io.writes,
-            'reads': io.reads,
-            'failures': io.failures,
-            'last_error': io.last_error,
-            'written_version': io.written_version,
-            'posted_version': self.posted.version,
-            'written_seq': io.written_seq,
-        }
+        return status.WriterHealth(
+            connected=io.connected,
+            healthy=io.connected and not stalled,
+            stalled=stalled,
+            stale_s=round(now - since, 3),
+            last_write_age_s=_age(now, io.last_write),
+            last_read_age_s=_age(now, io.last_read),
+            busy=None if io.busy is None else status.BusyIo(
+                io.busy[0], round(busy_for or 0, 3)),
+            pending_write=self.to_write.pending,
+            superseded=self.to_write.superseded,
+            writes=io.writes,
+            reads=io.reads,
+            failures=io.failures,
+            last_error=io.last_error,
+            written_version=io.written_version,
+            posted_version=self.posted.version,
+            written_seq=io.written_seq,
+        )
 
-    def view(self) -> dict[str, Any]:
-        """Own status, writer health and peers, as plain JSON data."""
+    def view(self) -> StoreView:
+        """Own status, writer health and peers, read at one instant."""
         with self.lock:
             now = self.clock()
             posted = self.posted
-            peers = [member_dict(m, self.member_id)
-                     for m in self.repository.members(self.group, now)]
-            return {
-                'own': {
-                    'member_id': self.member_id,
-                    'group': self.group,
-                    'state': posted.state,
-                    'score': posted.score,
-                    'payload': dict(posted.payload),
-                    'posted_age_s': round(now - posted.posted_at, 3),
-                    'version': posted.version,
-                    'local_maintenance': posted.local_maintenance,
-                },
-                'writer': self._writer_view(now),
-                'global_maintenance': self.global_maintenance,
-                'peers': peers,
-            }
+            members = [peer_of(m, self.member_id)
+                       for m in self.repository.members(self.group, now)]
+            observed = (None if self.first_read_at is None
+                        else round(max(0.0, now - self.first_read_at), 3))
+            own = status.OwnState(
+                member_id=self.member_id,
+                group=self.group,
+                state=posted.state,
+                score=posted.score,
+                payload=dict(posted.payload),
+                posted_age_s=round(now - posted.posted_at, 3),
+                version=posted.version,
+                local_maintenance=posted.local_maintenance,
+            )
+            return StoreView(own, self._writer_view(now),
+                             status.Peers(observed, members),
+                             self.global_maintenance)

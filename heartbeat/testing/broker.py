@@ -9,7 +9,7 @@
     try:
         with broker.client() as client:
             client.put_state('idle', 3400)
-        wait_for(lambda: broker.status()['writer']['written_version'] == 1)
+        wait_for(lambda: broker.status().writer.written_version == 1)
     finally:
         broker.stop()
 
@@ -38,6 +38,7 @@ from typing import TypeVar
 
 from heartbeat.broker.client import BrokerClient
 from heartbeat.broker import errors
+from heartbeat.broker.status import BrokerStatus
 from heartbeat.cmd import make_conf
 from heartbeat.drivers.storage import admin
 
@@ -166,11 +167,10 @@ class BrokerProcess:
         """A new client of this broker (close it, or use it in ``with``)."""
         return BrokerClient(self.socket_path, timeout=timeout)
 
-    def status(self, timeout: float = 2.0) -> dict[str, Any]:
-        """The broker's get_status answer."""
+    def status(self, timeout: float = 2.0) -> BrokerStatus:
+        """The broker's status, typed."""
         with self.client(timeout) as client:
-            out: dict[str, Any] = client.get_status()
-            return out
+            return client.get_status()
 
     def signal(self, signum: int) -> None:
         """Send ``signum`` to the broker's master process."""

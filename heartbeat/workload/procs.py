@@ -34,7 +34,8 @@ def pid_alive(pid: int) -> bool:
         except PermissionError:
             return True
         return True
-    return bool(fields) and fields[0] not in ('Z', 'X')
+    return fields is not None and bool(fields) and fields[0] not in (
+        'Z', 'X')
 
 
 def start_time(pid: int) -> int | None:

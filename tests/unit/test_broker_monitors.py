@@ -59,15 +59,16 @@ def test_domain_never_started_is_invalid_and_stopped_is_valid_unvalidated():
     probe = GatedProbe()
     dom = DomainMonitor(probe, interval=lambda: 0.05, timeout=lambda: 0.2)
     view = dom.view()
-    assert view['monitor'] == 'never_started' and view['valid'] is False
+    assert view.monitor == 'never_started' and view.valid is False
     assert probe.calls == 0
     dom.start()
-    assert wait_for(lambda: dom.view()['valid'])
-    assert dom.view()['validated'] and dom.view()['delay_s'] == 0.001
+    assert wait_for(lambda: dom.view().valid)
+    assert dom.view().validated and dom.view().delay_s == 0.001
     dom.stop()
     calls = probe.calls
     view = dom.view()
-    assert view == dict(view, monitor='stopped', valid=True, validated=False)
+    assert (view.monitor, view.valid, view.validated) == ('stopped', True,
+                                                      False)
     time.sleep(0.2)
     assert probe.calls <= calls + 1
 
@@ -76,12 +77,12 @@ def test_domain_stuck_probe_turns_invalid_without_waiting():
     probe = GatedProbe()
     dom = DomainMonitor(probe, interval=lambda: 0.05, timeout=lambda: 0.2)
     dom.start()
-    assert wait_for(lambda: dom.view()['valid'])
+    assert wait_for(lambda: dom.view().valid)
     probe.gate.clear()
-    assert wait_for(lambda: not dom.view()['valid'])
-    assert 'stalled' in dom.view()['error']
+    assert wait_for(lambda: not dom.view().valid)
+    assert 'stalled' in dom.view().error
     probe.gate.set()
-    assert wait_for(lambda: dom.view()['valid'])
+    assert wait_for(lambda: dom.view().valid)
     dom.stop()
 
 
@@ -89,8 +90,8 @@ def test_domain_failed_probe_is_invalid():
     dom = DomainMonitor(lambda: ProbeResult(False, 0.5, 'EIO'),
                         interval=lambda: 0.05, timeout=lambda: 1.0)
     dom.start()
-    assert wait_for(lambda: dom.view()['error'] == 'EIO')
-    assert dom.view()['valid'] is False
+    assert wait_for(lambda: dom.view().error == 'EIO')
+    assert dom.view().valid is False
     dom.stop()
 
 
@@ -199,10 +200,10 @@ def test_runner_answers_while_a_submonitor_is_stuck():
     run.start()
     try:
         start = time.monotonic()
-        assert wait_for(lambda: run.view()['broken']['error'])
-        assert 'plugin bug' in run.view()['broken']['error']
-        assert wait_for(lambda: run.view()['stuck']['error'])
-        assert 'running' in run.view()['stuck']['error']
+        assert wait_for(lambda: run.view()['broken'].error)
+        assert 'plugin bug' in run.view()['broken'].error
+        assert wait_for(lambda: run.view()['stuck'].error)
+        assert 'running' in run.view()['stuck'].error
         assert time.monotonic() - start < 5
     finally:
         Stuck.gate.set()

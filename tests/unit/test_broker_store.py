@@ -94,12 +94,12 @@ def test_only_the_newest_state_is_written_and_put_never_blocks():
         assert done.wait(5)
         assert driver.published == []
         view = store.view()
-        assert view['own']['state'] == 's50'
-        assert view['writer']['busy']['operation'] == 'write'
+        assert view.own.state == 's50'
+        assert view.writer.busy.operation == 'write'
         driver.gate.set()
-        assert wait_for(lambda: store.writer_view()['written_version'] == 50)
+        assert wait_for(lambda: store.writer_view().written_version == 50)
         assert driver.published == [None, 's50']
-        assert store.writer_view()['superseded'] == 49
+        assert store.writer_view().superseded == 49
         assert driver.written[-1].payload['i'] == 50
     finally:
         driver.gate.set()
@@ -112,13 +112,13 @@ def test_a_stalled_write_is_reported_and_recovers():
     writer.start()
     try:
         assert driver.entered.wait(5)
-        assert wait_for(lambda: store.writer_view()['stalled'])
+        assert wait_for(lambda: store.writer_view().stalled)
         view = store.writer_view()
-        assert view['busy']['for_s'] >= 0.2
-        assert not view['healthy']
+        assert view.busy.for_s >= 0.2
+        assert not view.healthy
         driver.gate.set()
-        assert wait_for(lambda: not store.writer_view()['stalled'])
-        assert store.writer_view()['healthy']
+        assert wait_for(lambda: not store.writer_view().stalled)
+        assert store.writer_view().healthy
     finally:
         driver.gate.set()
         writer.stop()
@@ -133,7 +133,7 @@ def test_local_maintenance_is_published_in_the_payload():
         store.set_local_maintenance(True)
         assert wait_for(lambda: driver.written and driver.written[-1]
                         .payload.get('maintenance') == 'local')
-        assert store.view()['own']['local_maintenance'] is True
+        assert store.view().own.local_maintenance is True
     finally:
         writer.stop()
 
@@ -142,17 +142,25 @@ def test_peers_come_from_snapshots_and_age_on_our_clock():
     now = [100.0]
     store = StatusStore('hosts', 'me', down_time=5.0,
                         stall_after=lambda: 1.0, clock=lambda: now[0])
-    peer = Report('peer', 'hosts', seq=1, incarnation=1, state='idle')
+    peer = Report('peer', 'hosts', seq=1, incarnation=1, state='idle',
+                  payload={'host_id': 2, 'maintenance': 'local'})
     me = Report('me', 'hosts', seq=1, incarnation=2, state='up')
+    assert store.view().peers.observed_s is None
     store.apply_snapshot(Snapshot((peer, me)), now[0], 'none')
     now[0] += 1.0
     store.apply_snapshot(Snapshot((
-        Report('peer', 'hosts', seq=2, incarnation=1, state='idle'), me)),
+        Report('peer', 'hosts', seq=2, incarnation=1, state='idle',
+               payload=peer.payload), me)),
         now[0], 'global')
     now[0] += 6.0
     view = store.view()
-    peers = {p['member_id']: p for p in view['peers']}
-    assert peers['me']['self'] and not peers['peer']['self']
-    assert peers['peer']['status'] == 'down'
-    assert peers['peer']['last_change_age_s'] == 6.0
-    assert view['global_maintenance'] == 'global'
+    peers = {p.member_id: p for p in view.peers.members}
+    assert peers['me'].is_self and not peers['peer'].is_self
+    assert peers['peer'].status == 'down'
+    assert peers['peer'].last_change_age_s == 6.0
+    assert view.global_maintenance == 'global'
+    # Observed since the first read; what the peer's broker published.
+    assert view.peers.observed_s == 7.0
+    assert peers['me'].host_id is None and peers['me'].maintenance == 'none'
+    assert peers['peer'].maintenance == 'local'
+    assert peers['peer'].host_id == 2

@@ -11,6 +11,7 @@ from typing import Any
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from heartbeat.broker import status
 from heartbeat.broker.submonitors.base import Context
 from heartbeat.broker.submonitors.base import Reading
 from heartbeat.broker.submonitors.base import Submonitor
@@ -96,30 +97,34 @@ class SubmonitorRunner:
                 self._readings[mon.name] = (reading, error, finished)
             self._sleep(mon, finished)
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> dict[str, status.SubmonitorReading]:
         """Every submonitor's newest reading, with its age."""
         now = self.clock()
-        out: dict[str, Any] = {}
+        out: dict[str, status.SubmonitorReading] = {}
         with self._lock:
             for mon in self.monitors:
-                entry: dict[str, Any] = {'value': None, 'ok': None,
-                                         'detail': '', 'error': None,
-                                         'age_s': None,
-                                         'interval_s': mon.interval}
-                got = self._readings.get(mon.name)
-                if got is not None:
-                    reading, error, at = got
-                    entry['age_s'] = round(now - at, 3)
-                    entry['error'] = error
-                    if reading is not None:
-                        entry.update(value=reading.value, ok=reading.ok,
-                                     detail=reading.detail)
-                    else:
-                        entry['ok'] = False
-                busy = self._busy.get(mon.name)
-                if busy is not None and now - busy > mon.timeout * 2:
-                    entry['ok'] = False
-                    entry['error'] = ('measurement running for %.1fs'
-                                      % (now - busy))
-                out[mon.name] = entry
+                out[mon.name] = self._reading(mon, now)
         return out
+
+    def _reading(self, mon: Submonitor,
+                 now: float) -> status.SubmonitorReading:
+        value: Any = None
+        ok: bool | None = None
+        detail = ''
+        error: str | None = None
+        age: float | None = None
+        got = self._readings.get(mon.name)
+        if got is not None:
+            reading, error, at = got
+            age = round(now - at, 3)
+            if reading is not None:
+                value, ok, detail = reading.value, reading.ok, reading.detail
+            else:
+                ok = False
+        busy = self._busy.get(mon.name)
+        if busy is not None and now - busy > mon.timeout * 2:
+            ok = False
+            error = 'measurement running for %.1fs' % (now - busy)
+        return status.SubmonitorReading(value=value, ok=ok, detail=detail,
+                                        error=error, age_s=age,
+                                        interval_s=mon.interval)

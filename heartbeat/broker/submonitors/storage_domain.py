@@ -18,9 +18,9 @@ class StorageDomainMonitor(Submonitor):
         if domain is None:
             return Reading(None, False, 'no domain monitor in this broker')
         view = domain.view()
-        detail = view['monitor']
-        if view['delay_s'] is not None:
-            detail += ', probe delay %.3fs' % view['delay_s']
-        if view['error']:
-            detail += ': %s' % view['error']
-        return Reading(view['delay_s'], bool(view['valid']), detail)
+        detail = view.monitor
+        if view.delay_s is not None:
+            detail += ', probe delay %.3fs' % view.delay_s
+        if view.error:
+            detail += ': %s' % view.error
+        return Reading(view.delay_s, view.valid, detail)
