@@ -26,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from heartbeat.service import launcher
 
         conf = cmd.make_conf(argv, [], __doc__ or '')
+        # Fail here, before the launcher forks, on what start() would
+        # refuse; a refusal that only start() finds ends the daemon too.
         core.check_config(conf)
         return launcher.launch(conf, BrokerService(conf))
 
