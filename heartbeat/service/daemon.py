@@ -82,7 +82,9 @@ class ReloadableService(ServiceBase):  # type: ignore[misc]
         self.reloader = ConfigReloader(conf, register_opts, areas,
                                        validate=validate)
         self._done = threading.Event()
-        self._stopped = False
+        # Set as soon as stop() is called, before it has the lock: a reload
+        # waiting for the lock must not run against a daemon being stopped.
+        self._stopping = False
         self._lifecycle = threading.Lock()
         self._reload_guard = threading.Lock()
         self._reload_wanted = False
@@ -128,16 +130,19 @@ class ReloadableService(ServiceBase):  # type: ignore[misc]
         """Start the daemon; ConfigError if its options cannot work."""
         with self._lifecycle:
             self._done.clear()
-            self._stopped = False
+            self._stopping = False
             self._start()
 
     def stop(self) -> None:
-        """Stop the daemon (after a running reload ends); wait() returns."""
+        """Stop the daemon (after a running reload ends); wait() returns.
+
+        Reloads requested but not yet begun are dropped.
+        """
+        self._stopping = True
         with self._lifecycle:
             try:
                 self._stop()
             finally:
-                self._stopped = True
                 self._done.set()
 
     def wait(self) -> None:
@@ -187,10 +192,11 @@ class ReloadableService(ServiceBase):  # type: ignore[misc]
         a whole: the daemon goes on with the options it had, and
         :meth:`_reloaded` hears why.  A reload before :meth:`start` applies
         the files (start then uses them); one after :meth:`stop` does
-        nothing.
+        nothing, and so does one that waited for the lock while stop() was
+        called.
         """
         with self._lifecycle:
-            if self._stopped:
+            if self._stopping:
                 self.log.debug('%s is stopped: reload skipped.', self.name)
                 return
             try:
