@@ -47,23 +47,24 @@ def test_serves_publishes_and_stops_cleanly(broker):
     with broker.client() as client:
         assert client.ping()['pong'] is True
         assert client.put_state('idle', 3400, {'vm': 'down'})['version'] == 1
-        status = wait_for(lambda: (lambda s: s if s['writer'][
-            'written_version'] == 1 else None)(client.get_status()))
-    assert status['own']['state'] == 'idle'
-    assert status['writer']['healthy'] and not status['writer']['stalled']
-    assert status['domain']['monitor'] == 'never_started'
-    assert status['domain']['valid'] is False
-    assert status['fencing']['fencer'] == 'none'
-    assert status['fencing']['safe'] is False
-    assert set(status['submonitors']) == {'network', 'cpu_load',
-                                          'free_memory', 'storage_domain'}
+        status = wait_for(lambda: (
+            lambda s: s if s.writer.written_version == 1 else None)(
+                client.get_status()))
+    assert status.own.state == 'idle'
+    assert status.writer.healthy and not status.writer.stalled
+    assert status.domain.monitor == 'never_started'
+    assert status.domain.valid is False
+    assert status.fencing.fencer == 'none'
+    assert status.fencing.safe is False
+    assert set(status.submonitors) == {'network', 'cpu_load',
+                                       'free_memory', 'storage_domain'}
     _, rows = slots(broker)
     assert rows[1].status == 'valid'
     assert rows[1].detail['state'] == 'idle'
     assert rows[1].detail['data'] == {'vm': 'down', 'maintenance': 'none'}
-    peers = wait_for(lambda: [p for p in broker.status()['peers']
-                              if p['state'] == 'idle'])
-    assert peers[0]['self'] and peers[0]['member_id'] == 'host-1'
+    peers = wait_for(lambda: [p for p in broker.status().peers.members
+                              if p.state == 'idle'])
+    assert peers[0].is_self and peers[0].member_id == 'host-1'
     assert broker.stop() == 0
     assert not os.path.exists(broker.socket_path)
     _, rows = slots(broker)
@@ -73,25 +74,25 @@ def test_serves_publishes_and_stops_cleanly(broker):
 def test_domain_monitor_and_maintenance(broker):
     with broker.client() as client:
         client.start_domain_monitor()
-        dom = wait_for(lambda: (lambda d: d if d['valid'] else None)(
-            client.get_status()['domain']))
-        assert dom['validated'] and dom['delay_s'] is not None
+        dom = wait_for(lambda: (lambda d: d if d.valid else None)(
+            client.get_status().domain))
+        assert dom.validated and dom.delay_s is not None
         client.set_maintenance('global')
         wait_for(lambda: slots(broker)[0]['maintenance'] == 'global')
-        wait_for(lambda: client.get_status()['global_maintenance']
+        wait_for(lambda: client.get_status().maintenance.global_mode
                  == 'global')
         client.set_maintenance('local')
         status = client.get_status()
-        assert status['own']['local_maintenance'] is True
+        assert status.own.local_maintenance is True
         wait_for(lambda: slots(broker)[1][1].detail['data']['maintenance']
                  == 'local')
         client.stop_domain_monitor()
-        dom = client.get_status()['domain']
-        assert dom['monitor'] == 'stopped'
-        assert dom['valid'] is True and dom['validated'] is False
+        dom = client.get_status().domain
+        assert dom.monitor == 'stopped'
+        assert dom.valid is True and dom.validated is False
         # Publishing and peer reads go on while the monitor is stopped.
-        before = client.get_status()['writer']['written_seq']
-        wait_for(lambda: client.get_status()['writer']['written_seq']
+        before = client.get_status().writer.written_seq
+        wait_for(lambda: client.get_status().writer.written_seq
                  > before + 2)
         client.set_maintenance('none')
         wait_for(lambda: slots(broker)[0]['maintenance'] == 'none')
@@ -130,9 +131,9 @@ def test_sighup_reloads_in_place(broker):
         before = client.ping()
         client.put_state('idle', 3400)
         status = client.get_status()
-    assert status['reload']['count'] == 0
-    assert status['submonitors']['cpu_load']['interval_s'] == 0.2
-    assert status['options']['allowed_uids'] == []
+    assert status.reload.count == 0
+    assert status.submonitors['cpu_load'].interval_s == 0.2
+    assert status.options.allowed_uids == []
     wait_for(lambda: slots(broker)[1][1].status == 'valid')
     sampler = SlotSampler(broker)
     sampler.start()
@@ -147,7 +148,7 @@ def test_sighup_reloads_in_place(broker):
     broker.sections['DEFAULT']['debug'] = True
     broker.write_conf()
     broker.signal(signal.SIGHUP)
-    status = wait_for(lambda: (lambda s: s if s['reload']['count'] else None)(
+    status = wait_for(lambda: (lambda s: s if s.reload.count else None)(
         broker.status()))
     # Keep sampling the slot for a few beats after the reload.
     seq = sampler.samples[-1][2]
@@ -157,19 +158,19 @@ def test_sighup_reloads_in_place(broker):
     with broker.client() as client:
         after = client.ping()
         client.put_state('running', 3400)
-        wait_for(lambda: client.get_status()['own']['state'] == 'running')
+        wait_for(lambda: client.get_status().own.state == 'running')
     # Same worker process, never restarted.
     assert after['pid'] == before['pid'] != broker.pid
     assert after['uptime_s'] > before['uptime_s']
     # The mutable options took effect.
-    assert status['options']['storage_stall_after'] == 7.5
-    assert status['options']['allowed_uids'] == [4242, 4343]
-    assert status['submonitors']['cpu_load']['interval_s'] == 0.7
-    assert status['reload']['applied'] == [
+    assert status.options.storage_stall_after == 7.5
+    assert status.options.allowed_uids == [4242, 4343]
+    assert status.submonitors['cpu_load'].interval_s == 0.7
+    assert status.reload.applied == [
         'broker.allowed_uids', 'broker.storage_stall_after',
         'submonitors.interval']
     # ... and the others are reported, not applied.
-    assert status['reload']['restart_needed'] == ['broker.max_connections']
+    assert status.reload.restart_needed == ['broker.max_connections']
     log = broker.log_tail(100000)
     assert 'broker.max_connections' in log and 'restart needed' in log
     # [DEFAULT] debug (oslo.log) applies at once.
@@ -180,33 +181,33 @@ def test_sighup_reloads_in_place(broker):
     assert len({s[1] for s in samples}) == 1
     seqs = [s[2] for s in samples]
     assert seqs == sorted(seqs) and seqs[-1] > seqs[0] + 7
-    assert status['writer']['healthy']
+    assert status.writer.healthy
 
 
 def test_sighup_with_a_bad_file_keeps_the_running_options(broker):
     broker.sections['submonitors']['interval'] = 'often'
     broker.sections['broker']['storage_stall_after'] = 9.0
     broker.write_conf()
-    pid = broker.status()['host']['pid']
+    pid = broker.status().host.pid
     broker.signal(signal.SIGHUP)
-    status = wait_for(lambda: (lambda s: s if s['reload']['failed'] else None)(
+    status = wait_for(lambda: (lambda s: s if s.reload.failed else None)(
         broker.status()))
-    assert status['reload']['count'] == 0
-    assert 'often' in status['reload']['error']
-    assert 'SIGHUP again' in status['reload']['error']
-    assert status['options']['storage_stall_after'] == 1.0
-    assert status['options']['submonitor_interval'] == 0.2
-    assert status['host']['pid'] == pid
+    assert status.reload.count == 0
+    assert 'often' in status.reload.error
+    assert 'SIGHUP again' in status.reload.error
+    assert status.options.storage_stall_after == 1.0
+    assert status.options.submonitor_interval == 0.2
+    assert status.host.pid == pid
     # Fixed, it applies.
     broker.sections['submonitors']['interval'] = 0.3
     broker.write_conf()
     broker.signal(signal.SIGHUP)
-    status = wait_for(lambda: (lambda s: s if s['reload']['count'] else None)(
+    status = wait_for(lambda: (lambda s: s if s.reload.count else None)(
         broker.status()))
-    assert status['reload']['error'] is None
-    assert status['options']['storage_stall_after'] == 9.0
-    assert status['options']['submonitor_interval'] == 0.3
-    assert status['host']['pid'] == pid
+    assert status.reload.error is None
+    assert status.options.storage_stall_after == 9.0
+    assert status.options.submonitor_interval == 0.3
+    assert status.host.pid == pid
 
 
 def test_two_brokers_see_each_other(workdir):
@@ -222,18 +223,18 @@ def test_two_brokers_see_each_other(workdir):
             c2.put_state('idle', 3000)
 
             def both_up():
-                peers = {p['member_id']: p
-                         for p in c1.get_status()['peers']}
+                peers = {p.member_id: p
+                         for p in c1.get_status().peers.members}
                 return (len(peers) == 2
-                        and all(p['status'] == 'up' for p in peers.values())
-                        and peers['host-2']['state'] == 'idle'
+                        and all(p.status == 'up' for p in peers.values())
+                        and peers['host-2'].state == 'idle'
                         and peers)
             peers = wait_for(both_up)
-        assert peers['host-2']['score'] == 3000
-        assert not peers['host-2']['self'] and peers['host-1']['self']
+        assert peers['host-2'].score == 3000
+        assert not peers['host-2'].is_self and peers['host-1'].is_self
         two.stop()
-        wait_for(lambda: {p['member_id']: p['status']
-                          for p in one.status()['peers']}.get('host-2')
+        wait_for(lambda: {p.member_id: p.status
+                          for p in one.status().peers.members}.get('host-2')
                  == 'left')
     finally:
         two.stop()

@@ -72,22 +72,22 @@ def host():
 
 
 def joined(broker):
-    fence = broker.status()['fencing']
-    return fence['lockspace']['state'] == 'joined' and fence
+    fence = broker.status().fencing
+    return fence.lockspace.state == 'joined' and fence
 
 
 def test_sighup_keeps_the_lockspace_and_the_lease(host):
     broker, daemon, procs = host
     wait_for(lambda: joined(broker), timeout=30)
-    hosts = wait_for(lambda: broker.status()['fencing']['hosts'], timeout=15)
-    generation = hosts[0]['generation']
+    hosts = wait_for(lambda: broker.status().fencing.hosts, timeout=15)
+    generation = hosts[0].generation
     work = holder.spawn(['sleep', '300'], sanlock_run_dir=daemon.run_dir,
                         env=daemon.environ(), stderr=subprocess.DEVNULL)
     procs.append(work.proc)
     with broker.client(timeout=30) as client:
         client.acquire_lease(work.pid)
     work.go()
-    pid = broker.status()['host']['pid']
+    pid = broker.status().host.pid
     watcher = SanlockWatcher(daemon)
     watcher.start()
     wait_for(lambda: len(watcher.samples) > 3)
@@ -95,24 +95,24 @@ def test_sighup_keeps_the_lockspace_and_the_lease(host):
     broker.sections['fencing'].update(join_timeout=45, io_timeout=2)
     broker.write_conf()
     broker.signal(signal.SIGHUP)
-    status = wait_for(lambda: (lambda s: s if s['reload']['count'] else None)(
+    status = wait_for(lambda: (lambda s: s if s.reload.count else None)(
         broker.status()))
     # Long enough for a leave and a rejoin (about 3 s) to show.
     time.sleep(4)
     samples = watcher.finish()
 
-    assert status['reload']['applied'] == ['fencing.join_timeout']
-    assert status['reload']['restart_needed'] == ['fencing.io_timeout']
+    assert status.reload.applied == ['fencing.join_timeout']
+    assert status.reload.restart_needed == ['fencing.io_timeout']
     # sanlock saw the lockspace and the lease all along.
     assert samples and all(s == (True, True) for s in samples), samples
     status = broker.status()
-    fence = status['fencing']
-    assert status['host']['pid'] == pid
-    assert fence['lockspace']['state'] == 'joined'
-    assert fence['lease']['held']
-    assert fence['lease']['holders'][0]['pid'] == work.pid
+    fence = status.fencing
+    assert status.host.pid == pid
+    assert fence.lockspace.state == 'joined'
+    assert fence.lease.held
+    assert fence.lease.holders[0].pid == work.pid
     # A rejoin would have started a new generation of the delta lease.
-    assert fence['hosts'][0]['generation'] == generation
+    assert fence.hosts[0].generation == generation
     assert work.proc.poll() is None
     with broker.client(timeout=30) as client:
         client.release_lease(work.pid)

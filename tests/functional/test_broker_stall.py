@@ -32,9 +32,9 @@ def test_rpc_answers_through_a_storage_stall_and_writer_catches_up(mount):
         with broker.client(timeout=1.0) as client:
             client.start_domain_monitor()
             client.put_state('before', 1)
-            wait_for(lambda: client.get_status()['writer']['written_version']
+            wait_for(lambda: client.get_status().writer.written_version
                      == 1)
-            wait_for(lambda: client.get_status()['domain']['valid'])
+            wait_for(lambda: client.get_status().domain.valid)
             mount.pause()
             start = time.monotonic()
             answered = 0
@@ -46,31 +46,31 @@ def test_rpc_answers_through_a_storage_stall_and_writer_catches_up(mount):
                 version = client.put_state('during-%d' % answered,
                                            answered)['version']
                 status = client.get_status()
-                stalled_seen |= status['writer']['stalled']
-                domain_invalid_seen |= not status['domain']['valid']
+                stalled_seen |= status.writer.stalled
+                domain_invalid_seen |= not status.domain.valid
                 answered += 1
                 time.sleep(0.1)
             status = client.get_status()
-            writer = status['writer']
-            assert stalled_seen and writer['stalled']
-            assert writer['busy'] is not None
-            assert writer['busy']['for_s'] > STALL - 5
-            assert writer['stale_s'] > STALL - 5
-            assert writer['written_version'] < version
-            assert domain_invalid_seen and not status['domain']['valid']
-            assert 'stalled' in status['domain']['error']
+            writer = status.writer
+            assert stalled_seen and writer.stalled
+            assert writer.busy is not None
+            assert writer.busy.for_s > STALL - 5
+            assert writer.stale_s > STALL - 5
+            assert writer.written_version < version
+            assert domain_invalid_seen and not status.domain.valid
+            assert 'stalled' in status.domain.error
             assert answered > 100
             mount.resume()
-            wait_for(lambda: client.get_status()['writer']['written_version']
+            wait_for(lambda: client.get_status().writer.written_version
                      == version, timeout=15)
-            status = wait_for(lambda: (lambda s: s if not s['writer'][
-                'stalled'] and s['domain']['valid'] else None)(
-                    client.get_status()), timeout=15)
-            assert status['writer']['superseded'] > 50
+            status = wait_for(lambda: (
+                lambda s: s if not s.writer.stalled and s.domain.valid
+                else None)(client.get_status()), timeout=15)
+            assert status.writer.superseded > 50
             own = [p for p in wait_for(lambda: [
-                p for p in client.get_status()['peers']
-                if p['state'] == 'during-%d' % (answered - 1)])]
-            assert own and own[0]['self']
+                p for p in client.get_status().peers.members
+                if p.state == 'during-%d' % (answered - 1)])]
+            assert own and own[0].is_self
     finally:
         mount.resume()
         broker.stop()

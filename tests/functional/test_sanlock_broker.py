@@ -37,13 +37,13 @@ def sanlock_init(broker, daemon):
 
 
 def joined(broker):
-    fence = broker.status()['fencing']
-    assert fence['lockspace']['state'] in ('joining', 'joined'), fence
-    return fence['lockspace']['state'] == 'joined' and fence
+    fence = broker.status().fencing
+    assert fence.lockspace.state in ('joining', 'joined'), fence
+    return fence.lockspace.state == 'joined' and fence
 
 
 def lease_of(broker):
-    return broker.status()['fencing']['lease']
+    return broker.status().fencing.lease
 
 
 @pytest.fixture
@@ -89,16 +89,16 @@ def test_sanlock_init_refuses_to_wipe_a_lockspace(host1):
 def test_join_acquire_release_and_leave(host1):
     broker, daemon, _, procs = host1
     fence = wait_for(lambda: joined(broker), timeout=30)
-    assert fence['safe'] is True and fence['host_id'] == 1
-    hosts = wait_for(lambda: broker.status()['fencing']['hosts'],
+    assert fence.safe is True and fence.host_id == 1
+    hosts = wait_for(lambda: broker.status().fencing.hosts,
                      timeout=15)
-    assert {'host_id': 1, 'state': 'live'}.items() <= hosts[0].items()
+    assert (hosts[0].host_id, hosts[0].state) == (1, 'live'), hosts
     work = spawn_workload(daemon, procs)
     with broker.client(timeout=30) as client:
         client.acquire_lease(work.pid)
         work.go()
         lease = lease_of(broker)
-        assert lease['held'] and lease['holders'][0]['pid'] == work.pid
+        assert lease.held and lease.holders[0].pid == work.pid
         # sanlock itself lists the workload's pid as the lease holder.
         status = daemon.client('status').stdout
         assert ('r heartbeat:workload' in status
@@ -107,7 +107,7 @@ def test_join_acquire_release_and_leave(host1):
             client.lockspace_leave()
         assert info.value.kind == 'LockspaceError'
         client.release_lease(work.pid)
-        assert not lease_of(broker)['held']
+        assert not lease_of(broker).held
         assert 'r heartbeat:workload' not in daemon.client('status').stdout
         assert work.proc.poll() is None
         client.acquire_lease(work.pid)
@@ -136,14 +136,14 @@ def test_lease_holder_is_killed_when_the_lease_is_lost(host1):
     code = work.proc.wait(timeout=60)
     assert code < 0, code  # killed by a signal
     assert time.monotonic() - start < 30
-    lease = wait_for(lambda: (lambda lease: lease if lease['lost']
+    lease = wait_for(lambda: (lambda lease: lease if lease.lost
                               else None)(lease_of(broker)), timeout=10)
-    assert not lease['held']
-    assert lease['lost'][0]['pid'] == work.pid
-    fence = wait_for(lambda: (lambda f: f if f['lockspace']['state'] ==
-                              'failed' else None)(broker.status()['fencing']),
+    assert not lease.held
+    assert lease.lost[0].pid == work.pid
+    fence = wait_for(lambda: (lambda f: f if f.lockspace.state ==
+                              'failed' else None)(broker.status().fencing),
                      timeout=30)
-    assert fence['lockspace']['error']
+    assert fence.lockspace.error
 
 
 def test_only_one_host_holds_the_lease():
@@ -174,10 +174,10 @@ def test_only_one_host_holds_the_lease():
             with pytest.raises(errors.RemoteError) as info:
                 c2.acquire_lease(second.pid)
             assert info.value.kind == 'LeaseBusy', info.value
-            assert not lease_of(brokers[1])['held']
+            assert not lease_of(brokers[1]).held
             c1.release_lease(first.pid)
             c2.acquire_lease(second.pid)
-            assert lease_of(brokers[1])['held']
+            assert lease_of(brokers[1]).held
             c2.release_lease(second.pid)
     finally:
         for p in procs:

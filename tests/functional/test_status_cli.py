@@ -31,7 +31,7 @@ def test_status_broker_json_and_table():
         broker.start()
         with broker.client() as client:
             client.put_state('running', 3100)
-        wait_for(lambda: broker.status()['own']['state'] == 'running')
+        wait_for(lambda: broker.status().own.state == 'running')
         res = status_cli(broker.config_path, '--json')
         assert res.returncode == 0, res.stderr
         view = json.loads(res.stdout)
