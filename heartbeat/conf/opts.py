@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+from heartbeat.conf import agent
 from heartbeat.conf import base
 from heartbeat.conf import broker
 from heartbeat.conf import fencing
@@ -12,8 +13,10 @@ from heartbeat.conf import redis
 from heartbeat.conf import storage
 from heartbeat.conf import submonitors
 from heartbeat.conf import tooz
+from heartbeat.conf import workload
 
-AREAS = (base, storage, monitor, redis, tooz, broker, fencing, submonitors)
+AREAS = (base, storage, monitor, redis, tooz, broker, fencing, submonitors,
+         agent, workload)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
