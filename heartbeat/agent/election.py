@@ -122,5 +122,5 @@ class MigrationGate:
         if self.count < after:
             return False, '%s (%d of %d loops)' % (text, self.count, after)
         loops, self.count = self.count, 0
-        return True, '%s for %d loop%s' % (text, loops,
-                                            '' if loops == 1 else 's')
+        plural = '' if loops == 1 else 's'
+        return True, '%s for %d loop%s' % (text, loops, plural)
