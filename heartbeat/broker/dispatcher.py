@@ -36,11 +36,17 @@ class Param:
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-    """A callable RPC method and its parameters."""
+    """A callable RPC method and its parameters.
+
+    ``idempotent`` says that running the method twice for one call is
+    harmless (see :data:`heartbeat.broker.protocol.IDEMPOTENT`, which the
+    broker's method table must agree with).
+    """
 
     handler: Callable[..., Any]
     params: Mapping[str, Param] = dataclasses.field(default_factory=dict)
     doc: str = ''
+    idempotent: bool = False
 
 
 def _type_ok(value: Any, types: ArgType) -> bool:

@@ -34,6 +34,39 @@ RESPONSE = 1
 KINDS = (REQUEST, RESPONSE)
 DEFAULT_MAX_FRAME = 1024 * 1024
 
+#: The RPC methods that may safely run twice for one call.  The client
+#: re-sends only these after a kept connection turned out dead, and the
+#: broker's method table (:mod:`heartbeat.broker.api`) declares the same
+#: set.  Why each is (or is not) here:
+#:
+#: * ``ping``, ``get_status``: they only read.
+#: * ``put_state``: a post replaces the host's whole state (the latest post
+#:   wins), so a copy posts the same content again.  The version it bumps
+#:   counts posts, not distinct states: a copy costs one version number and
+#:   one more write of identical data, nothing else.
+#: * ``start_domain_monitor``, ``stop_domain_monitor``: they bring the
+#:   monitor to a target state; a copy finds it there and answers the view.
+#: * ``set_maintenance``: it sets a mode (it is not a toggle).
+#: * ``lockspace_join``: joining a lockspace that is joined or being joined
+#:   answers the view and does nothing; joining never takes or gives up a
+#:   lease.
+#:
+#: Never re-sent, because they take or give up the protection of the
+#: workload and a copy would not answer like the original:
+#:
+#: * ``acquire_lease``: sanlock refuses (EEXIST) a second acquire of a
+#:   lease the process already holds, so a copy would report a failure for
+#:   a lease that was acquired, and the caller would abort a workload that
+#:   holds it.
+#: * ``release_lease``: sanlock answers a second release with EPERM, and a
+#:   copy arriving after a new acquire would release that one.
+#: * ``lockspace_leave``: it ends the host's membership of the lockspace; a
+#:   copy arriving after another client's join would undo that join.
+IDEMPOTENT = frozenset({
+    'ping', 'get_status', 'put_state', 'start_domain_monitor',
+    'stop_domain_monitor', 'set_maintenance', 'lockspace_join',
+})
+
 
 @dataclasses.dataclass(frozen=True)
 class Frame:
