@@ -2,11 +2,12 @@
 
 It connects the storage (retrying while it is unavailable), publishes the
 newest posted state on every report_interval and at once when a new state
-is posted, writes global maintenance requests to slot 0, and reads the
-peers into the store.  Only the newest posted state is ever written: states
-posted while a write is stuck are superseded in the one-place hand-off.  A
-stalled storage blocks this thread alone; the store records which operation
-is stuck and since when, so get_status can say so.
+is posted, writes global maintenance requests as the driver's cluster flag
+``maintenance`` (drivers with the CLUSTER_FLAGS capability), and reads the
+peers and that flag into the store.  Only the newest posted state is ever
+written: states posted while a write is stuck are superseded in the
+one-place hand-off.  A stalled storage blocks this thread alone; the store
+records which operation is stuck and since when, so get_status can say so.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from oslo_log import log as logging
 from heartbeat.broker.connection import StorageConnection
 from heartbeat.broker.store import PostedState
 from heartbeat.broker.store import StatusStore
+from heartbeat.drivers.base import Capability
 from heartbeat.drivers.base import Driver
-from heartbeat.drivers.storage import StorageDriver
+from heartbeat.drivers.base import MAINTENANCE_FLAG
 from heartbeat import exception
 from heartbeat.model import Report
 
@@ -39,7 +41,13 @@ class WriterThread:
                  report_interval: Callable[[], float],
                  peer_interval: Callable[[], float],
                  retry_interval: Callable[[], float],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 host_id: int | None = None) -> None:
+        """Set up the writer; start() runs it.
+
+        ``host_id`` ([heartbeat] host_id), when given, is published in
+        every report's payload as ``host_id``.
+        """
         self.store = store
         self.driver = driver
         self.connection = connection
@@ -53,10 +61,14 @@ class WriterThread:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._joined = False
+        self.host_id = host_id
+        #: The newest maintenance flag read (None until a read succeeds).
+        self._global_mode: str | None = None
 
     @property
     def supports_global_maintenance(self) -> bool:
-        return isinstance(self.driver, StorageDriver)
+        """Whether the driver holds the flags global maintenance needs."""
+        return Capability.CLUSTER_FLAGS in self.driver.capabilities
 
     def start(self) -> None:
         self._stop.clear()
@@ -75,7 +87,7 @@ class WriterThread:
         if self._thread.is_alive():
             LOG.warning('The broker writer is stuck on the storage (%s); '
                         'exiting without marking this host as left.',
-                        self.store.writer_view().get('busy'))
+                        self.store.writer_view().busy)
             return False
         self._thread = None
         return True
@@ -121,7 +133,7 @@ class WriterThread:
                 last_beat = self.clock()
             if (self.clock() >= last_read + self.peer_interval()
                     or mode is not None):
-                self._io('read', self._refresh)
+                self._refresh()
                 last_read = self.clock()
         self._leave()
 
@@ -153,6 +165,11 @@ class WriterThread:
             self.store.set_connected(True)
             LOG.info('Broker connected to the storage and joined %s as %s.',
                      self.store.group, self.store.member_id)
+            if not self.supports_global_maintenance:
+                LOG.warning('Driver %r declares no cluster flags: global '
+                            'maintenance cannot be set or seen by this '
+                            'broker; use [heartbeat] driver = storage or '
+                            'redis for it.', self.driver.name)
         else:
             try:
                 self.driver.stop()
@@ -166,6 +183,9 @@ class WriterThread:
         payload = dict(posted.payload)
         payload['maintenance'] = ('local' if posted.local_maintenance
                                   else 'none')
+        if self.host_id is not None:
+            # Lets peers and clients map a member to its sanlock host id.
+            payload['host_id'] = self.host_id
         return Report(member_id=self.store.member_id, group=self.store.group,
                       seq=self.seq, incarnation=self.incarnation,
                       state=posted.state, score=posted.score,
@@ -177,21 +197,28 @@ class WriterThread:
         self.store.wrote(self._current or self.store.posted, report.seq)
 
     def _write_global(self, mode: str) -> None:
-        if not isinstance(self.driver, StorageDriver):
-            raise exception.ConfigError(
-                'Global maintenance needs the storage driver.')
-        self.driver.area.set_maintenance(mode)
+        # Drivers without cluster flags raise CapabilityMissing, which _io
+        # records as the failure of this write.
+        self.driver.set_flag(MAINTENANCE_FLAG, mode)
         LOG.info('Global maintenance set to %s.', mode)
 
     def _refresh(self) -> None:
+        """Read the cluster flags, then the peers, as two storage reads.
+
+        A failed flag read is recorded (and logged) as a failed read and
+        keeps the mode read before, since a passing fault must not look
+        like the end of global maintenance; the peers are still read.
+        """
+        if self.supports_global_maintenance:
+            self._io('read', self._read_flags)
+        self._io('read', self._read_peers)
+
+    def _read_flags(self) -> None:
+        self._global_mode = self.driver.get_flags().get(MAINTENANCE_FLAG)
+
+    def _read_peers(self) -> None:
         snapshot = self.driver.snapshot(self.store.group)
-        read_at = self.clock()
-        mode = None
-        if isinstance(self.driver, StorageDriver):
-            glob = self.driver.area.read_slot(0)
-            if glob.slot is not None:
-                mode = str(glob.slot.payload.get('maintenance', 'none'))
-        self.store.apply_snapshot(snapshot, read_at, mode)
+        self.store.apply_snapshot(snapshot, self.clock(), self._global_mode)
 
     def _leave(self) -> None:
         if self._joined:

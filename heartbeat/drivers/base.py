@@ -25,6 +25,24 @@ observers.  The contract, which one test suite checks against every driver:
   that the monitor reads at once instead of waiting for its next poll.
 * :meth:`Driver.leave` marks the member as having left cleanly, so that
   observers see it leave instead of going down.
+* With :attr:`Capability.CLUSTER_FLAGS`, :meth:`Driver.set_flag` stores one
+  small cluster-wide string flag (``maintenance = global|none`` is the one
+  heartbeat itself uses) and :meth:`Driver.get_flags` returns all of them in
+  one read.  A flag written is on the backend, readable by every host, when
+  ``set_flag`` returns; it outlives the process that wrote it and is never
+  expired.  Flags are bounded so that every backend can hold them next to
+  the reports: a name is 1 to 32 characters of ``[a-z0-9_]`` starting with
+  a letter, a value at most 64 printable ASCII characters, a cluster at
+  most 16 names, ``maintenance`` included (a value is replaced, a name
+  never removed), and a known
+  name takes only its known values (``maintenance``: ``none`` or
+  ``global``).  Anything else is refused with :class:`InvalidFlag` and
+  nothing is written; a stored entry that breaks these rules (written by
+  something else) is left out of ``get_flags`` rather than failing it, and
+  a known name never set reads as its default (``maintenance``: ``none``).
+  Backend failures raise :class:`~heartbeat.exception.BackendError`.
+  Drivers without the capability raise
+  :class:`~heartbeat.exception.CapabilityMissing` from both methods.
 
 Drivers judge nothing: liveness is decided by the observer from how the
 reports change on its own clock (see :mod:`heartbeat.liveness`).
@@ -34,15 +52,97 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from collections.abc import Collection
+from collections.abc import Mapping
 import enum
+import re
 from typing import Any
 from typing import ClassVar
 
 from oslo_config import cfg
+from oslo_log import log as logging
 
 from heartbeat import exception
 from heartbeat.model import Report
 from heartbeat.model import Snapshot
+
+LOG = logging.getLogger(__name__)
+
+#: The flag that holds the cluster-wide maintenance mode.
+MAINTENANCE_FLAG = 'maintenance'
+#: Names whose values are fixed, and the values they take (the first is
+#: what the flag reads as until it is set).
+KNOWN_FLAG_VALUES: dict[str, tuple[str, ...]] = {
+    MAINTENANCE_FLAG: ('none', 'global'),
+}
+FLAG_NAME_RE = re.compile(r'[a-z][a-z0-9_]{0,31}\Z')
+FLAG_VALUE_RE = re.compile(r'[\x20-\x7e]{0,64}\Z')
+#: Most flag names one cluster holds, the known ones included.
+MAX_FLAGS = 16
+MAX_OTHER_FLAGS = MAX_FLAGS - len(KNOWN_FLAG_VALUES)
+
+
+class InvalidFlag(exception.ConfigError):
+    """A cluster flag name or value breaks the bounds of the contract."""
+
+
+def flag_error(name: object, value: object) -> str | None:
+    """Why ``name = value`` is not a valid flag; None if it is."""
+    if not isinstance(name, str) or not FLAG_NAME_RE.match(name):
+        return ('flag name %r must be 1 to 32 characters of [a-z0-9_] '
+                'starting with a letter' % (name,))
+    if not isinstance(value, str) or not FLAG_VALUE_RE.match(value):
+        return ('value %r of flag %s must be a string of at most 64 '
+                'printable ASCII characters' % (value, name))
+    known = KNOWN_FLAG_VALUES.get(name)
+    if known is not None and value not in known:
+        return ('flag %s takes one of %s, not %r'
+                % (name, ', '.join(known), value))
+    return None
+
+
+def check_flag(name: str, value: str,
+               existing: Collection[str] | None = None) -> None:
+    """Raise :class:`InvalidFlag` unless ``name = value`` may be written.
+
+    ``existing`` (the names already stored), when the caller knows them,
+    also checks that a new name stays within :data:`MAX_FLAGS`.
+    """
+    error = flag_error(name, value)
+    if error is not None:
+        raise InvalidFlag('Refusing cluster flag: %s.' % error)
+    if existing is not None and name not in KNOWN_FLAG_VALUES:
+        # Known names always count, set or not, so that every backend
+        # reaches the limit at the same name.
+        others = set(existing) - KNOWN_FLAG_VALUES.keys()
+        if name not in others and len(others) >= MAX_OTHER_FLAGS:
+            raise too_many_flags(name)
+
+
+def too_many_flags(name: str) -> InvalidFlag:
+    return InvalidFlag(
+        'Refusing cluster flag %s: the cluster already holds %d flags, the '
+        'most it may.' % (name, MAX_FLAGS))
+
+
+def valid_flags(raw: Mapping[str, object], where: str) -> dict[str, str]:
+    """The entries of ``raw`` that are valid flags, known names defaulted.
+
+    One foreign or damaged entry must not hide the others, so it is logged
+    and left out instead of failing the whole read.  A known name never
+    set reads as its first value, so every driver answers alike.
+    """
+    flags: dict[str, str] = {}
+    for name, value in raw.items():
+        error = flag_error(name, value)
+        if error is None:
+            flags[name] = str(value)
+        else:
+            LOG.warning('Ignoring a cluster flag stored in %s: %s.', where,
+                        error)
+    for name, values in KNOWN_FLAG_VALUES.items():
+        flags.setdefault(name, values[0])
+    return flags
 
 
 class Capability(enum.Enum):
@@ -59,6 +159,9 @@ class Capability(enum.Enum):
     BATCHED_READ = 'batched_read'
     #: ``snapshot(since=cursor)`` returns only what changed (O(changes)).
     INCREMENTAL = 'incremental'
+    #: Cluster-wide flags: :meth:`Driver.set_flag`, :meth:`Driver.get_flags`
+    #: (global maintenance needs them).
+    CLUSTER_FLAGS = 'cluster_flags'
 
 
 class Driver(abc.ABC):
@@ -68,6 +171,8 @@ class Driver(abc.ABC):
     name: ClassVar[str]
     #: What the driver can do beyond the contract.
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: Why the driver has no CLUSTER_FLAGS, told in the refusal.
+    no_flags_reason: ClassVar[str] = 'it declares no cluster_flags'
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.conf = conf
@@ -114,3 +219,24 @@ class Driver(abc.ABC):
         raise exception.CapabilityMissing(
             'Driver %r cannot push changes; the monitor polls it instead.'
             % self.name)
+
+    def set_flag(self, name: str, value: str) -> None:
+        """Store the cluster-wide flag ``name = value``, durably.
+
+        Only drivers with the CLUSTER_FLAGS capability implement this; see
+        the module docstring for the bounds of names and values.
+        """
+        raise self._flags_missing()
+
+    def get_flags(self) -> dict[str, str]:
+        """Every cluster-wide flag, in one read of the backend.
+
+        Only drivers with the CLUSTER_FLAGS capability implement this.
+        """
+        raise self._flags_missing()
+
+    def _flags_missing(self) -> exception.CapabilityMissing:
+        return exception.CapabilityMissing(
+            'Driver %r cannot hold cluster-wide flags (%s), so global '
+            'maintenance is not available with it; use [heartbeat] driver = '
+            'storage or redis for that.' % (self.name, self.no_flags_reason))

@@ -46,6 +46,13 @@ Considerations:
   :attr:`ToozDriver.backend_capabilities` lists what the configured backend
   really offers.
 * Member ids must be ASCII (a ZooKeeper restriction of tooz).
+* No cluster flags (CLUSTER_FLAGS), so no global maintenance: the only
+  data tooz stores on every backend is a member's capabilities, which end
+  with that member's session, while a flag must outlive the process that
+  set it.  Group names do persist, but changing one is a delete and a
+  create (never atomic), and memcached forgets them on a restart or an
+  eviction.  Use the storage or redis driver where global maintenance is
+  needed.
 """
 
 from __future__ import annotations
@@ -174,6 +181,9 @@ class ToozDriver(base.Driver):
     #: Nothing beyond the contract is guaranteed on every tooz backend;
     #: see :attr:`backend_capabilities`.
     capabilities: ClassVar[frozenset[base.Capability]] = frozenset()
+    no_flags_reason: ClassVar[str] = (
+        "tooz keeps data only as members' capabilities, which end with the "
+        "member's session")
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         super().__init__(conf)

@@ -17,6 +17,7 @@ from oslo_config import cfg
 import pytest
 
 from heartbeat import drivers
+from heartbeat.drivers import base
 from heartbeat.drivers.base import Capability
 from heartbeat.drivers.base import Driver
 from heartbeat.drivers.storage import admin
@@ -330,3 +331,70 @@ def test_servicegroup_api_on_the_driver(backend: Backend) -> None:
         assert sg.service_is_up(group, 'm1')
         member = sg.get_member(group, 'm1')
         assert member is not None and member.report.state == 'enabled'
+
+
+def _flags_or_refusal(backend: Backend) -> tuple[Driver, Driver] | None:
+    """Two drivers holding cluster flags; None once a refusal is checked."""
+    writer, reader = backend.driver(1), backend.driver(2)
+    if Capability.CLUSTER_FLAGS in writer.capabilities:
+        return writer, reader
+    for call in (lambda: writer.set_flag('maintenance', 'global'),
+                 writer.get_flags):
+        with pytest.raises(exception.CapabilityMissing) as err:
+            call()
+        assert repr(writer.name) in str(err.value)
+        assert 'global maintenance' in str(err.value)
+    return None
+
+
+def test_cluster_flags_are_shared_replaced_and_kept(backend: Backend
+                                                    ) -> None:
+    pair = _flags_or_refusal(backend)
+    if pair is None:
+        return
+    writer, reader = pair
+    assert reader.get_flags() == {'maintenance': 'none'}
+    writer.set_flag('maintenance', 'global')
+    assert reader.get_flags() == {'maintenance': 'global'}
+    reader.set_flag('owner_note', 'drain host-3 at 10:00')
+    writer.set_flag('maintenance', 'none')
+    expected = {'maintenance': 'none', 'owner_note': 'drain host-3 at 10:00'}
+    assert reader.get_flags() == expected
+    # Flags outlive the drivers that wrote them.
+    writer.stop()
+    reader.stop()
+    assert backend.driver(3).get_flags() == expected
+
+
+@pytest.mark.parametrize('name, value', [
+    ('maintenance', 'sideways'), ('Maintenance', 'none'), ('', 'x'),
+    ('9lives', 'x'), ('a' * 33, 'x'), ('note', 'x' * 65),
+    ('note', 'tab\there'), ('note', 'caf\u00e9')])
+def test_flags_out_of_bounds_are_refused(backend: Backend, name: str,
+                                         value: str) -> None:
+    pair = _flags_or_refusal(backend)
+    if pair is None:
+        return
+    writer, reader = pair
+    with pytest.raises(base.InvalidFlag):
+        writer.set_flag(name, value)
+    assert reader.get_flags() == {'maintenance': 'none'}
+
+
+def test_flag_names_are_bounded(backend: Backend) -> None:
+    pair = _flags_or_refusal(backend)
+    if pair is None:
+        return
+    writer, reader = pair
+    names = ['f%02d' % i for i in range(base.MAX_FLAGS - 1)]
+    for name in names:
+        writer.set_flag(name, 'v')
+    with pytest.raises(base.InvalidFlag, match='most'):
+        reader.set_flag('one_too_many', 'v')
+    # Replacing a value needs no new name.
+    reader.set_flag('f00', 'w')
+    writer.set_flag('maintenance', 'global')
+    flags = reader.get_flags()
+    assert len(flags) == base.MAX_FLAGS
+    assert (flags['f00'], flags['f01'], flags['maintenance']) == ('w', 'v',
+                                                                  'global')

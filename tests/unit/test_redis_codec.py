@@ -75,6 +75,21 @@ def test_keys_are_namespaced_by_prefix_and_group() -> None:
     assert codec.groups_key('hb') == 'hb:groups'
 
 
+def test_flags_hash_sits_beside_the_groups() -> None:
+    assert codec.flags_key('hb') == 'hb:flags'
+    # Group keys all start with <prefix>:g:, so no group can be named so.
+    assert not codec.flags_key('hb').startswith(codec.Keys('hb', 'x').base)
+
+
+def test_decode_flags_keeps_valid_entries_only() -> None:
+    raw = {b'maintenance': b'global', b'note': b'drain', b'Bad': b'x',
+           b'bin': b'\xff\xfe', 'text': 'str ok'}
+    assert codec.decode_flags(raw, 'redis hb:flags') == {
+        'maintenance': 'global', 'note': 'drain', 'text': 'str ok'}
+    assert codec.decode_flags({}, 'redis hb:flags') == {
+        'maintenance': 'none'}
+
+
 def test_decode_pairs() -> None:
     assert codec.decode_pairs([b'a', 1, 'b', 2]) == [('a', 1), ('b', 2)]
 

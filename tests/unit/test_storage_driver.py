@@ -1,6 +1,7 @@
 """The storage driver on a real temporary metadata file."""
 
 import contextlib
+import dataclasses
 import os
 import threading
 import time
@@ -296,3 +297,73 @@ def test_unchanged_slots_reuse_their_decoding(cluster):
     assert observer.snapshot('g').reports[0] is first
     a.publish(report('a', 2))
     assert observer.snapshot('g').reports[0].seq == 2
+
+
+def global_payload(cluster):
+    slot = layout.decode(raw_slots(cluster)[0], 0)
+    assert slot is not None
+    return dict(slot.payload)
+
+
+def test_maintenance_flag_keeps_the_slot_0_format(cluster):
+    drv = driver_for(cluster, 1)
+    assert drivers.base.Capability.CLUSTER_FLAGS in drv.capabilities
+    before = global_payload(cluster)
+    assert before['maintenance'] == 'none' and 'flags' not in before
+    drv.set_flag('maintenance', 'global')
+    # Where earlier versions write and read it: top level of slot 0.
+    assert global_payload(cluster) == dict(before, maintenance='global')
+    drv.set_flag('owner_note', 'drain')
+    after = global_payload(cluster)
+    assert after == dict(before, maintenance='global',
+                         flags={'owner_note': 'drain'})
+    # The area still opens, and a driver started later reads both.
+    assert driver_for(cluster, 2).get_flags() == {
+        'maintenance': 'global', 'owner_note': 'drain'}
+
+
+def test_area_written_before_flags_reads_its_maintenance(cluster):
+    drv = driver_for(cluster, 1)
+    geometry = storage.geometry_from(cluster.make_conf())
+    drv.area.write_slot(layout.global_slot(geometry, 'global', 1.0))
+    assert drv.get_flags() == {'maintenance': 'global'}
+    drv.set_flag('maintenance', 'none')
+    assert drv.get_flags() == {'maintenance': 'none'}
+
+
+def test_foreign_flag_entries_are_left_out(cluster):
+    drv = driver_for(cluster, 1)
+    glob = drv.area.read_global()
+    drv.area.write_slot(dataclasses.replace(glob, payload=dict(
+        glob.payload, flags={'ok': 'yes', 'Bad': 'x', 'n': 1})))
+    assert drv.get_flags() == {'maintenance': 'none', 'ok': 'yes'}
+
+
+def test_damaged_slot_0_fails_the_flag_read_not_the_snapshot(cluster):
+    drv = driver_for(cluster, 1)
+    drv.join('g', 'a')
+    drv.publish(report('a', 1))
+    with open(cluster.metadata_path, 'r+b') as f:
+        f.seek(layout.HEADER_SIZE + 2)
+        f.write(b'X')
+    with pytest.raises(exception.StorageError, match='slot 0'):
+        drv.get_flags()
+    with pytest.raises(exception.StorageError, match='slot 0'):
+        drv.set_flag('maintenance', 'global')
+    assert [r.member_id for r in drv.snapshot('g').reports] == ['a']
+
+
+def test_flags_that_do_not_fit_slot_0_are_refused(tmp_path):
+    small = StorageCluster(str(tmp_path), max_hosts=2)
+    conf = small.make_conf(host_id=1)
+    conf.set_override('slot_size', 512, 'heartbeat_storage')
+    admin.init_area(conf, force=True)
+    drv = drivers.load(conf)
+    drv.start()
+    try:
+        with pytest.raises(exception.PayloadTooLarge, match='slot 0'):
+            for i in range(10):
+                drv.set_flag('note%d' % i, 'v' * 64)
+        assert len(drv.get_flags()) < 10
+    finally:
+        drv.stop()

@@ -106,3 +106,15 @@ def test_backend_url_is_secret() -> None:
 ])
 def test_coordinator_options(url: str, expected: dict[str, str]) -> None:
     assert tooz_driver.coordinator_options(url, 30, 2.5) == expected
+
+
+def test_cluster_flags_are_refused_with_the_reason() -> None:
+    drv = _driver('zookeeper://127.0.0.1:2181')
+    assert Capability.CLUSTER_FLAGS not in drv.capabilities
+    for call in (lambda: drv.set_flag('maintenance', 'global'),
+                 drv.get_flags):
+        with pytest.raises(exception.CapabilityMissing) as err:
+            call()
+        assert "Driver 'tooz'" in str(err.value)
+        assert "members' capabilities" in str(err.value)
+        assert 'storage or redis' in str(err.value)

@@ -12,6 +12,7 @@ import json
 import math
 from typing import Any
 
+from heartbeat.drivers import base
 from heartbeat.drivers import record
 from heartbeat.model import InvalidRecord
 from heartbeat.model import Report
@@ -73,6 +74,33 @@ def epoch_key(prefix: str) -> str:
 
 def channel(prefix: str) -> str:
     return '%s:changes' % prefix
+
+
+def flags_key(prefix: str) -> str:
+    """The hash of the cluster flags (flag name -> value) under ``prefix``.
+
+    One hash per prefix, which is per cluster: the flags belong to no
+    group, and a group's keys all sit under ``<prefix>:g:``, so no group
+    name can collide with it.
+    """
+    return '%s:flags' % prefix
+
+
+def decode_flags(raw: Mapping[Any, Any], where: str) -> dict[str, str]:
+    """The valid flags of an HGETALL reply (bytes or str keys and values).
+
+    Entries that break the flag bounds (non-ASCII bytes included) are left
+    out, and logged, rather than hiding the others.
+    """
+    def text_of(item: bytes | str) -> str:
+        # Undecodable bytes become U+FFFD, which the bounds then refuse.
+        if isinstance(item, bytes):
+            return item.decode('utf-8', 'replace')
+        return item
+
+    return base.valid_flags(
+        {text_of(name): text_of(value) for name, value in raw.items()},
+        where)
 
 
 @dataclasses.dataclass(frozen=True)

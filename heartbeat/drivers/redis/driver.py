@@ -96,6 +96,14 @@ class RedisDriver(base.Driver):
     * Liveness is still judged by observers on their own clocks; the
       server's clock only orders changes and purges records silent for
       member_ttl.
+    * Cluster flags (CLUSTER_FLAGS) are one hash, ``<prefix>:flags``: a
+      read is one HGETALL, a write one script call that also keeps the
+      number of names bounded.  A write has returned once the master holds
+      it; whether it survives a restart of redis is up to the server's
+      persistence (``appendonly yes`` keeps it), and with Sentinels a
+      failover right after the write may lose it as it may lose a beat.
+      A lost flag reads as unset, which for maintenance means ``none``:
+      run redis with persistence where global maintenance must hold.
     * Scripts derive key names, so Redis Cluster is not supported; a single
       server or a Sentinel-managed master is.
     * With Sentinels, a connection opened before a failover keeps writing
@@ -109,7 +117,7 @@ class RedisDriver(base.Driver):
     name: ClassVar[str] = 'redis'
     capabilities: ClassVar[frozenset[base.Capability]] = frozenset({
         base.Capability.PUSH, base.Capability.INCREMENTAL,
-        base.Capability.BATCHED_READ})
+        base.Capability.BATCHED_READ, base.Capability.CLUSTER_FLAGS})
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         super().__init__(conf)
@@ -454,6 +462,29 @@ class RedisDriver(base.Driver):
         self._send(member, report, True)
         with self._lock:
             self._members.pop((report.group, report.member_id), None)
+
+    # -- cluster flags --
+
+    def set_flag(self, name: str, value: str) -> None:
+        base.check_flag(name, value)
+        try:
+            stored = self._eval(
+                self.client, scripts.SET_FLAG,
+                [codec.flags_key(self.prefix), name, value,
+                 base.MAX_OTHER_FLAGS, *base.KNOWN_FLAG_VALUES],
+                numkeys=b'1')
+        except redis.RedisError as err:
+            raise self._error('flag write', err) from err
+        if not stored:
+            raise base.too_many_flags(name)
+
+    def get_flags(self) -> dict[str, str]:
+        key = codec.flags_key(self.prefix)
+        try:
+            raw = self.client.hgetall(key)
+        except redis.RedisError as err:
+            raise self._error('flag read', err) from err
+        return codec.decode_flags(raw, 'redis %s' % key)
 
     # -- observers --
 

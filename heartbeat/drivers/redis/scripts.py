@@ -239,6 +239,30 @@ end
 return {epoch, 0, out}
 """
 
+# KEYS: the flags hash.  ARGV: name, value, most names beside the known
+# ones, then the known names (always counted, set or not).
+# Returns 1 when stored, 0 when the name is a new other name and the hash
+# holds the most.  A script so that the count and the write cannot be
+# interleaved with another host's new name.
+SET_FLAG_SOURCE = """
+local key, name = KEYS[1], ARGV[1]
+if redis.call('HEXISTS', key, name) == 0 then
+  local others = redis.call('HLEN', key)
+  for i = 4, #ARGV do
+    if ARGV[i] == name then
+      others = -1
+      break
+    end
+    others = others - redis.call('HEXISTS', key, ARGV[i])
+  end
+  if others >= tonumber(ARGV[3]) then
+    return 0
+  end
+end
+redis.call('HSET', key, name, ARGV[2])
+return 1
+"""
+
 
 class LuaScript:
     """A server-side script: its source and the SHA1 digest EVALSHA uses."""
@@ -260,4 +284,5 @@ class LuaScript:
 PUBLISH = LuaScript('publish', PUBLISH_SOURCE)
 JOIN = LuaScript('join', JOIN_SOURCE)
 SNAPSHOT = LuaScript('snapshot', SNAPSHOT_SOURCE)
-ALL = (PUBLISH, JOIN, SNAPSHOT)
+SET_FLAG = LuaScript('set_flag', SET_FLAG_SOURCE)
+ALL = (PUBLISH, JOIN, SNAPSHOT, SET_FLAG)

@@ -15,6 +15,12 @@ Considerations:
 * Observers read the whole area in one read; a corrupt slot is reported as
   invalid and never stops the others being read.
 * The writer's wall-clock timestamp is informational only.
+* Cluster flags (CLUSTER_FLAGS) live in slot 0 beside the geometry; the
+  maintenance flag keeps the place and values it always had, so areas and
+  hosts of earlier versions read it unchanged.  A flag write reads slot 0
+  and writes it back whole with O_DSYNC; the storage has no compare-and-
+  set, so two hosts writing *different* flags at the same instant can lose
+  one of the two writes (the same flag: the last writer wins, as before).
 """
 
 from __future__ import annotations
@@ -83,7 +89,8 @@ class StorageDriver(base.Driver):
 
     name: ClassVar[str] = 'storage'
     capabilities: ClassVar[frozenset[base.Capability]] = frozenset(
-        {base.Capability.FENCING_COMPATIBLE, base.Capability.BATCHED_READ})
+        {base.Capability.FENCING_COMPATIBLE, base.Capability.BATCHED_READ,
+         base.Capability.CLUSTER_FLAGS})
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         super().__init__(conf)
@@ -228,6 +235,26 @@ class StorageDriver(base.Driver):
         self._write(report)
         self._member = None
         self._last_written = None
+
+    def set_flag(self, name: str, value: str) -> None:
+        base.check_flag(name, value)
+        glob = self.area.read_global()
+        base.check_flag(name, value, layout.global_flags(glob))
+        try:
+            self.area.write_slot(layout.with_flag(glob, name, value,
+                                                  time.time()))
+        except exception.PayloadTooLarge as err:
+            raise exception.PayloadTooLarge(
+                'Flag %s does not fit into slot 0 of %s beside the other '
+                'flags (at most %d bytes); raise [heartbeat_storage] '
+                'slot_size (re-initialising the area).'
+                % (name, self.area.path, self.geometry.payload_limit)
+            ) from err
+
+    def get_flags(self) -> dict[str, str]:
+        glob = self.area.read_global()
+        return base.valid_flags(layout.global_flags(glob),
+                                'slot 0 of %s' % self.area.path)
 
     def snapshot(self, group: str | None = None,
                  since: Any = None) -> Snapshot:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 
 from heartbeat.drivers.storage import layout
 from heartbeat.drivers.storage.volume import Volume
@@ -58,6 +57,10 @@ class Area:
                 'the area or re-initialise it.'
                 % (self.path, size, self.geometry.max_hosts,
                    self.geometry.slot_size, self.geometry.area_size))
+        return self.read_global()
+
+    def read_global(self) -> layout.Slot:
+        """The global slot 0, checked against the geometry."""
         read = self.read_slot(0)
         if read.error is not None:
             raise exception.StorageError(
@@ -102,13 +105,6 @@ class Area:
                 continue
             out.append(decode_slot(host_id, raw[start:start + size]))
         return out
-
-    def set_maintenance(self, mode: str) -> None:
-        if mode not in layout.MAINTENANCE_MODES:
-            raise exception.ConfigError(
-                'Unknown global maintenance mode %r; use one of: %s.'
-                % (mode, ', '.join(layout.MAINTENANCE_MODES)))
-        self.write_slot(layout.global_slot(self.geometry, mode, time.time()))
 
     def close(self) -> None:
         self.volume.close()

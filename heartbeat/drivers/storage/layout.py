@@ -1,8 +1,11 @@
 """Pure encoding of the shared-storage metadata area.
 
 The area is ``max_hosts + 1`` slots of ``slot_size`` bytes (4096 by default,
-sector aligned).  Slot 0 is global (format, geometry, maintenance flag);
-slot N belongs to host_id N.  Every slot is::
+sector aligned).  Slot 0 is global: its payload holds the format
+(``kind``), the geometry (``slot_size``, ``max_hosts``) and the cluster
+flags, ``maintenance`` at the top level as it always was and any other flag
+in a ``flags`` object beside it, which readers that predate it ignore.
+Slot N belongs to host_id N.  Every slot is::
 
     offset size field
     0      8    magic  b'HBEATSLT'
@@ -40,7 +43,10 @@ LENGTH_OFFSET = 40
 FLAG_LEFT = 0x1
 EMPTY_MAGIC = bytes(len(MAGIC))
 GLOBAL_KIND = 'global'
-MAINTENANCE_MODES = ('none', 'global')
+#: The flag kept at the top level of slot 0 (the original format).
+MAINTENANCE_KEY = 'maintenance'
+#: Where slot 0 keeps every other flag.
+FLAGS_KEY = 'flags'
 
 
 class CorruptSlot(exception.StorageError):
@@ -170,6 +176,36 @@ def global_slot(geometry: Geometry, maintenance: str = 'none',
                          'slot_size': geometry.slot_size,
                          'max_hosts': geometry.max_hosts,
                          'maintenance': maintenance})
+
+
+def global_flags(slot: Slot) -> dict[str, Any]:
+    """The flags stored in the global ``slot``, as found (unchecked).
+
+    An area initialised before flags existed has no ``maintenance`` key in
+    some versions: it reads as ``none``, as it always did.
+    """
+    extra = slot.payload.get(FLAGS_KEY)
+    flags = dict(extra) if isinstance(extra, dict) else {}
+    flags[MAINTENANCE_KEY] = slot.payload.get(MAINTENANCE_KEY, 'none')
+    return flags
+
+
+def with_flag(slot: Slot, name: str, value: str, timestamp: float) -> Slot:
+    """The global ``slot`` with flag ``name`` set to ``value``.
+
+    Everything else in the payload is kept, so that geometry and fields a
+    newer heartbeat added survive the write; seq counts the writes.
+    """
+    payload = dict(slot.payload)
+    if name == MAINTENANCE_KEY:
+        payload[MAINTENANCE_KEY] = value
+    else:
+        extra = payload.get(FLAGS_KEY)
+        flags = dict(extra) if isinstance(extra, dict) else {}
+        flags[name] = value
+        payload[FLAGS_KEY] = flags
+    return dataclasses.replace(slot, seq=slot.seq + 1, timestamp=timestamp,
+                               payload=payload)
 
 
 def check_global(slot: Slot | None, geometry: Geometry, path: str) -> None:
