@@ -73,7 +73,7 @@ class Broker:
             peer_interval=lambda: (conf.broker.peer_refresh_interval
                                    or conf.heartbeat.report_interval),
             retry_interval=lambda: conf.broker.connect_retry_interval,
-            clock=clock)
+            clock=clock, host_id=hb.host_id)
         self.domain = DomainMonitor(
             self.connection.validate,
             interval=lambda: conf.broker.domain_monitor_interval,
@@ -215,7 +215,8 @@ class Broker:
     def set_maintenance(self, mode: str) -> dict[str, Any]:
         """Enter or leave maintenance.
 
-        ``local``: this host; ``global``: the whole cluster (slot 0);
+        ``local``: this host; ``global``: the whole cluster (a
+        cluster-wide flag of the driver);
         ``none``: clear both.
         """
         if mode not in MAINTENANCE_MODES:
@@ -224,8 +225,9 @@ class Broker:
                 % (mode, ', '.join(MAINTENANCE_MODES)))
         if mode == 'global' and not self.writer.supports_global_maintenance:
             raise exception.ConfigError(
-                'Global maintenance is stored in slot 0 of the shared '
-                'metadata area: it needs [heartbeat] driver = storage.')
+                'Global maintenance needs cluster-wide flags, which the %s '
+                'driver cannot hold; use [heartbeat] driver = storage or '
+                'redis.' % self.driver.name)
         if mode == 'local':
             self.store.set_local_maintenance(True)
         else:

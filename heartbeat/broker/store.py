@@ -122,7 +122,7 @@ class StatusStore:
         self.condition = threading.Condition()
         #: Newest posted state not yet taken by the writer.
         self.to_write: LatestOnly[PostedState] = LatestOnly(self.condition)
-        #: Newest global maintenance mode not yet written to slot 0.
+        #: Newest global maintenance mode not yet written (a cluster flag).
         self.to_write_global: LatestOnly[str] = LatestOnly(self.condition)
 
     # -- producers (RPC threads) -------------------------------------------
