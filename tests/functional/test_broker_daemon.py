@@ -61,7 +61,8 @@ def test_serves_publishes_and_stops_cleanly(broker):
     _, rows = slots(broker)
     assert rows[1].status == 'valid'
     assert rows[1].detail['state'] == 'idle'
-    assert rows[1].detail['data'] == {'vm': 'down', 'maintenance': 'none'}
+    assert rows[1].detail['data'] == {'vm': 'down', 'maintenance': 'none',
+                                     'host_id': 1}
     peers = wait_for(lambda: [p for p in broker.status().peers.members
                               if p.state == 'idle'])
     assert peers[0].is_self and peers[0].member_id == 'host-1'

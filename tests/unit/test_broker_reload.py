@@ -176,7 +176,7 @@ def test_runner_applies_a_shorter_interval_at_once():
         conf.set_override('interval', 0.05, 'submonitors')
         run.reschedule()
         assert wait_for(lambda: mon.calls > 5)
-        assert run.view()['counting']['interval_s'] == 0.05
+        assert run.view()['counting'].interval_s == 0.05
     finally:
         run.stop()
     assert not run._threads
