@@ -59,6 +59,16 @@ OPTS: list[cfg.Opt] = [
         help='Join the lockspace when the broker starts (the agent may also '
              'ask for it).'),
     cfg.StrOpt(
+        'holders_file', sample_default='<[broker] socket_path>.holders',
+        help='File in which the broker records the processes it acquired '
+             'the workload lease for, rewritten atomically on every '
+             'acquire and release, so that a broker restarted under a '
+             'running workload reports that holder again (after checking '
+             'it against sanlock and /proc). Default: beside [broker] '
+             'socket_path, with the extension ".holders" '
+             '(/run/heartbeat/broker.holders), a directory that survives '
+             'broker restarts and is emptied at boot.'),
+    cfg.StrOpt(
         'sanlock_run_dir',
         help='Run directory of the sanlock daemon to talk to (its '
              'SANLOCK_RUN_DIR). Default: the daemon\'s default.'),

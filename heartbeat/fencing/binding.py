@@ -20,8 +20,8 @@ import sys
 import threading
 from types import ModuleType
 
-from heartbeat.fencing.base import BindingMissing
-from heartbeat.fencing.base import FencingError
+from heartbeat.fencing.errors import BindingMissing
+from heartbeat.fencing.errors import FencingError
 
 DIST_PACKAGES = '/usr/lib/python3/dist-packages'
 RUN_DIR_ENV = 'SANLOCK_RUN_DIR'

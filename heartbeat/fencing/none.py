@@ -7,13 +7,13 @@ loudly in the log.
 
 from __future__ import annotations
 
-import time
-from typing import Any
+import dataclasses
 from typing import ClassVar
 
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from heartbeat.broker import status
 from heartbeat.fencing import base
 
 LOG = logging.getLogger(__name__)
@@ -24,7 +24,12 @@ WARNING = ('[fencing] fencer = none: NOTHING prevents the protected workload '
 
 
 class NoFencer(base.Fencer):
-    """A fencer that fences nothing (UNSAFE)."""
+    """A fencer that fences nothing (UNSAFE).
+
+    It still keeps the books like a real fencer (holders recorded across a
+    broker restart, checked against /proc only), so that what runs on top
+    of it behaves as it would with sanlock.
+    """
 
     name: ClassVar[str] = 'none'
     safe: ClassVar[bool] = False
@@ -33,30 +38,29 @@ class NoFencer(base.Fencer):
         super().__init__(conf)
         LOG.warning(WARNING)
 
-    def join(self) -> dict[str, Any]:
+    def join(self) -> status.FencingStatus:
         LOG.warning('Joining no lockspace: %s', WARNING)
-        self.book.set_state(base.JOINED)
+        self.book.set_state(status.LOCKSPACE_JOINED)
         return self.view()
 
-    def leave(self) -> dict[str, Any]:
-        self.book.set_state(base.LEFT)
+    def leave(self) -> status.FencingStatus:
+        self.book.set_state(status.LOCKSPACE_LEFT)
         return self.view()
 
-    def acquire(self, pid: int) -> dict[str, Any]:
+    def acquire(self, pid: int) -> status.FencingStatus:
         LOG.warning('"Acquiring" the workload lease for pid %d without any '
                     'fencing: %s', pid, WARNING)
         self.book.reap()
-        with self.book.lock:
-            self.book.holders[pid] = base.Holder(pid, time.monotonic())
+        self.book.add(pid)
         return self.view()
 
-    def release(self, pid: int) -> dict[str, Any]:
-        with self.book.lock:
-            self.book.holders.pop(pid, None)
+    def release(self, pid: int) -> status.FencingStatus:
+        self.book.remove(pid)
         return self.view()
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> status.FencingStatus:
         self.book.reap()
         out = super().view()
-        out['warning'] = WARNING
-        return out
+        warning = WARNING if out.warning is None else '%s %s' % (
+            WARNING, out.warning)
+        return dataclasses.replace(out, warning=warning)

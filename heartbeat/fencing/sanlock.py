@@ -18,6 +18,10 @@ Considerations:
   lease holders that died.
 * Leaving with a lease held is refused (sanlock would kill the workload):
   stop the workload and release the lease first.
+* A broker restarted under a running workload takes its holders back from
+  the holders file only once sanlock itself lists the lease for the pid
+  (``inquire``); while the daemon cannot answer they stay unconfirmed and
+  the poller asks again.
 * Timeline with io_timeout T: renewals every 2T, holders killed after 8T
   without renewal, peers see a failed host as dead after 8T + 60 s.
 """
@@ -35,13 +39,19 @@ from typing import ClassVar
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from heartbeat.broker import status
 from heartbeat.fencing import base
 from heartbeat.fencing import binding
+from heartbeat.fencing import errors
+from heartbeat.workload import procs
 
 LOG = logging.getLogger(__name__)
 
 POLL_INTERVAL = 1.0
 ALIGN = 1024 * 1024
+
+#: States in which this host is, or is getting, in the lockspace.
+IN_LOCKSPACE = (status.LOCKSPACE_JOINING, status.LOCKSPACE_JOINED)
 
 HOST_FLAGS = (('HOST_FREE', 'free'), ('HOST_LIVE', 'live'),
               ('HOST_FAIL', 'fail'), ('HOST_DEAD', 'dead'),
@@ -104,6 +114,7 @@ class SanlockFencer(base.Fencer):
 
     def start(self) -> None:
         _ = self.sanlock
+        super().start()
         self._stop.clear()
         self._poller = threading.Thread(target=self._poll,
                                         name='sanlock-poller', daemon=True)
@@ -114,17 +125,36 @@ class SanlockFencer(base.Fencer):
         if self._poller is not None:
             self._poller.join(timeout=5.0)
             self._poller = None
-        if self.book.state in (base.JOINED, base.JOINING):
+        if self.book.state in IN_LOCKSPACE:
             try:
                 self.leave()
-            except base.FencingError as err:
+            except errors.FencingError as err:
                 LOG.warning('Staying in lockspace %s: %s',
                             self.space.name.decode(), err)
 
     # -- lockspace ---------------------------------------------------------
 
-    def join(self) -> dict[str, Any]:
-        if self.book.state in (base.JOINING, base.JOINED):
+    def check_holder(self, pid: int) -> str | None:
+        sl = self.sanlock
+        try:
+            resources = sl.inquire(pid=pid)
+        except sl.SanlockException as err:
+            if _errno(err) == errno.ESRCH:
+                return ('process %d is no longer registered with sanlock'
+                        % pid)
+            raise errors.FencingError(
+                'sanlock cannot say what process %d holds: %s'
+                % (pid, describe(err))) from err
+        sp = self.space
+        for res in resources:
+            if (res.get('lockspace') == sp.name
+                    and res.get('resource') == sp.resource):
+                return None
+        return ('sanlock lists no workload lease for process %d (released '
+                'or lost while the broker was down)' % pid)
+
+    def join(self) -> status.FencingStatus:
+        if self.book.state in IN_LOCKSPACE:
             return self.view()
         host_id = self.host_id
         sp = self.space
@@ -133,8 +163,8 @@ class SanlockFencer(base.Fencer):
                                        iotimeout=sp.io_timeout, wait=False)
         except self.sanlock.SanlockException as err:
             if _errno(err) != errno.EEXIST:
-                self.book.set_state(base.FAILED, describe(err))
-                raise base.LockspaceError(
+                self.book.set_state(status.LOCKSPACE_FAILED, describe(err))
+                raise errors.LockspaceError(
                     'Cannot join lockspace %s with host_id %d on %s: %s. '
                     'Is it initialised ("heartbeat-storage sanlock-init") '
                     'and is the sanlock daemon running?'
@@ -143,38 +173,39 @@ class SanlockFencer(base.Fencer):
             LOG.info('Lockspace %s already joined by this host.',
                      sp.name.decode())
         self._join_started = time.monotonic()
-        self.book.set_state(base.JOINING)
+        self.book.set_state(status.LOCKSPACE_JOINING)
         LOG.info('Joining lockspace %s as host_id %d (io_timeout %ds).',
                  sp.name.decode(), host_id, sp.io_timeout)
         return self.view()
 
-    def leave(self) -> dict[str, Any]:
+    def leave(self) -> status.FencingStatus:
         self.book.reap()
-        if self.book.holders:
-            raise base.LockspaceError(
+        if self.book.holders or self.book.pending:
+            raise errors.LockspaceError(
                 'Not leaving lockspace %s: process(es) %s hold the workload '
                 'lease and sanlock would kill them. Stop the workload and '
                 'release the lease first.'
                 % (self.space.name.decode(),
-                   ', '.join(map(str, self.book.holders))))
-        if self.book.state == base.LEFT:
+                   ', '.join(map(str, sorted({*self.book.holders,
+                                              *self.book.pending})))))
+        if self.book.state == status.LOCKSPACE_LEFT:
             return self.view()
         sp = self.space
-        self.book.set_state(base.LEAVING)
+        self.book.set_state(status.LOCKSPACE_LEAVING)
         try:
             self.sanlock.rem_lockspace(sp.name, self.host_id, sp.path,
                                        sp.offset, wait=True, unused=True)
         except self.sanlock.SanlockException as err:
             code = _errno(err)
             if code == errno.ENOENT:
-                self.book.set_state(base.LEFT)
+                self.book.set_state(status.LOCKSPACE_LEFT)
                 return self.view()
-            self.book.set_state(base.JOINED, describe(err))
-            raise base.LockspaceError(
+            self.book.set_state(status.LOCKSPACE_JOINED, describe(err))
+            raise errors.LockspaceError(
                 'Cannot leave lockspace %s: %s (EBUSY means a resource '
                 'lease is still held).'
                 % (sp.name.decode(), describe(err))) from err
-        self.book.set_state(base.LEFT)
+        self.book.set_state(status.LOCKSPACE_LEFT)
         LOG.info('Left lockspace %s.', sp.name.decode())
         return self.view()
 
@@ -191,35 +222,38 @@ class SanlockFencer(base.Fencer):
         sl = self.sanlock
         sp = self.space
         state = self.book.state
-        if state in (base.JOINING, base.JOINED):
+        if state in IN_LOCKSPACE:
             try:
                 inq = sl.inq_lockspace(sp.name, self.host_id, sp.path,
                                        sp.offset)
             except sl.SanlockException as err:
                 inq = False
                 LOG.debug('inq_lockspace failed: %s', describe(err))
-            if inq is True and state == base.JOINING:
+            if inq is True and state == status.LOCKSPACE_JOINING:
                 LOG.info('Joined lockspace %s as host_id %d in %.1fs.',
                          sp.name.decode(), self.host_id,
                          time.monotonic() - self._join_started)
-                self.book.set_state(base.JOINED)
+                self.book.set_state(status.LOCKSPACE_JOINED)
             elif inq is False:
                 self.book.set_state(
-                    base.FAILED, 'sanlock no longer holds host_id %d in '
-                    'lockspace %s (lost or removed)'
+                    status.LOCKSPACE_FAILED, 'sanlock no longer holds '
+                    'host_id %d in lockspace %s (lost or removed)'
                     % (self.host_id, sp.name.decode()))
-            elif (inq is None and state == base.JOINING
+            elif (inq is None and state == status.LOCKSPACE_JOINING
                   and time.monotonic() - self._join_started
                   > self.conf.fencing.join_timeout):
                 self.book.set_state(
-                    base.FAILED, 'join did not complete within [fencing] '
-                    'join_timeout (%.0fs)' % self.conf.fencing.join_timeout)
+                    status.LOCKSPACE_FAILED, 'join did not complete within '
+                    '[fencing] join_timeout (%.0fs)'
+                    % self.conf.fencing.join_timeout)
         self._poll_hosts()
         self.book.reap()
+        if self.book.pending:
+            self.book.confirm_pending(self.check_holder)
 
     def _poll_hosts(self) -> None:
         sl = self.sanlock
-        if self.book.state != base.JOINED:
+        if self.book.state != status.LOCKSPACE_JOINED:
             with self.book.lock:
                 self.book.hosts = []
                 self.book.hosts_note = 'not joined'
@@ -233,24 +267,24 @@ class SanlockFencer(base.Fencer):
                 self.book.hosts_note = ('not known yet' if _errno(err) ==
                                         errno.EAGAIN else describe(err))
             return
-        rows = [{'host_id': h['host_id'], 'generation': h['generation'],
-                 'timestamp': h['timestamp'],
-                 'state': names.get(h['flags'] & 0xF, 'unknown')}
-                for h in hosts]
+        rows = [status.FencedHost(
+            host_id=h['host_id'], generation=h['generation'],
+            timestamp=h['timestamp'],
+            state=names.get(h['flags'] & 0xF, 'unknown')) for h in hosts]
         with self.book.lock:
             self.book.hosts = rows
             self.book.hosts_note = None
 
     # -- the resource lease ------------------------------------------------
 
-    def acquire(self, pid: int) -> dict[str, Any]:
-        if self.book.state != base.JOINED:
-            raise base.LeaseError(
+    def acquire(self, pid: int) -> status.FencingStatus:
+        if self.book.state != status.LOCKSPACE_JOINED:
+            raise errors.LeaseError(
                 'Cannot acquire the workload lease: lockspace %s is %s, not '
                 'joined. Join it first (lockspace_join) and wait for it.'
                 % (self.space.name.decode(), self.book.state))
-        if not base.pid_alive(pid):
-            raise base.LeaseError('Process %d does not exist.' % pid)
+        if not procs.pid_alive(pid):
+            raise errors.LeaseError('Process %d does not exist.' % pid)
         sp = self.space
         try:
             self.sanlock.acquire(sp.name, sp.resource, sp.disks, pid=pid)
@@ -258,31 +292,33 @@ class SanlockFencer(base.Fencer):
             code = _errno(err)
             if code in (errno.EAGAIN, errno.EBUSY) or (
                     code is not None and abs(code) in range(240, 250)):
-                raise base.LeaseBusy(
+                raise errors.LeaseBusy(
                     'The workload lease %s is held by another host: %s.'
                     % (sp.resource.decode(), describe(err))) from err
-            raise base.LeaseError(
+            if code == errno.EEXIST:
+                raise errors.LeaseError(
+                    'Process %d already holds the workload lease %s.'
+                    % (pid, sp.resource.decode())) from err
+            raise errors.LeaseError(
                 'Cannot acquire the workload lease %s for pid %d: %s. The '
                 'process must be registered with sanlock (start it through '
                 'heartbeat.workload.holder).'
                 % (sp.resource.decode(), pid, describe(err))) from err
-        with self.book.lock:
-            self.book.holders[pid] = base.Holder(pid, time.monotonic())
+        self.book.add(pid)
         LOG.info('Acquired workload lease %s for pid %d.',
                  sp.resource.decode(), pid)
         return self.view()
 
-    def release(self, pid: int) -> dict[str, Any]:
+    def release(self, pid: int) -> status.FencingStatus:
         sp = self.space
         try:
             self.sanlock.release(sp.name, sp.resource, sp.disks, pid=pid)
         except self.sanlock.SanlockException as err:
-            if base.pid_alive(pid) and _errno(err) != errno.ENOENT:
-                raise base.LeaseError(
+            if procs.pid_alive(pid) and _errno(err) != errno.ENOENT:
+                raise errors.LeaseError(
                     'Cannot release the workload lease of pid %d: %s.'
                     % (pid, describe(err))) from err
-        with self.book.lock:
-            self.book.holders.pop(pid, None)
+        self.book.remove(pid)
         LOG.info('Released workload lease %s of pid %d.',
                  sp.resource.decode(), pid)
         return self.view()
@@ -299,17 +335,17 @@ def init_areas(conf: cfg.ConfigOpts, force: bool = False) -> str:
     sl = binding.load(sp.run_dir)
     need = max(sp.offset, sp.resource_offset) + ALIGN
     if sp.offset % ALIGN or sp.resource_offset % ALIGN:
-        raise base.FencingError(
+        raise errors.FencingError(
             '[fencing] lockspace_offset and resource_offset must be '
             'multiples of 1 MiB.')
     if abs(sp.offset - sp.resource_offset) < ALIGN:
-        raise base.FencingError(
+        raise errors.FencingError(
             '[fencing] lockspace_offset and resource_offset overlap; put '
             'them at least 1 MiB apart.')
     if not os.path.exists(sp.path):
         parent = os.path.dirname(os.path.abspath(sp.path))
         if not os.path.isdir(parent):
-            raise base.FencingError(
+            raise errors.FencingError(
                 'Cannot create %s: directory %s does not exist.'
                 % (sp.path, parent))
         with open(sp.path, 'wb') as f:
@@ -322,7 +358,7 @@ def init_areas(conf: cfg.ConfigOpts, force: bool = False) -> str:
         except sl.SanlockException:
             pass  # not initialised: go ahead
         else:
-            raise base.FencingError(
+            raise errors.FencingError(
                 'Lockspace already initialised in %s; re-initialising it '
                 'while hosts use it makes them lose their leases. Stop every '
                 'host first and pass --force.' % sp.path)
@@ -331,7 +367,7 @@ def init_areas(conf: cfg.ConfigOpts, force: bool = False) -> str:
                            iotimeout=sp.io_timeout)
         sl.write_resource(sp.name, sp.resource, sp.disks)
     except sl.SanlockException as err:
-        raise base.FencingError(
+        raise errors.FencingError(
             'Cannot initialise sanlock areas in %s: %s. Is the sanlock '
             'daemon running (and [fencing] sanlock_run_dir right)?'
             % (sp.path, describe(err))) from err
