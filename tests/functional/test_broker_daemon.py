@@ -62,10 +62,11 @@ def test_serves_publishes_and_stops_cleanly(broker):
     assert rows[1].status == 'valid'
     assert rows[1].detail['state'] == 'idle'
     assert rows[1].detail['data'] == {'vm': 'down', 'maintenance': 'none',
-                                     'host_id': 1}
+                                      'host_id': 1}
     peers = wait_for(lambda: [p for p in broker.status().peers.members
                               if p.state == 'idle'])
     assert peers[0].is_self and peers[0].member_id == 'host-1'
+    assert peers[0].host_id == 1 and peers[0].maintenance == 'none'
     assert broker.stop() == 0
     assert not os.path.exists(broker.socket_path)
     _, rows = slots(broker)
