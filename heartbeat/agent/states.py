@@ -1,12 +1,16 @@
-"""The agent's states and actions (re-exported by :mod:`.fsm`).
+"""The state machine's vocabulary: states, actions, inputs of a step.
 
-They live apart from the state machine so that the election, which reads
-the states peers post, does not import the machine that imports it.
+Re-exported by :mod:`heartbeat.agent.fsm`.  They live apart from the
+machine so that the election, which reads the states peers post, does not
+import the machine that imports it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+
+from heartbeat.broker import status as st
 
 
 class State(str, enum.Enum):
@@ -63,3 +67,56 @@ def runs_workload(state: str | None) -> bool:
         return state is not None and State(state) in RUNNING_STATES
     except ValueError:
         return False
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkloadView:
+    """What the service saw of the local workload this loop."""
+
+    running: bool = False
+    pid: int | None = None
+    #: None: no health check configured, or no result yet.
+    healthy: bool | None = None
+    health_detail: str = ''
+    health_age_s: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchResult:
+    """The outcome of the previous loop's START_WORKLOAD.
+
+    ``outcome`` is ``started`` (lease held, the workload was let go),
+    ``busy`` (the lease is held elsewhere: normal when two hosts race) or
+    ``failed`` (spawn or acquire failed; ``error`` says why).
+    """
+
+    outcome: str
+    pid: int | None = None
+    error: str = ''
+
+
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """Everything one step decides on."""
+
+    #: Monotonic seconds: all timeouts are measured on it.
+    now: float
+    #: Wall clock seconds, only for the history's timestamps.
+    wall: float
+    #: None: the broker did not answer (``broker_error`` says why).
+    status: st.BrokerStatus | None
+    broker_error: str = ''
+    workload: WorkloadView = WorkloadView()
+    launch: LaunchResult | None = None
+    #: The agent is exiting: publish ``stopped``, never touch the workload.
+    shutdown: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Transition:
+    """One state change, as kept in the history."""
+
+    wall: float
+    old: str
+    new: str
+    reason: str
