@@ -217,8 +217,8 @@ class Agent:
             self.state = new
         if raw is None or new in ZERO_SCORE_STATES:
             base = raw or self._score
-            keep = base.total == 0 and base.reason
-            raw = base.zeroed(base.reason if keep and base.reason
+            # A score already 0 says why better than the state's name.
+            raw = base.zeroed(base.reason if base.total == 0 and base.reason
                               else 'state %s' % new.value)
         self._score = raw
         return Decision(
@@ -245,6 +245,8 @@ class Agent:
         if status.maintenance.local and self.state not in (
                 State.STOPPING, State.FORCE_STOPPING):
             return self._local(inputs, status)
+        # Each state's rule is the method named after it (STOPPED never
+        # gets here: step() ends it first).
         handler = getattr(self, '_' + self.state.value)
         move: _Move = handler(inputs, status, raw)
         return move
@@ -330,10 +332,6 @@ class Agent:
             return self._settle(inputs, status, table.OBSERVED)
         # Joining the lockspace takes a while: start it meanwhile.
         return self._stay(observing, tuple(_readiness(status)[1]))
-
-    def _stopped(self, inputs: Inputs, status: st.BrokerStatus,
-                 raw: score_mod.Score) -> _Move:
-        return self._stay('agent stopped')
 
     # -- electing and starting ---------------------------------------------
 
