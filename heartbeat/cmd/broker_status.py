@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 from typing import Any
@@ -11,6 +12,7 @@ from oslo_config import cfg
 
 from heartbeat.broker.client import BrokerClient
 from heartbeat.broker.status import BrokerStatus
+from heartbeat.broker.status import Peer
 from heartbeat import cmd
 from heartbeat.conf import broker as broker_conf
 from heartbeat import exception
@@ -66,20 +68,70 @@ def render(status: BrokerStatus) -> str:
         subs.append((name, _fmt(r.ok), _fmt(r.value), _fmt(r.age_s, 's'),
                      r.error or r.detail or ''))
     lines += [cmd.format_table(subs), '']
-    peers = [('MEMBER', 'HOST ID', 'STATUS', 'STATE', 'SCORE', 'AGE',
-              'MAINTENANCE')]
-    for p in status.peers.members:
-        peers.append((p.member_id + (' (self)' if p.is_self else ''),
-                      _fmt(p.host_id), p.status, p.state or '-',
-                      _fmt(p.score), _fmt(p.last_change_age_s, 's'),
-                      p.maintenance))
-    lines.append(cmd.format_table(peers))
+    lines.append(hosts_table(status))
     if fence.hosts:
         hosts = [('SANLOCK HOST', 'STATE', 'GENERATION')]
         for h in fence.hosts:
             hosts.append((str(h.host_id), h.state, str(h.generation)))
         lines += ['', cmd.format_table(hosts)]
     return '\n'.join(lines)
+
+
+def agent_of(peer: Peer) -> dict[str, Any]:
+    """What a host's agent published beside its state (may be empty)."""
+    agent = peer.payload.get('agent')
+    return agent if isinstance(agent, dict) else {}
+
+
+def _workload(status: BrokerStatus, peer: Peer) -> str:
+    agent = agent_of(peer)
+    if peer.is_self and status.fencing.lease.held:
+        return 'here, lease held by pid %s' % ', '.join(
+            str(h.pid) for h in status.fencing.lease.holders)
+    if agent.get('workload_running'):
+        pid = agent.get('workload_pid')
+        return 'here (pid %s)' % pid if pid else 'here'
+    return '-'
+
+
+def hosts_table(status: BrokerStatus) -> str:
+    """One row per host: liveness, agent state, score, workload, reason."""
+    rows = [('MEMBER', 'HOST ID', 'STATUS', 'AGENT STATE', 'SCORE',
+             'MAINTENANCE', 'WORKLOAD', 'AGE', 'LAST TRANSITION')]
+    for p in status.peers.members:
+        reason = agent_of(p).get('reason')
+        rows.append((p.member_id + (' (self)' if p.is_self else ''),
+                     _fmt(p.host_id), p.status, p.state or '-',
+                     _fmt(p.score), p.maintenance, _workload(status, p),
+                     _fmt(p.last_change_age_s, 's'),
+                     str(reason) if reason else '-'))
+    return cmd.format_table(rows)
+
+
+def history(status: BrokerStatus) -> list[dict[str, Any]]:
+    """The recent transitions of every host, newest first."""
+    out = []
+    for p in status.peers.members:
+        for t in agent_of(p).get('history') or []:
+            if isinstance(t, dict):
+                out.append({'member_id': p.member_id, 'host_id': p.host_id,
+                            'wall': t.get('wall'), 'old': t.get('old'),
+                            'new': t.get('new'), 'reason': t.get('reason')})
+    out.sort(key=lambda t: t['wall'] if isinstance(
+        t['wall'], (int, float)) else 0.0, reverse=True)
+    return out
+
+
+def history_table(rows: list[dict[str, Any]]) -> str:
+    table = [('TIME', 'MEMBER', 'FROM', 'TO', 'REASON')]
+    for t in rows:
+        wall = t['wall']
+        when = (datetime.datetime.fromtimestamp(
+            wall, tz=datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%SZ')
+            if isinstance(wall, (int, float)) else '-')
+        table.append((when, str(t['member_id']), str(t['old']),
+                      str(t['new']), str(t['reason'])))
+    return cmd.format_table(table)
 
 
 def _global(status: BrokerStatus) -> str:
@@ -92,7 +144,8 @@ def _global(status: BrokerStatus) -> str:
     return text
 
 
-def show(conf: cfg.ConfigOpts, as_json: bool) -> int:
+def show(conf: cfg.ConfigOpts, as_json: bool,
+         transitions: bool = False) -> int:
     """Print the local broker's status; 0 on success, 1 if unreachable."""
     broker_conf.register_opts(conf)
     client = BrokerClient(conf.broker.socket_path, conf.broker.call_timeout)
@@ -104,7 +157,10 @@ def show(conf: cfg.ConfigOpts, as_json: bool) -> int:
         return 1
     finally:
         client.close()
-    if as_json:
+    if transitions:
+        rows = history(status)
+        print(json.dumps(rows, indent=2) if as_json else history_table(rows))
+    elif as_json:
         print(json.dumps(status.to_dict(), indent=2, sort_keys=True))
     else:
         print(render(status))

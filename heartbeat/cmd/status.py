@@ -48,6 +48,10 @@ CLI_OPTS = [
                 help='Show what the local heartbeat-broker says (its own '
                      'status, peers, domain, lockspace and lease, writer '
                      'health) instead of reading the storage.'),
+    cfg.BoolOpt('history', default=False,
+                help='List the recent agent state transitions of every host '
+                     '(with their reasons), newest first, as the local '
+                     'heartbeat-broker sees them.'),
 ]
 
 
@@ -164,10 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         conf = cmd.make_conf(argv, CLI_OPTS, __doc__ or '', quiet=True)
-        if conf.broker:
+        if conf.broker or conf.history:
             from heartbeat.cmd import broker_status
 
-            return broker_status.show(conf, conf.json)
+            return broker_status.show(conf, conf.json, conf.history)
         settle = conf.settle
         if settle is None:
             settle = 1.5 * conf.heartbeat.report_interval

@@ -125,6 +125,15 @@ class SanlockDaemon(fixture.Fixture):
                 self._kill()
         self.proc = None
 
+    def kill(self) -> None:
+        """kill -9 the daemon, as a host that loses power.
+
+        No lockspace is left: other hosts see this host die after
+        sanlock's delay.
+        """
+        self._kill()
+        self.proc = None
+
     def _kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)

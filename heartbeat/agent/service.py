@@ -1,0 +1,104 @@
+"""heartbeat-agent as an oslo.service service.
+
+:class:`AgentService` builds the broker client, the workload launcher, the
+health checker and the :class:`~heartbeat.agent.loop.AgentLoop` in
+:meth:`~heartbeat.service.daemon.ReloadableService.start`, in the process
+that serves.  A SIGHUP re-reads the config files in place: the loop reads
+its options live, so the new loop_interval, timeouts and score weights
+apply from the next turn; options that need a restart are logged.
+Stopping the agent never stops the workload: the next agent adopts it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from heartbeat.agent.loop import AgentLoop
+from heartbeat.broker.client import BrokerClient
+from heartbeat import conf as hb_conf
+from heartbeat.conf import agent as agent_conf
+from heartbeat.conf import fencing as fencing_conf
+from heartbeat.conf import workload as workload_conf
+from heartbeat import exception
+from heartbeat.service.daemon import ReloadableService
+from heartbeat.service.reload import Area
+from heartbeat.service.reload import ReloadResult
+from heartbeat.workload.health import HealthChecker
+from heartbeat.workload.process import WorkloadProcess
+
+LOG = logging.getLogger(__name__)
+
+PROG = 'heartbeat-agent'
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    """Every option the agent reads."""
+    hb_conf.register_opts(conf)
+    agent_conf.register_opts(conf)
+    workload_conf.register_opts(conf)
+    fencing_conf.register_opts(conf)
+
+
+def validate(conf: cfg.ConfigOpts) -> None:
+    """Refuse option combinations that cannot work (ConfigError)."""
+    hb_conf.validate(conf)
+    agent_conf.validate(conf)
+    if conf.workload.log_file:
+        directory = os.path.dirname(os.path.abspath(conf.workload.log_file))
+        if not os.path.isdir(directory):
+            raise exception.ConfigError(
+                'Directory %s of [workload] log_file does not exist.'
+                % directory)
+
+
+def _areas() -> list[Area]:
+    return [(group.name, opts) for group, opts in (
+        *agent_conf.list_opts(), *workload_conf.list_opts())]
+
+
+def build_loop(conf: cfg.ConfigOpts) -> AgentLoop:
+    """The agent loop of ``conf``, not yet started."""
+    w = conf.workload
+    workload = WorkloadProcess(
+        workload_conf.command(conf), conf.agent.state_dir,
+        sanlock_run_dir=conf.fencing.sanlock_run_dir,
+        stop_signal=workload_conf.stop_signal(conf), log_file=w.log_file)
+    health = HealthChecker(
+        command=w.health_command, url=w.health_url,
+        interval=lambda: conf.workload.health_interval,
+        timeout=lambda: conf.workload.health_timeout)
+    client = BrokerClient(conf.agent.broker_socket,
+                          timeout=conf.agent.broker_timeout)
+    return AgentLoop(conf, client, workload, health)
+
+
+class AgentService(ReloadableService):
+    """The agent loop as one oslo.service service."""
+
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
+        super().__init__(conf, register_opts, _areas, PROG,
+                         validate=validate)
+        self.loop: AgentLoop | None = None
+
+    def _start(self) -> None:
+        register_opts(self.conf)
+        validate(self.conf)
+        self.loop = build_loop(self.conf)
+        self.loop.start()
+        LOG.info('%s started: broker %s, workload %r, loop every %.1fs.',
+                 PROG, self.conf.agent.broker_socket,
+                 self.conf.workload.command, self.conf.agent.loop_interval)
+
+    def _stop(self) -> None:
+        if self.loop is not None:
+            self.loop.stop()
+            self.loop = None
+
+    def _reloaded(self, result: ReloadResult | None,
+                  error: str | None) -> None:
+        super()._reloaded(result, error)
+        if result is not None and self.loop is not None:
+            self.loop.wake()
