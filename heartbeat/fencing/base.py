@@ -149,6 +149,8 @@ class Bookkeeping:
                     self._lose(holder, reason)
                 else:
                     self.pending[rec.pid] = holder
+            if len(self.pending) != len(recorded.holders):
+                self._save()  # the lost ones leave the file
         self.confirm_pending(check)
 
     def confirm_pending(self, check: HolderCheck) -> None:
@@ -172,8 +174,7 @@ class Bookkeeping:
                              holder.pid)
                 else:
                     self._lose(holder, reason)
-        with self.lock:
-            self._save()
+                self._save()
 
     def _lose(self, holder: Holder, reason: str) -> None:
         holder.lost_reason = reason
