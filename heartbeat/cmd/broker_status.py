@@ -99,13 +99,20 @@ def hosts_table(status: BrokerStatus) -> str:
     rows = [('MEMBER', 'HOST ID', 'STATUS', 'AGENT STATE', 'SCORE',
              'MAINTENANCE', 'WORKLOAD', 'AGE', 'LAST TRANSITION')]
     for p in status.peers.members:
-        reason = agent_of(p).get('reason')
         rows.append((p.member_id + (' (self)' if p.is_self else ''),
                      _fmt(p.host_id), p.status, p.state or '-',
                      _fmt(p.score), p.maintenance, _workload(status, p),
-                     _fmt(p.last_change_age_s, 's'),
-                     str(reason) if reason else '-'))
+                     _fmt(p.last_change_age_s, 's'), _last_transition(p)))
     return cmd.format_table(rows)
+
+
+def _last_transition(peer: Peer) -> str:
+    recent = agent_of(peer).get('history') or []
+    last = recent[0] if recent and isinstance(recent[0], dict) else None
+    if last is None:
+        return '-'
+    return '%s -> %s: %s' % (last.get('old'), last.get('new'),
+                             last.get('reason'))
 
 
 def history(status: BrokerStatus) -> list[dict[str, Any]]:
