@@ -33,6 +33,7 @@ import argparse
 from collections.abc import Mapping
 from collections.abc import Sequence
 import os
+import posix
 import select
 import signal
 import subprocess
@@ -205,7 +206,9 @@ class HolderProcess:
         stdout = self.proc.stdout
         assert stdin is not None and stdout is not None
         try:
-            stdin.write(b'go\n')
+            # posix.write, not os.write: eventlet's green os.write retries
+            # EPIPE forever, and a launcher that has gone must be an error.
+            posix.write(stdin.fileno(), b'go\n')
             stdin.close()
         except OSError as err:
             self._end(kill=True)
