@@ -199,8 +199,6 @@ class SimBroker:
         lost = host.storage_lost_for()
         invalid = lost >= sim.domain_probe_timeout
         running = self.domain == st.DOMAIN_RUNNING
-        lockspace, error = world.authority.lockspace(host.id)
-        holders = self._holders()
         member = 'host-%d' % host.id
         return st.BrokerStatus(
             host=st.HostInfo(host_id=host.id, host=member, member_id=member,
@@ -219,18 +217,23 @@ class SimBroker:
             domain=st.DomainStatus(monitor=self.domain, validated=running,
                                    valid=not (running and invalid)),
             submonitors=self._readings(running and invalid),
-            fencing=st.FencingStatus(
-                fencer='sanlock', safe=True, host_id=host.id,
-                lockspace=st.LockspaceStatus(state=lockspace, error=error),
-                lease=st.LeaseStatus(
-                    held=bool(holders),
-                    holders=[st.LeaseHolder(pid=pid) for pid in holders])),
+            fencing=self._fencing(),
             maintenance=st.MaintenanceStatus(
                 local=host.local_maintenance, global_mode=self.global_mode),
             options=st.OptionsInUse(
                 report_interval=sim.report_interval,
                 service_down_time=sim.agent.service_down_time,
                 peer_refresh_interval=sim.refresh_interval))
+
+    def _fencing(self) -> st.FencingStatus:
+        lockspace, error = self.world.authority.lockspace(self.host.id)
+        holders = self._holders()
+        return st.FencingStatus(
+            fencer='sanlock', safe=True, host_id=self.host.id,
+            lockspace=st.LockspaceStatus(state=lockspace, error=error),
+            lease=st.LeaseStatus(
+                held=bool(holders),
+                holders=[st.LeaseHolder(pid=pid) for pid in holders]))
 
     def _holders(self) -> list[int]:
         """The live holders this broker knows (recovered ones confirmed)."""
