@@ -135,14 +135,19 @@ class AgentLoop:
         return decision
 
     def _status(self) -> BrokerStatus | None:
+        error = None
         try:
             status = self.client.get_status(
                 timeout=self.conf.agent.broker_timeout)
         except exception.HeartbeatError as err:
+            error = str(err)
+        if error is not None:
+            # Logged outside the handler: oslo.log would append the
+            # exception again to a warning logged inside it.
             if self._broker_error is None:
-                LOG.warning('Cannot reach the broker: %s; the agent waits '
-                            'and changes nothing meanwhile.', err)
-            self._broker_error = str(err)
+                LOG.warning('Cannot reach the broker (%s); the agent waits '
+                            'and changes nothing meanwhile.', error)
+            self._broker_error = error
             return None
         if self._broker_error is not None:
             LOG.info('The broker answers again.')
@@ -188,7 +193,10 @@ class AgentLoop:
             elif action is fsm.Action.RELEASE_LEASE:
                 self._release()
         except exception.HeartbeatError as err:
-            LOG.warning('Agent action %s failed: %s', action.value, err)
+            failed = str(err)
+        else:
+            return
+        LOG.warning('Agent action %s failed: %s', action.value, failed)
 
     def _start_workload(self, status: BrokerStatus | None
                         ) -> fsm.LaunchResult:
@@ -212,7 +220,12 @@ class AgentLoop:
             # launcher exits, which ends a lease it may have got.
             pending.abort()
             return fsm.LaunchResult('failed', error=str(err))
-        identity = pending.go()
+        try:
+            identity = pending.go()
+        except exception.HeartbeatError as err:
+            # The launcher could not run the command (or record it): the
+            # process is gone and its lease with it.
+            return fsm.LaunchResult('failed', error=str(err))
         self.health.reset()
         LOG.info('Workload started as pid %d with its lease held.',
                  identity.pid)

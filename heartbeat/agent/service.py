@@ -65,7 +65,9 @@ def build_loop(conf: cfg.ConfigOpts) -> AgentLoop:
     workload = WorkloadProcess(
         workload_conf.command(conf), conf.agent.state_dir,
         sanlock_run_dir=conf.fencing.sanlock_run_dir,
-        stop_signal=workload_conf.stop_signal(conf), log_file=w.log_file)
+        stop_signal=workload_conf.stop_signal(conf),
+        log_file=w.log_file or os.path.join(conf.agent.state_dir,
+                                            'workload.log'))
     health = HealthChecker(
         command=w.health_command, url=w.health_url,
         interval=lambda: conf.workload.health_interval,

@@ -57,7 +57,9 @@ OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         'log_file',
         help='File the workload\'s stdout and stderr are appended to. '
-             'Default: the agent\'s stderr.'),
+             'Default: workload.log in [agent] state_dir (never the '
+             'agent\'s own output, which ends with the agent while the '
+             'workload keeps running).'),
 ]
 
 
