@@ -128,14 +128,18 @@ class HaHost:
         workdir = cluster.workdir
         self.host_id = host_id
         self.name = 'host-%d' % host_id
+        #: Where this host reaches the shared storage.
+        self.storage_dir = cluster.host_storage_dir(host_id)
+        metadata = os.path.join(self.storage_dir, 'metadata')
+        leases = os.path.join(self.storage_dir, 'leases')
         self.sanlock = SanlockDaemon(os.path.join(workdir, 'sl%d' % host_id),
                                      name=self.name)
         env = self.sanlock.environ()
-        fencing = {'fencer': 'sanlock', 'lease_path': cluster.lease_path,
+        fencing = {'fencer': 'sanlock', 'lease_path': leases,
                    'io_timeout': 1, 'join_timeout': 30,
                    'sanlock_run_dir': self.sanlock.run_dir}
         self.broker = BrokerProcess(
-            workdir, host_id, cluster.metadata,
+            workdir, host_id, metadata,
             overrides=merged({'fencing': fencing,
                               'heartbeat': {'service_down_time': 2.0}},
                              cluster.broker_overrides,
@@ -193,11 +197,19 @@ class HaCluster:
     def __init__(self, workdir: str, hosts: int = 3,
                  broker_overrides: Sections | None = None,
                  agent_overrides: Sections | None = None,
-                 host_overrides: Callable[[int], Sections] | None = None
+                 host_overrides: Callable[[int], Sections] | None = None,
+                 storage_dir: str | None = None,
+                 host_storage_dir: Callable[[int], str] | None = None
                  ) -> None:
         self.workdir = workdir
-        self.metadata = os.path.join(workdir, 'metadata')
-        self.lease_path = os.path.join(workdir, 'leases')
+        #: The shared storage: the metadata file and the sanlock leases.
+        self.storage_dir = storage_dir or workdir
+        #: The path through which one host (by id) reaches it (default: the
+        #: same for all; a FUSE mount per host lets a test stall one).
+        self.host_storage_dir: Callable[[int], str] = (
+            host_storage_dir or (lambda host_id: self.storage_dir))
+        self.metadata = os.path.join(self.storage_dir, 'metadata')
+        self.lease_path = os.path.join(self.storage_dir, 'leases')
         self.tick_log = os.path.join(workdir, 'ticks.log')
         self.broker_overrides = broker_overrides or {}
         self.agent_overrides = agent_overrides or {}

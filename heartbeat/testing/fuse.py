@@ -171,9 +171,13 @@ class PausableMount(fixture.Pausable):
 
     start_timeout = 15.0
 
-    def __init__(self, workdir: str) -> None:
+    def __init__(self, workdir: str, source: str | None = None) -> None:
         self.workdir = os.path.abspath(workdir)
-        self.source = os.path.join(self.workdir, 'backing')
+        #: The mirrored directory (default: ``backing`` in ``workdir``);
+        #: several mounts of one source act as one shared storage seen
+        #: through paths that stall apart.
+        self.source = (os.path.abspath(source) if source
+                       else os.path.join(self.workdir, 'backing'))
         self.mountpoint = os.path.join(self.workdir, 'mnt')
         self.control = os.path.join(self.workdir, 'stalled')
         self.log_path = os.path.join(self.workdir, 'fuse.log')

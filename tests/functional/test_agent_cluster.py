@@ -15,6 +15,7 @@ import pytest
 from heartbeat.testing.agent import HaCluster
 from heartbeat.testing.broker import short_dir
 from heartbeat.testing.broker import wait_for
+from heartbeat.testing.fuse import PausableMount
 from heartbeat.testing.workload import intervals
 from heartbeat.testing.workload import overlaps
 
@@ -158,4 +159,57 @@ def test_host_death_fails_over_after_sanlock_declares_it_dead(cluster):
     # sanlock's host-dead time with io_timeout 1 is about 70 s.
     assert 40 < failover < 120, failover
     assert new in others
+    assert_never_two(ha)
+
+
+@pytest.fixture
+def stallable():
+    """Three hosts, each with its own FUSE mount of the shared storage.
+
+    One directory seen through three mounts: one host's storage can be
+    stalled while the others' works.
+    """
+    workdir = short_dir('hbst')
+    shared = os.path.join(workdir, 'shared')
+    os.makedirs(shared)
+    mounts = {i: PausableMount(os.path.join(workdir, 'm%d' % i),
+                               source=shared) for i in (1, 2, 3)}
+    for mount in mounts.values():
+        mount.start()
+    ha = HaCluster(workdir, hosts=3,
+                   agent_overrides={'agent': {'loop_interval': LOOP}},
+                   storage_dir=shared,
+                   host_storage_dir=lambda i: mounts[i].mountpoint)
+    ha.mounts = mounts
+    try:
+        ha.start()
+        yield ha
+    finally:
+        for mount in mounts.values():
+            mount.resume()
+        ha.stop()
+        for mount in mounts.values():
+            mount.stop()
+
+
+@pytest.mark.fuse
+def test_storage_lost_on_the_runner_kills_its_workload_first(stallable):
+    ha = stallable
+    runner = ha.wait_for_runner(timeout=60)
+    stalled_at = time.time()
+    ha.mounts[runner.host_id].pause()
+    # sanlock cannot renew the runner's lease: it kills the workload there
+    # (after about 8 x io_timeout) ...
+    wait_for(lambda: time.time() - max(
+        r.last for r in intervals(ha.tick_log) if r.host == runner.name) > 3,
+        timeout=40, step=0.5)
+    # ... long before another host may take the lease (host dead: ~70 s).
+    others = [h for h in ha.hosts if h is not runner]
+    new = wait_for(lambda: (lambda r: r[0] if len(r) == 1 else None)(
+        [h for h in others if h.runs_workload()]), timeout=150, step=0.5)
+    runs = intervals(ha.tick_log)
+    killed = max(r.last for r in runs if r.host == runner.name)
+    started = min(r.first for r in runs if r.host == new.name)
+    assert killed - stalled_at < 30, killed - stalled_at
+    assert started > killed
     assert_never_two(ha)
