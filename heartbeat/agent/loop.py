@@ -166,9 +166,16 @@ class AgentLoop:
     def _post(self, decision: fsm.Decision) -> None:
         if not decision.broker_reachable and not decision.changed:
             return
+        payload = decision.payload()
+        health = self.health.latest()
+        if self.health.configured:
+            # The broker's workload_health submonitor reads it from here.
+            payload['agent']['health'] = {
+                'healthy': health.healthy, 'detail': health.detail,
+                'age_s': health.age_s}
         try:
             self.client.put_state(decision.state.value, decision.score.total,
-                                  decision.payload(),
+                                  payload,
                                   timeout=self.conf.agent.broker_timeout)
         except exception.HeartbeatError as err:
             LOG.debug('Could not post the agent state: %s', err)

@@ -79,7 +79,8 @@ class Broker:
             interval=lambda: conf.broker.domain_monitor_interval,
             timeout=lambda: conf.broker.domain_probe_timeout, clock=clock)
         self.fencer = fencer if fencer is not None else fencing.load(conf)
-        context = sub_base.Context(domain=self.domain)
+        context = sub_base.Context(domain=self.domain,
+                                   agent_health=self._agent_health)
         self.submonitors = sub_runner.SubmonitorRunner(
             sub_runner.load(conf, conf.submonitors.enabled, context),
             clock=clock)
@@ -88,6 +89,12 @@ class Broker:
         self._reloads: dict[str, Any] = {
             'count': 0, 'failed': 0, 'last_at': None, 'applied': [],
             'restart_needed': [], 'error': None}
+
+    def _agent_health(self) -> Mapping[str, Any] | None:
+        """The workload health the agent posted, if it posts one."""
+        agent = self.store.posted.payload.get('agent')
+        health = agent.get('health') if isinstance(agent, Mapping) else None
+        return health if isinstance(health, Mapping) else None
 
     # -- lifecycle ---------------------------------------------------------
 

@@ -67,8 +67,8 @@ def test_domain_never_started_is_invalid_and_stopped_is_valid_unvalidated():
     dom.stop()
     calls = probe.calls
     view = dom.view()
-    assert (view.monitor, view.valid, view.validated) == ('stopped', True,
-                                                      False)
+    assert (view.monitor, view.valid, view.validated) == (
+        'stopped', True, False)
     time.sleep(0.2)
     assert probe.calls <= calls + 1
 
@@ -164,6 +164,25 @@ def test_workload_health_command_and_url():
         assert not reading.ok and reading.detail == 'HTTP 503'
     finally:
         httpd.shutdown()
+
+
+def test_workload_health_from_the_agent_without_command_or_url():
+    conf = make_conf()
+    posted = [None]
+    mon = WorkloadHealthMonitor(conf, Context(agent_health=lambda: posted[0]))
+    with pytest.raises(exception.ConfigError, match='health_command'):
+        mon.measure()
+    posted[0] = {'healthy': True, 'detail': 'HTTP 200', 'age_s': 1.0}
+    reading = mon.measure()
+    assert reading.ok and 'HTTP 200' in reading.detail
+    posted[0] = {'healthy': False, 'detail': 'HTTP 503'}
+    assert not mon.measure().ok
+    posted[0] = {'healthy': None, 'detail': ''}
+    reading = mon.measure()
+    assert reading.value is None and not reading.ok
+    # A command of the broker's own wins over the agent's result.
+    conf.set_override('workload_health_command', 'true', 'submonitors')
+    assert mon.measure().ok and 'agent' not in mon.measure().detail
 
 
 def test_storage_domain_reflects_the_domain_monitor():

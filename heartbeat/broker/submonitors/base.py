@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
+from collections.abc import Mapping
 import dataclasses
 from typing import Any
 from typing import ClassVar
@@ -26,6 +28,9 @@ class Context:
     """What the broker shares with its submonitors."""
 
     domain: DomainMonitor | None = None
+    #: The workload health the agent last posted (``healthy``, ``detail``,
+    #: ``age_s``), or None when it posted none.
+    agent_health: Callable[[], Mapping[str, Any] | None] | None = None
 
 
 class Submonitor(abc.ABC):

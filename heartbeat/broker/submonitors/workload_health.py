@@ -7,8 +7,10 @@ answer = healthy), each bounded by ``[submonitors] timeout``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import shlex
 import subprocess
+from typing import Any
 from typing import ClassVar
 import urllib.error
 import urllib.request
@@ -63,6 +65,22 @@ class WorkloadHealthMonitor(Submonitor):
             return self.check_command(opts.workload_health_command)
         if opts.workload_health_url:
             return self.check_url(opts.workload_health_url)
+        posted = (self.context.agent_health()
+                  if self.context.agent_health is not None else None)
+        if posted is not None:
+            return self.from_agent(posted)
         raise exception.ConfigError(
             'The workload_health submonitor needs [submonitors] '
-            'workload_health_command or workload_health_url.')
+            'workload_health_command or workload_health_url, or an agent '
+            'that checks the workload ([workload] health_command or '
+            'health_url).')
+
+    @staticmethod
+    def from_agent(posted: Mapping[str, Any]) -> Reading:
+        """The health the agent checked and posted with its state."""
+        healthy = posted.get('healthy')
+        detail = 'checked by the agent: %s' % (posted.get('detail') or
+                                               'no detail')
+        if healthy is None:
+            return Reading(None, False, detail + ' (no result yet)')
+        return Reading(bool(healthy), bool(healthy), detail)
