@@ -14,11 +14,11 @@ class ConfigError(HeartbeatError):
     """An option or a combination of options is invalid."""
 
 
-class DriverNotFound(HeartbeatError):
+class DriverNotFound(ConfigError):
     """No driver is registered under the configured name."""
 
 
-class CapabilityMissing(HeartbeatError):
+class CapabilityMissing(ConfigError):
     """The chosen driver lacks a capability the caller requires."""
 
 

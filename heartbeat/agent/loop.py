@@ -145,7 +145,7 @@ class AgentLoop:
             # Logged outside the handler: oslo.log would append the
             # exception again to a warning logged inside it.
             if self._broker_error is None:
-                LOG.warning('Cannot reach the broker (%s); the agent waits '
+                LOG.warning('No answer from the broker (%s); the agent waits '
                             'and changes nothing meanwhile.', error)
             self._broker_error = error
             return None

@@ -17,6 +17,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from heartbeat.agent.loop import AgentLoop
+from heartbeat.agent import settings as settings_mod
 from heartbeat.broker.client import BrokerClient
 from heartbeat import conf as hb_conf
 from heartbeat.conf import agent as agent_conf
@@ -46,6 +47,9 @@ def validate(conf: cfg.ConfigOpts) -> None:
     """Refuse option combinations that cannot work (ConfigError)."""
     hb_conf.validate(conf)
     agent_conf.validate(conf)
+    # Reads every value now: one out of its range is refused here, before
+    # the launcher forks, not in the worker.
+    settings_mod.from_conf(conf)
     if conf.workload.log_file:
         directory = os.path.dirname(os.path.abspath(conf.workload.log_file))
         if not os.path.isdir(directory):

@@ -63,7 +63,7 @@ class DaemonWorker(cotyledon.Service):
             conf.log_opt_values(LOG, std_logging.DEBUG)
         try:
             self.service.start()
-        except exception.ConfigError as err:
+        except (exception.ConfigError, cfg.Error) as err:
             LOG.error('%s cannot start: %s', self.service.name, err)
             # cotyledon ends the worker with this status.
             raise SystemExit(EXIT_CONFIG) from None
