@@ -15,6 +15,7 @@ import dataclasses
 from typing import Any
 
 from heartbeat.agent import states
+from heartbeat.broker.status import AGENT_STALE
 from heartbeat.broker.status import BrokerStatus
 from heartbeat.broker.status import MAINTENANCE_LOCAL
 
@@ -46,12 +47,19 @@ def candidates(status: BrokerStatus) -> list[Candidate]:
 
     A peer runs the workload if its posted state is a running state or its
     agent says so in the payload (global maintenance keeps it running).
+    A peer whose broker says its agent went silent (``agent_stale``) is
+    left out.
     If the broker does not list this host among its peers, it is built
     from the broker's own posted state (and counts as up).
     """
     out: list[Candidate] = []
     for peer in status.peers.members:
         if peer.host_id is None:
+            continue
+        if not peer.is_self and peer.payload.get(AGENT_STALE) is True:
+            # Its agent stopped posting: neither its score nor its claim
+            # to run the workload is current.  If the workload still runs
+            # there, the lease says so (busy) when we try.
             continue
         out.append(Candidate(
             host_id=peer.host_id, member_id=peer.member_id,

@@ -123,6 +123,16 @@ def _holds(workload: WorkloadView, status: st.BrokerStatus) -> bool:
         h.pid == workload.pid for h in status.fencing.lease.holders)
 
 
+def _unconfirmed(workload: WorkloadView, status: st.BrokerStatus) -> bool:
+    """The broker has not yet confirmed or denied our pid's lease.
+
+    A restarted broker lists a recorded holder as pending until the fencing
+    authority answers: not evidence that the lease is gone.
+    """
+    return workload.pid is not None and any(
+        h.pid == workload.pid for h in status.fencing.lease.pending)
+
+
 def _pid(workload: WorkloadView) -> str:
     return 'pid %s' % workload.pid if workload.pid is not None else 'pid ?'
 
@@ -303,6 +313,9 @@ class Agent:
             return _Move(State.HALF_CONFIGURED, '%s; %s is left alone'
                          % (not_ready, _pid(workload)),
                          table.joined(why, table.SETTLE_NOT_READY), actions)
+        if workload.running and _unconfirmed(workload, status):
+            return self._stay('%s: its lease is not confirmed yet'
+                              % _pid(workload), actions)
         if workload.running:
             return _Move(State.STOPPING, '%s runs without the lease'
                          % _pid(workload),
@@ -408,8 +421,8 @@ class Agent:
         if not workload.running:
             return _Move(State.MAYBE_AWAY, 'workload %s is gone'
                          % _pid(workload), table.GONE)
-        if check_holder and lockspace == st.LOCKSPACE_JOINED and not _holds(
-                workload, status):
+        if check_holder and lockspace == st.LOCKSPACE_JOINED and not (
+                _holds(workload, status) or _unconfirmed(workload, status)):
             return _Move(State.LEASE_LOST, '%s no longer holds the lease'
                          % _pid(workload), table.LEASE_LOST)
         return None

@@ -48,6 +48,12 @@ DOMAIN_NEVER_STARTED = 'never_started'
 DOMAIN_RUNNING = 'running'
 DOMAIN_STOPPED = 'stopped'
 
+# -- what a broker publishes beside its agent's payload ---------------------
+
+#: Set (True) in a member's payload while its agent has not posted for three
+#: of its own loops: its claims are not current.
+AGENT_STALE = 'agent_stale'
+
 # -- maintenance modes -----------------------------------------------------
 
 MAINTENANCE_LOCAL = 'local'
@@ -225,6 +231,9 @@ class LeaseStatus:
     held: bool = False
     holders: list[LeaseHolder] = dataclasses.field(default_factory=list)
     lost: list[LostHolder] = dataclasses.field(default_factory=list)
+    #: Holders recorded before a broker restart that the fencing authority
+    #: has not confirmed yet (neither held nor lost: wait for them).
+    pending: list[LeaseHolder] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)

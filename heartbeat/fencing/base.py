@@ -221,7 +221,11 @@ class Bookkeeping:
                         recovered=h.recovered)
                         for h in self.holders.values()],
                     lost=[status.LostHolder(pid=h.pid, reason=h.lost_reason)
-                          for h in self.lost]),
+                          for h in self.lost],
+                    pending=[status.LeaseHolder(
+                        pid=h.pid, age_s=round(max(0.0, now - h.since), 3),
+                        recovered=False)
+                        for h in self.pending.values()]),
                 warning=warning)
 
 

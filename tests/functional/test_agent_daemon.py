@@ -40,6 +40,11 @@ def agent_payload(broker):
     return broker.status().own.payload.get('agent', {})
 
 
+def stale(broker):
+    return any(p.is_self and p.payload.get('agent_stale') is True
+               for p in broker.status().peers.members)
+
+
 def test_waits_for_the_broker_then_runs_and_survives_a_restart(broker):
     broker, agents = broker
     agent = AgentProcess(broker, ['sleep', '300'], overrides=FAST)
@@ -59,8 +64,13 @@ def test_waits_for_the_broker_then_runs_and_survives_a_restart(broker):
     assert agent.stop() == 0
     assert procs.pid_alive(pid)
     wait_for(lambda: broker.status().own.state == 'stopped', timeout=10)
+    # Three loops without a post: the broker tells peers not to trust
+    # what this agent last said ...
+    wait_for(lambda: stale(broker), timeout=10)
     agent.start()
     wait_for(lambda: broker.status().own.state == 'running', timeout=30)
+    # ... until it posts again.
+    wait_for(lambda: not stale(broker), timeout=10)
     assert agent_payload(broker)['workload_pid'] == pid
     history = agent_payload(broker)['history']
     assert history[-1]['old'] == 'starting', history

@@ -1,5 +1,7 @@
 """The election: candidates, the best host, ties, the runner, the gate."""
 
+import dataclasses
+
 import pytest
 
 from heartbeat.agent import election
@@ -129,3 +131,15 @@ def test_gate_without_a_peer():
 def test_peer_scores_are_never_negative():
     status = statuses.status(peers=(st.Peer(host_id=2, score=-5, up=True),))
     assert election.candidates(status)[1].score == 0
+
+
+def test_a_peer_whose_agent_went_silent_is_left_out():
+    stale = peer(2, 3400, state='running', running=True)
+    stale = dataclasses.replace(
+        stale, payload={**stale.payload, st.AGENT_STALE: True})
+    status = statuses.status(peers=(stale, peer(3, 3000)))
+    cands = election.candidates(status)
+    assert [c.host_id for c in cands] == [1, 3]
+    # Nobody is seen running the workload, and host 1 is the best.
+    assert election.runner(cands) is None
+    assert election.best(cands).host_id == 1
