@@ -34,11 +34,14 @@ from typing import Any
 from heartbeat.broker.status import BrokerStatus
 from heartbeat import exception
 from heartbeat.testing.broker import BrokerProcess
+from heartbeat.testing.broker import DaemonProcess
 from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import merged
 from heartbeat.testing.broker import Sections
 from heartbeat.testing.broker import wait_for
 from heartbeat.testing.broker import write_conf
+from heartbeat.testing.sanlock import fencing_section
+from heartbeat.testing.sanlock import sanlock_init
 from heartbeat.testing.sanlock import SanlockDaemon
 
 #: Agent options every test host starts with: quick loops and timeouts.
@@ -53,8 +56,12 @@ AGENT_CONF: Sections = {
 RUNNING = 'running'
 
 
-class AgentProcess:
-    """One heartbeat-agent process beside a broker."""
+class AgentProcess(DaemonProcess):
+    """One heartbeat-agent process beside a broker.
+
+    :meth:`kill` ends the agent's own process group only: the workload
+    runs in a session of its own and survives it.
+    """
 
     def __init__(self, broker: BrokerProcess, workload: list[str],
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
@@ -92,34 +99,6 @@ class AgentProcess:
                 start_new_session=True)
         return self
 
-    def kill(self) -> None:
-        """SIGKILL the agent's process group (never the workload's)."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self.proc = None
-
-    def stop(self, timeout: float = 20.0) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        code = self.proc.returncode
-        self.proc = None
-        return code
-
-    def log_tail(self, size: int = 4000) -> str:
-        try:
-            with open(self.log_path, 'rb') as f:
-                return f.read()[-size:].decode('utf-8', 'replace')
-        except OSError as err:
-            return '(no log: %s)' % err
-
 
 class HaHost:
     """One simulated HA host: its sanlock daemon, broker and agent."""
@@ -135,9 +114,7 @@ class HaHost:
         self.sanlock = SanlockDaemon(os.path.join(workdir, 'sl%d' % host_id),
                                      name=self.name)
         env = self.sanlock.environ()
-        fencing = {'fencer': 'sanlock', 'lease_path': leases,
-                   'io_timeout': 1, 'join_timeout': 30,
-                   'sanlock_run_dir': self.sanlock.run_dir}
+        fencing = fencing_section(self.sanlock, leases)
         self.broker = BrokerProcess(
             workdir, host_id, metadata,
             overrides=merged({'fencing': fencing,
@@ -176,10 +153,7 @@ class HaHost:
             h.pid for h in status.fencing.lease.holders]
         for pid in holders:
             _kill(pid)
-        if self.broker.proc is not None:
-            _killpg(self.broker.proc.pid)
-            self.broker.proc.wait()
-            self.broker.proc = None
+        self.broker.kill()
         self.sanlock.kill()
 
     def stop(self) -> None:
@@ -223,13 +197,7 @@ class HaCluster:
         for host in self.hosts:
             host.sanlock.start()
         init_area(first.broker.config_path)
-        proc = subprocess.run(
-            [sys.executable, '-m', 'heartbeat.cmd.storage', '--config-file',
-             first.broker.config_path, 'sanlock-init'],
-            env=first.sanlock.environ(), capture_output=True, text=True,
-            timeout=60, check=False)
-        if proc.returncode:
-            raise AssertionError('sanlock-init failed: %s' % proc.stderr)
+        sanlock_init(first.broker.config_path, first.sanlock)
         for host in self.hosts:
             host.broker.start()
         for host in self.hosts:
@@ -268,12 +236,5 @@ class HaCluster:
 def _kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def _killpg(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass

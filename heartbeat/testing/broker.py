@@ -108,7 +108,50 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0,
                          % (timeout, last))
 
 
-class BrokerProcess:
+class DaemonProcess:
+    """A daemon started by a test in its own session, with a log file.
+
+    Subclasses start :attr:`proc`; this class stops it and reads its log.
+    """
+
+    log_path: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM the broker and wait; SIGKILL its group after ``timeout``.
+
+        Returns the exit status, or None if it was not running.
+        """
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def log_tail(self, size: int = 4000) -> str:
+        """The end of the broker's log, for failure messages."""
+        try:
+            with open(self.log_path, 'rb') as f:
+                return f.read()[-size:].decode('utf-8', 'replace')
+        except OSError as err:
+            return '(no log: %s)' % err
+
+    def kill(self) -> None:
+        """SIGKILL the daemon's process group (a crash)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+
+class BrokerProcess(DaemonProcess):
     """One heartbeat-broker process with its own config and socket."""
 
     def __init__(self, workdir: str, host_id: int, metadata: str,
@@ -175,29 +218,3 @@ class BrokerProcess:
     def signal(self, signum: int) -> None:
         """Send ``signum`` to the broker's master process."""
         os.kill(self.pid, signum)
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        """SIGTERM the broker and wait; SIGKILL its group after ``timeout``.
-
-        Returns the exit status, or None if it was not running.
-        """
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        code = self.proc.returncode
-        self.proc = None
-        return code
-
-    def log_tail(self, size: int = 4000) -> str:
-        """The end of the broker's log, for failure messages."""
-        try:
-            with open(self.log_path, 'rb') as f:
-                return f.read()[-size:].decode('utf-8', 'replace')
-        except OSError as err:
-            return '(no log: %s)' % err

@@ -30,7 +30,9 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import time
+from typing import Any
 
 from heartbeat.testing import fixture
 from heartbeat.testing.server import ServerStartError
@@ -138,3 +140,27 @@ class SanlockDaemon(fixture.Fixture):
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+
+
+def fencing_section(daemon: SanlockDaemon, lease_path: str,
+                    io_timeout: int = 1,
+                    join_timeout: float = 30.0) -> dict[str, Any]:
+    """A ``[fencing]`` section for a broker of ``daemon`` (fast timeouts)."""
+    return {'fencer': 'sanlock', 'lease_path': lease_path,
+            'io_timeout': io_timeout, 'join_timeout': join_timeout,
+            'sanlock_run_dir': daemon.run_dir}
+
+
+def sanlock_init(config_path: str, daemon: SanlockDaemon) -> str:
+    """Run ``heartbeat-storage sanlock-init`` for a broker's config file.
+
+    Returns its output; raises AssertionError with its stderr if it fails.
+    """
+    proc = subprocess.run(
+        [sys.executable, '-m', 'heartbeat.cmd.storage', '--config-file',
+         config_path, 'sanlock-init'], env=daemon.environ(),
+        capture_output=True, text=True, timeout=60, check=False)
+    if proc.returncode:
+        raise AssertionError('sanlock-init failed (%d): %s'
+                             % (proc.returncode, proc.stderr))
+    return proc.stdout

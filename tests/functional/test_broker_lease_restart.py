@@ -5,7 +5,6 @@ and a workload started through the holder launcher."""
 import os
 import signal
 import subprocess
-import sys
 
 import pytest
 
@@ -15,6 +14,7 @@ from heartbeat.testing.broker import BrokerProcess
 from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import short_dir
 from heartbeat.testing.broker import wait_for
+from heartbeat.testing.sanlock import sanlock_init
 from heartbeat.testing.sanlock import SanlockDaemon
 from heartbeat.workload import holder
 
@@ -60,11 +60,7 @@ def host():
     work = None
     try:
         init_area(broker.config_path)
-        init = subprocess.run(
-            [sys.executable, '-m', 'heartbeat.cmd.storage', '--config-file',
-             broker.config_path, 'sanlock-init'], env=daemon.environ(),
-            capture_output=True, text=True, timeout=60, check=False)
-        assert init.returncode == 0, init.stderr
+        sanlock_init(broker.config_path, daemon)
         broker.start()
         work = holder.spawn(['sleep', '300'], sanlock_run_dir=daemon.run_dir,
                             env=daemon.environ(), stderr=subprocess.DEVNULL)

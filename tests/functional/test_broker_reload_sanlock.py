@@ -3,7 +3,6 @@
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -13,6 +12,7 @@ from heartbeat.testing.broker import BrokerProcess
 from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import short_dir
 from heartbeat.testing.broker import wait_for
+from heartbeat.testing.sanlock import sanlock_init
 from heartbeat.testing.sanlock import SanlockDaemon
 from heartbeat.workload import holder
 
@@ -55,11 +55,7 @@ def host():
     procs = []
     try:
         init_area(broker.config_path)
-        proc = subprocess.run(
-            [sys.executable, '-m', 'heartbeat.cmd.storage', '--config-file',
-             broker.config_path, 'sanlock-init'], env=daemon.environ(),
-            capture_output=True, text=True, timeout=60, check=False)
-        assert proc.returncode == 0, proc.stderr
+        sanlock_init(broker.config_path, daemon)
         broker.start()
         yield broker, daemon, procs
     finally:

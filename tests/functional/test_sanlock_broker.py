@@ -13,6 +13,7 @@ from heartbeat.testing.broker import BrokerProcess
 from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import short_dir
 from heartbeat.testing.broker import wait_for
+from heartbeat.testing.sanlock import sanlock_init
 from heartbeat.testing.sanlock import SanlockDaemon
 from heartbeat.workload import holder
 
@@ -25,15 +26,6 @@ def fencing(daemon, leases):
     return {'fencing': {'fencer': 'sanlock', 'lease_path': leases,
                         'io_timeout': 1, 'join_timeout': 30,
                         'sanlock_run_dir': daemon.run_dir}}
-
-
-def sanlock_init(broker, daemon):
-    proc = subprocess.run(
-        [sys.executable, '-m', 'heartbeat.cmd.storage', '--config-file',
-         broker.config_path, 'sanlock-init'], env=daemon.environ(),
-        capture_output=True, text=True, timeout=60, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 def joined(broker):
@@ -55,7 +47,7 @@ def host1():
     broker = BrokerProcess(workdir, 1, os.path.join(workdir, 'metadata'),
                            overrides=fencing(daemon, leases))
     init_area(broker.config_path)
-    sanlock_init(broker, daemon)
+    sanlock_init(broker.config_path, daemon)
     broker.start()
     procs = []
     try:
@@ -161,7 +153,7 @@ def test_only_one_host_holds_the_lease():
             brokers.append(BrokerProcess(workdir, i, metadata,
                                          overrides=fencing(d, leases)))
         init_area(brokers[0].config_path)
-        sanlock_init(brokers[0], daemons[0])
+        sanlock_init(brokers[0].config_path, daemons[0])
         for b in brokers:
             b.start()
         for b in brokers:

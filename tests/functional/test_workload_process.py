@@ -2,8 +2,6 @@
 workload lease acquired through a real broker (io_timeout 1 s)."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -12,6 +10,7 @@ from heartbeat.testing.broker import BrokerProcess
 from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import short_dir
 from heartbeat.testing.broker import wait_for
+from heartbeat.testing.sanlock import sanlock_init
 from heartbeat.testing.sanlock import SanlockDaemon
 from heartbeat.workload.errors import WorkloadError
 from heartbeat.workload.process import WorkloadProcess
@@ -50,11 +49,7 @@ def host():
             'sanlock_run_dir': daemon.run_dir}})
     try:
         init_area(broker.config_path)
-        init = subprocess.run(
-            [sys.executable, '-m', 'heartbeat.cmd.storage', '--config-file',
-             broker.config_path, 'sanlock-init'], env=daemon.environ(),
-            capture_output=True, text=True, timeout=60, check=False)
-        assert init.returncode == 0, init.stderr
+        sanlock_init(broker.config_path, daemon)
         broker.start()
         wait_for(lambda: joined(broker), timeout=30)
         yield broker, daemon, workdir

@@ -94,9 +94,11 @@ class Checker:
         now = world.clock.now()
         bound = world.settings.failover_bound(world.delay_now())
         deadline = now + bound
-        later = bisect.bisect_right(self.fault_times, now)
-        quiet = (later == len(self.fault_times)
-                 or self.fault_times[later] > deadline)
+        # The fault that hits the host is one of the times in the window;
+        # any other (even at this very instant) makes it not quiet.
+        first = bisect.bisect_left(self.fault_times, now)
+        last = bisect.bisect_right(self.fault_times, deadline)
+        quiet = last - first <= 1
         ready = [h.id for h in world.hosts.values()
                  if h is not host and self.eligible(h)]
         loss = _Loss(now, host.id, cause, bound, bool(quiet and ready))
