@@ -118,8 +118,11 @@ class ReloadableService(ServiceBase):  # type: ignore[misc]
                       'applied (%s); %d need a restart.', self.name,
                       len(result.applied), ', '.join(result.applied) or '-',
                       len(result.restart_needed))
-        self.log.debug('Reload applied %s; restart needed for %s.',
-                       list(result.applied), list(result.restart_needed))
+        self.log.debug('Reload applied %s.', list(result.applied))
+        if result.restart_needed:
+            self.log.warning('%s keeps the old value of %s until it '
+                             'restarts.', self.name,
+                             ', '.join(result.restart_needed))
 
     def _reset(self) -> None:
         """The options were mutated in place by someone else: use them."""

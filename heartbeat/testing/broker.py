@@ -143,6 +143,12 @@ class DaemonProcess:
         except OSError as err:
             return '(no log: %s)' % err
 
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to the daemon's master process."""
+        if self.proc is None:
+            raise RuntimeError('the daemon is not running: call start()')
+        os.kill(self.proc.pid, signum)
+
     def kill(self) -> None:
         """SIGKILL the daemon's process group (a crash)."""
         if self.proc is not None and self.proc.poll() is None:
@@ -214,7 +220,3 @@ class BrokerProcess(DaemonProcess):
         """The broker's status, typed."""
         with self.client(timeout) as client:
             return client.get_status()
-
-    def signal(self, signum: int) -> None:
-        """Send ``signum`` to the broker's master process."""
-        os.kill(self.pid, signum)

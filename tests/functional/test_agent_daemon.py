@@ -4,6 +4,7 @@ exist, options that cannot work, and an agent restarted under its
 workload."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -115,3 +116,28 @@ def test_options_that_cannot_work_are_refused_with_the_option_named(
     errors = [line for line in proc.stderr.splitlines()
               if 'heartbeat-agent: error' in line]
     assert len(errors) == 1, proc.stderr
+
+
+def test_sighup_applies_a_new_loop_interval_in_place(broker):
+    broker, agents = broker
+    broker.start()
+    agent = AgentProcess(broker, ['sleep', '300'], overrides=FAST)
+    agents.append(agent)
+    agent.start()
+    wait_for(lambda: broker.status().own.state == 'running', timeout=30)
+    pid = agent.proc.pid
+    workload = agent_payload(broker)['workload_pid']
+    agent.sections['agent']['loop_interval'] = 0.25
+    agent.sections['agent']['state_dir'] = agent.state_dir + '-elsewhere'
+    agent.write_conf()
+    agent.signal(signal.SIGHUP)
+    wait_for(lambda: agent_payload(broker).get('loop_interval') == 0.25,
+             timeout=20)
+    log = agent.log_tail(20000)
+    assert 'reloaded in place' in log, log
+    # Same agent process, same workload; a fixed option waits for a
+    # restart.
+    assert agent.proc.pid == pid and agent.proc.poll() is None
+    assert agent_payload(broker)['workload_pid'] == workload
+    assert broker.status().own.state == 'running'
+    assert 'agent.state_dir' in log
