@@ -145,16 +145,19 @@ class HaHost:
     def kill_all(self) -> None:
         """kill -9 every process of this host, as a host losing power.
 
-        The agent, the broker, the workload and the sanlock daemon.
+        The sanlock daemon goes first: a daemon that outlived its workload
+        would release the lease cleanly when the workload died, which a
+        host losing power never does.  Then the workload, the broker and
+        the agent.
         """
-        self.agent.kill()
         status = self.status()
         holders = [] if status is None else [
             h.pid for h in status.fencing.lease.holders]
+        self.sanlock.kill()
         for pid in holders:
             _kill(pid)
         self.broker.kill()
-        self.sanlock.kill()
+        self.agent.kill()
 
     def stop(self) -> None:
         self.agent.stop()
