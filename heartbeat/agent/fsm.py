@@ -75,6 +75,10 @@ class Decision:
     condition: str = ''
     workload_running: bool = False
     workload_pid: int | None = None
+    #: The agent's loop interval: its broker marks the payload stale
+    #: (:data:`~heartbeat.broker.status.AGENT_STALE`) after three loops
+    #: without a post.
+    loop_interval: float = 0.0
 
     def payload(self) -> dict[str, Any]:
         """The state payload the service posts to the broker."""
@@ -88,6 +92,7 @@ class Decision:
             'history': [dataclasses.asdict(t) for t in self.history],
             'workload_running': self.workload_running,
             'workload_pid': self.workload_pid,
+            'loop_interval': self.loop_interval,
         }}
 
 
@@ -195,7 +200,8 @@ class Agent:
             score=self._score, changed=False, history=tuple(self._history),
             broker_reachable=False,
             workload_running=inputs.workload.running,
-            workload_pid=inputs.workload.pid)
+            workload_pid=inputs.workload.pid,
+            loop_interval=self.settings.loop_interval)
 
     def _feed_cpu(self, inputs: Inputs, status: st.BrokerStatus) -> None:
         self._cpu.window = self.settings.cpu_window
@@ -237,7 +243,8 @@ class Agent:
             broker_reachable=True,
             condition=move.condition if changed else '',
             workload_running=inputs.workload.running,
-            workload_pid=inputs.workload.pid)
+            workload_pid=inputs.workload.pid,
+            loop_interval=self.settings.loop_interval)
 
     def _decide(self, inputs: Inputs, status: st.BrokerStatus,
                 raw: score_mod.Score) -> _Move:

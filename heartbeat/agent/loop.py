@@ -167,8 +167,6 @@ class AgentLoop:
         if not decision.broker_reachable and not decision.changed:
             return
         payload = decision.payload()
-        # The broker marks this host's claims stale if posts stop coming.
-        payload['agent']['loop_interval'] = self.conf.agent.loop_interval
         health = self.health.latest()
         if self.health.configured:
             # The broker's workload_health submonitor reads it from here.

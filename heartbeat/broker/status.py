@@ -13,6 +13,7 @@ Everything here is pure data; nothing does I/O.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import dataclasses
 import functools
 import types
@@ -53,6 +54,24 @@ DOMAIN_STOPPED = 'stopped'
 #: Set (True) in a member's payload while its agent has not posted for three
 #: of its own loops: its claims are not current.
 AGENT_STALE = 'agent_stale'
+#: Posts an agent may miss before its claims are marked stale.
+STALE_LOOPS = 3
+
+
+def agent_stale(payload: Mapping[str, Any], posted_at: float,
+                now: float) -> bool:
+    """Whether the agent that posted ``payload`` at ``posted_at`` went quiet.
+
+    The agent says its loop interval in its payload; a state posted by
+    something else (no interval) never goes stale.
+    """
+    agent = payload.get('agent')
+    interval = agent.get('loop_interval') if isinstance(agent, dict) else None
+    if (not isinstance(interval, (int, float)) or isinstance(interval, bool)
+            or interval <= 0):
+        return False
+    return now - posted_at > STALE_LOOPS * interval + 1.0
+
 
 # -- maintenance modes -----------------------------------------------------
 

@@ -23,6 +23,7 @@ from oslo_log import log as logging
 
 from heartbeat.broker.connection import StorageConnection
 from heartbeat.broker.status import AGENT_STALE
+from heartbeat.broker.status import agent_stale
 from heartbeat.broker.store import PostedState
 from heartbeat.broker.store import StatusStore
 from heartbeat.drivers.base import Capability
@@ -32,23 +33,6 @@ from heartbeat import exception
 from heartbeat.model import Report
 
 LOG = logging.getLogger(__name__)
-
-
-#: Posts an agent may miss before its claims are marked stale.
-STALE_LOOPS = 3
-
-
-def agent_stale(posted: PostedState, now: float) -> bool:
-    """Whether the agent that posted ``posted`` stopped posting.
-
-    The agent says its loop interval in its payload; a state posted by
-    something else (no interval) never goes stale.
-    """
-    agent = posted.payload.get('agent')
-    interval = agent.get('loop_interval') if isinstance(agent, dict) else None
-    if not isinstance(interval, (int, float)) or interval <= 0:
-        return False
-    return now - posted.posted_at > STALE_LOOPS * interval + 1.0
 
 
 class WriterThread:
@@ -204,7 +188,7 @@ class WriterThread:
         if self.host_id is not None:
             # Lets peers and clients map a member to its sanlock host id.
             payload['host_id'] = self.host_id
-        if agent_stale(posted, self.clock()):
+        if agent_stale(posted.payload, posted.posted_at, self.clock()):
             # The agent stopped posting: what it last said (the workload
             # runs here) may no longer be true, and peers must not trust it.
             payload[AGENT_STALE] = True

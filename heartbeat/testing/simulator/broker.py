@@ -156,9 +156,16 @@ class SimBroker:
         self.world.board.write(self.world.clock.now(), Record(
             host_id=self.host.id, incarnation=self.incarnation,
             seq=self.seq, state=self.own_state, score=self.own_score,
-            payload=self.own_payload,
+            payload=self._published_payload(),
             maintenance=(st.MAINTENANCE_LOCAL if self.host.local_maintenance
                          else st.MAINTENANCE_NONE)))
+
+    def _published_payload(self) -> dict[str, Any]:
+        """The payload as the real writer publishes it (stale flag too)."""
+        if st.agent_stale(self.own_payload, self.posted_at,
+                          self.host.clock.monotonic()):
+            return {**self.own_payload, st.AGENT_STALE: True}
+        return self.own_payload
 
     def read(self) -> None:
         if not self.alive or not self.host.storage_ok:
@@ -227,23 +234,29 @@ class SimBroker:
 
     def _fencing(self) -> st.FencingStatus:
         lockspace, error = self.world.authority.lockspace(self.host.id)
-        holders = self._holders()
+        holders, pending = self._holders()
         return st.FencingStatus(
             fencer='sanlock', safe=True, host_id=self.host.id,
             lockspace=st.LockspaceStatus(state=lockspace, error=error),
             lease=st.LeaseStatus(
                 held=bool(holders),
-                holders=[st.LeaseHolder(pid=pid) for pid in holders]))
+                holders=[st.LeaseHolder(pid=pid) for pid in holders],
+                pending=[st.LeaseHolder(pid=pid) for pid in pending]))
 
-    def _holders(self) -> list[int]:
-        """The live holders this broker knows (recovered ones confirmed)."""
+    def _holders(self) -> tuple[list[int], list[int]]:
+        """The live holders this broker knows, and the pending ones.
+
+        Pending: recorded before a restart, not confirmed by sanlock yet.
+        """
         world = self.world
         confirmed = world.clock.now() >= (self.started_true
                                           + world.settings.holder_recovery)
-        return [rec.pid for rec in world.authority.records
+        live = [rec for rec in world.authority.records
                 if rec.host == self.host.id and not rec.gone
-                and self.host.process_running(rec.pid)
-                and (confirmed or rec.acquired >= self.started_true)]
+                and self.host.process_running(rec.pid)]
+        held = [rec.pid for rec in live
+                if confirmed or rec.acquired >= self.started_true]
+        return held, [rec.pid for rec in live if rec.pid not in held]
 
     def _members(self, now: float) -> list[st.Peer]:
         down_time = self.world.settings.agent.service_down_time

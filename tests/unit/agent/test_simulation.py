@@ -337,15 +337,13 @@ def test_an_agent_without_the_threshold_breaks_invariant_3() -> None:
     assert [v.invariant for v in bad.violations] == [3]
 
 
-# -- what the simulation found -----------------------------------------------
+# -- what the simulation found (fixed; kept as regressions) ---------------
+#
+# A restarted broker lists a recorded holder as pending until sanlock
+# confirms it: the agent waits instead of stopping a healthy workload.
+# A broker whose agent stopped posting marks its payload agent_stale, so a
+# workload that crashed meanwhile is started elsewhere.
 
-@pytest.mark.xfail(strict=True, reason=(
-    'A restarted broker lists a recovered holder only once sanlock '
-    'confirms it; if that takes more than one loop, the agent goes '
-    'running -> lease_lost ("no longer holds the lease") -> stopping '
-    '("runs without the lease") and stops a healthy workload whose lease '
-    'sanlock still holds. A pid missing from holders is not evidence: the '
-    'FSM could wait for it in lease.lost, or a lockspace loss.'))
 def test_a_slow_holder_recovery_keeps_the_workload() -> None:
     slow = dataclasses.replace(DEFAULT, holder_recovery=3 * LOOP)
     result = sim.simulate(slow, 3, [sim.BrokerDeath(200.0, 1, 5.0)], 600.0,
@@ -353,12 +351,6 @@ def test_a_slow_holder_recovery_keeps_the_workload() -> None:
     assert result.ok, result.summary()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'While a host\'s agent is down its broker keeps publishing the last '
-    'posted state, whose payload says workload_running; when the workload '
-    'then crashes, every peer still sees it running there and nobody '
-    'restarts it until that agent is back (a stale claim is never aged '
-    'out: OwnState.posted_age_s is not published to peers).'))
 def test_a_crash_while_the_agent_is_down_is_repaired() -> None:
     schedule = [sim.AgentRestart(200.0, 1, 600.0), sim.WorkloadCrash(250.0, 1)]
     result = sim.simulate(DEFAULT, 3, schedule, 900.0, seed=1)
