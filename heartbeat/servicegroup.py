@@ -24,11 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import datetime
+import functools
 import threading
 import time
 from types import TracebackType
 
 from oslo_config import cfg
+from oslo_log import log as logging
 
 from heartbeat import conf as hb_conf
 from heartbeat import drivers
@@ -40,6 +42,11 @@ from heartbeat.monitor.dispatcher import Subscription
 from heartbeat.monitor.pipeline import Monitor
 from heartbeat.monitor.repository import Repository
 from heartbeat import reporter as reporter_mod
+
+LOG = logging.getLogger(__name__)
+
+#: Seconds :meth:`API.close` takes at most by default.
+CLOSE_TIMEOUT = 10.0
 
 
 class API:
@@ -195,20 +202,33 @@ class API:
 
     # -- lifecycle ---------------------------------------------------------
 
-    def close(self) -> None:
-        """Stop watching, leave every joined group, disconnect the driver."""
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> bool:
+        """Stop watching, leave every joined group, disconnect the driver.
+
+        Returns within about ``timeout`` seconds even while the backend
+        hangs (a stalled storage path): the monitor loop, a reporter's
+        last 'left' write and the driver's disconnect each get what is
+        left of the bound, and whatever does not finish in time is
+        abandoned in a daemon thread and logged by name.  Returns True
+        when everything finished, False when something was abandoned.
+        """
+        deadline = time.monotonic() + timeout
         with self._lock:
             monitor, self._monitor = self._monitor, None
             reporters = list(self._reporters.values())
             self._reporters.clear()
+            started, self._started = self._started, False
+        finished = True
         if monitor is not None:
-            monitor.stop()
+            finished &= monitor.stop(timeout=_left(deadline))
         for rep in reporters:
-            rep.stop(leave=True)
-        with self._lock:
-            if self._started:
-                self.driver.stop()
-                self._started = False
+            finished &= _bounded(
+                'leaving %s/%s' % (rep.group, rep.member_id),
+                functools.partial(rep.stop, leave=True), deadline)
+        if started:
+            finished &= _bounded('disconnecting the driver',
+                                 self.driver.stop, deadline)
+        return finished
 
     def __enter__(self) -> API:
         return self
@@ -217,6 +237,33 @@ class API:
                  exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+def _bounded(what: str, func: Callable[[], object], deadline: float) -> bool:
+    """Run ``func`` in a daemon thread until ``deadline``; False if late.
+
+    A late ``func`` keeps running in its thread (a blocked read cannot be
+    interrupted) but the caller goes on; the abandoned step is logged.
+    """
+    def target() -> None:
+        try:
+            func()
+        except Exception:
+            LOG.exception('Shutdown step failed: %s.', what)
+
+    thread = threading.Thread(target=target, daemon=True,
+                              name='heartbeat-close')
+    thread.start()
+    thread.join(timeout=_left(deadline))
+    if thread.is_alive():
+        LOG.warning('Shutdown step not finished in time, abandoned: %s '
+                    '(the backend is probably hung).', what)
+        return False
+    return True
 
 
 def _check_name(what: str, value: str) -> None:

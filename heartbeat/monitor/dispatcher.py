@@ -123,7 +123,14 @@ class Subscription:
         self.queue.close()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=self.slow_after + 5.0)
+            # Bounded: a callback that never returns must not hang the
+            # caller's shutdown; its daemon thread is left behind.
+            bound = self.slow_after + 5.0
+            thread.join(timeout=bound)
+            if thread.is_alive():
+                LOG.warning('Subscriber of group %s is still in its '
+                            'callback after %.1fs; abandoning its delivery '
+                            'thread.', self.group or '*', bound)
 
     def __enter__(self) -> Subscription:
         return self

@@ -51,6 +51,9 @@ LOG = logging.getLogger(__name__)
 #: Seconds the loop sleeps at most while no group is watched.
 IDLE_WAIT = 60.0
 
+#: Seconds :meth:`Monitor.stop` waits for the loop thread by default.
+STOP_TIMEOUT = 5.0
+
 
 @dataclasses.dataclass
 class MonitorStats:
@@ -300,13 +303,28 @@ class Monitor:
                       'is retried every %.2fs.',
                       st.consecutive_fetch_errors, err, self.poll_interval)
 
-    def stop(self) -> None:
-        """Stop the loop and cancel every subscription; safe to call twice."""
+    def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
+        """Stop the loop and cancel every subscription; safe to call twice.
+
+        Waits at most ``timeout`` seconds for the loop thread.  A loop
+        blocked in a backend read (a stalled storage path) is abandoned:
+        it is a daemon thread, it exits once the read returns, and it
+        dispatches nothing more.  Returns False, and logs what was
+        abandoned, when the thread did not end in time.
+        """
         self._stopping = True
         self._wake.set()
         thread = self._thread
+        ended = True
         if thread is not None and thread is not threading.current_thread():
-            thread.join()
+            thread.join(timeout=max(0.0, timeout))
+            if thread.is_alive():
+                ended = False
+                LOG.warning('Monitor loop did not stop within %.1fs (it is '
+                            'probably blocked in a read of %s); abandoning '
+                            'it: it ends when the read returns.', timeout,
+                            ', '.join(str(g or '*') for g in self.groups())
+                            or 'no group')
         if self._cancel_listen is not None:
             cancel, self._cancel_listen = self._cancel_listen, None
             try:
@@ -314,3 +332,4 @@ class Monitor:
             except exception.HeartbeatError as err:
                 LOG.warning('Could not stop listening for pushes: %s', err)
         self.dispatcher.close()
+        return ended

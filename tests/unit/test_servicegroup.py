@@ -1,6 +1,8 @@
 """The servicegroup API on the storage driver, with a fake observer clock."""
 
 import datetime
+import threading
+import time
 
 import pytest
 
@@ -141,3 +143,21 @@ def test_backend_follows_the_process(cluster):
                     if os.environ.get('HEARTBEAT_EVENTLET') == '1'
                     else backend.BackendType.THREADING)
         assert backend.get_backend_type() is expected
+
+
+def test_close_reports_finished_on_a_healthy_backend(cluster):
+    sg = servicegroup.API(cluster.make_conf(host_id=5))
+    sg.join('a', 'g')
+    sg.watch('g')
+    assert sg.close(timeout=10.0) is True
+    assert sg.monitor is None
+
+
+def test_bounded_step_is_abandoned_at_its_deadline():
+    release = threading.Event()
+    # A deadline already passed: the step is not waited for at all.
+    assert servicegroup._bounded('blocked', release.wait,
+                                 time.monotonic()) is False
+    release.set()
+    assert servicegroup._bounded('quick', lambda: None,
+                                 time.monotonic() + 10.0) is True
