@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 import os
+import socket
 import threading
 import time
 from typing import Any
@@ -168,7 +169,13 @@ class Broker:
     def put_state(self, state: str | None, score: int | None = None,
                   payload: Mapping[str, Any] | None = None
                   ) -> dict[str, Any]:
+        """Post the host's state; the writer publishes it.
+
+        Raises PayloadTooLarge, and keeps the state posted before, when the
+        report of this one would not fit the driver's payload limit.
+        """
         payload = payload or {}
+        self.writer.check_fits(state, score, payload)
         posted = self.store.put_state(state, score, payload)
         return {'version': posted.version}
 
@@ -194,7 +201,8 @@ class Broker:
             maintenance=status_mod.MaintenanceStatus(
                 local=view.own.local_maintenance,
                 global_mode=view.global_maintenance,
-                global_pending=self.store.to_write_global.peek(),
+                global_pending=view.global_pending,
+                global_error=view.global_error,
                 global_supported=self.writer.supports_global_maintenance),
             reload=self.reload_view(),
             options=status_mod.OptionsInUse(
@@ -224,7 +232,9 @@ class Broker:
 
         ``local``: this host; ``global``: the whole cluster (a
         cluster-wide flag of the driver);
-        ``none``: clear both.
+        ``none``: clear both.  A global write that fails is retried
+        until it is written or replaced; meanwhile get_status shows it in
+        ``maintenance.global_pending`` and why in ``global_error``.
         """
         if mode not in MAINTENANCE_MODES:
             raise exception.ConfigError(
@@ -282,6 +292,7 @@ def check_config(conf: cfg.ConfigOpts) -> None:
             'Directory %s of [broker] socket_path does not exist; create it '
             '(systemd: RuntimeDirectory=heartbeat) or change the option.'
             % directory)
+    check_socket_free(conf.broker.socket_path)
     drivers.load(conf)
     connection_mod.load(conf)
     sub_runner.load(conf, conf.submonitors.enabled, sub_base.Context())
@@ -289,3 +300,19 @@ def check_config(conf: cfg.ConfigOpts) -> None:
         from heartbeat.fencing import binding
 
         binding.load(conf.fencing.sanlock_run_dir)
+
+
+def check_socket_free(path: str) -> None:
+    """ConfigError if a broker already answers on ``path``."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+    except OSError:
+        return  # nobody listens (or no socket yet): ours to take
+    finally:
+        probe.close()
+    raise exception.ConfigError(
+        'Another heartbeat-broker already listens on %s ([broker] '
+        'socket_path): stop it first, or give this one another socket, '
+        'host_id and config.' % path)

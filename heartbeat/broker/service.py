@@ -48,6 +48,11 @@ class BrokerService(ReloadableService):
 
     def _start(self) -> None:
         conf = self.conf
+        # A second broker on the same socket stops here, before it touches
+        # the storage or the lockspace (it would take a slot as a ghost
+        # member).  The broker starts before the socket serves, so that no
+        # caller sees its lease holders before they are loaded.
+        core.check_socket_free(conf.broker.socket_path)
         self.broker = core.Broker(conf)
         self.broker.start()
         authorizer = Authorizer(lambda: (conf.broker.allowed_uids,
