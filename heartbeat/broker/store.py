@@ -53,6 +53,9 @@ class IoHealth:
     failures: int = 0
     written_version: int = 0
     written_seq: int = 0
+    #: Whether the newest storage write failed (cleared by the next one
+    #: that succeeds): reads alone do not make a writer healthy.
+    write_failing: bool = False
 
 
 def _age(now: float, then: float | None) -> float | None:
@@ -99,6 +102,10 @@ class StoreView:
     peers: status.Peers
     #: The cluster-wide maintenance mode last read back (None: unknown).
     global_maintenance: str | None
+    #: A global mode requested and not written yet (queued or retried).
+    global_pending: str | None = None
+    #: Why the newest global write failed (None once one succeeds).
+    global_error: str | None = None
 
 
 class StatusStore:
@@ -124,32 +131,49 @@ class StatusStore:
         self.to_write: LatestOnly[PostedState] = LatestOnly(self.condition)
         #: Newest global maintenance mode not yet written (a cluster flag).
         self.to_write_global: LatestOnly[str] = LatestOnly(self.condition)
+        self.global_retrying: str | None = None
+        self.global_error: str | None = None
 
     # -- producers (RPC threads) -------------------------------------------
 
     def put_state(self, state: str | None, score: int | None,
                   payload: Mapping[str, Any]) -> PostedState:
-        """Record the state and hand it to the writer; never waits."""
+        """Record the state and hand it to the writer; never waits.
+
+        The hand-off happens under the same lock as the version bump, so
+        of two concurrent posts the one with the higher version is always
+        the one left for the writer.
+        """
         with self.lock:
             old = self.posted
             self.posted = PostedState(state, score, dict(payload),
                                       self.clock(), old.version + 1,
                                       old.local_maintenance)
-            posted = self.posted
-        self.to_write.put(posted)
-        return posted
+            # Lock order: self.lock, then the hand-off's condition (the
+            # writer never takes self.lock while holding the condition).
+            self.to_write.put(self.posted)
+            return self.posted
 
     def set_local_maintenance(self, on: bool) -> PostedState:
         with self.lock:
             self.posted = dataclasses.replace(
                 self.posted, local_maintenance=on,
                 version=self.posted.version + 1, posted_at=self.clock())
-            posted = self.posted
-        self.to_write.put(posted)
-        return posted
+            self.to_write.put(self.posted)
+            return self.posted
 
     def request_global_maintenance(self, mode: str) -> None:
-        self.to_write_global.put(mode)
+        """Hand a global mode to the writer; it replaces a failed one."""
+        with self.lock:
+            self.to_write_global.put(mode)
+
+    def global_pending(self) -> str | None:
+        """The global mode requested and not written yet (None: none)."""
+        with self.lock:
+            return self._global_pending()
+
+    def _global_pending(self) -> str | None:
+        return self.to_write_global.peek() or self.global_retrying
 
     # -- the writer thread -------------------------------------------------
 
@@ -165,12 +189,28 @@ class StatusStore:
             if error is not None:
                 self.io.failures += 1
                 self.io.last_error = '%s: %s' % (operation, error)
+                if operation == 'write':
+                    self.io.write_failing = True
             elif operation == 'write':
                 self.io.writes += 1
                 self.io.last_write = now
+                self.io.write_failing = False
             elif operation in ('read', 'connect'):
                 self.io.reads += 1
                 self.io.last_read = now
+
+    def global_written(self, mode: str) -> None:
+        """The writer wrote global ``mode``: nothing is left to retry."""
+        with self.lock:
+            self.global_retrying = None
+            self.global_error = None
+
+    def global_failed(self, mode: str, error: BaseException | None) -> None:
+        """Writing global ``mode`` failed; the writer will retry it."""
+        with self.lock:
+            self.global_retrying = mode
+            self.global_error = 'writing global maintenance %r: %s' % (
+                mode, error if error is not None else 'unknown error')
 
     def wrote(self, posted: PostedState, seq: int) -> None:
         with self.lock:
@@ -207,7 +247,7 @@ class StatusStore:
                    or (busy_for is not None and busy_for > limit))
         return status.WriterHealth(
             connected=io.connected,
-            healthy=io.connected and not stalled,
+            healthy=io.connected and not stalled and not io.write_failing,
             stalled=stalled,
             stale_s=round(now - since, 3),
             last_write_age_s=_age(now, io.last_write),
@@ -246,4 +286,6 @@ class StatusStore:
             )
             return StoreView(own, self._writer_view(now),
                              status.Peers(observed, members),
-                             self.global_maintenance)
+                             self.global_maintenance,
+                             global_pending=self._global_pending(),
+                             global_error=self.global_error)

@@ -13,6 +13,8 @@ records which operation is stuck and since when, so get_status can say so.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Mapping
+import json
 import math
 import random
 import threading
@@ -66,6 +68,48 @@ class WriterThread:
         self.host_id = host_id
         #: The newest maintenance flag read (None until a read succeeds).
         self._global_mode: str | None = None
+        #: A global mode whose write failed, and when to try it again.
+        self._global_retry: str | None = None
+        self._global_retry_at = math.inf
+        #: Why the newest _io call failed (None: it did not).
+        self._io_error: BaseException | None = None
+
+    def report_size(self, state: str | None, score: int | None,
+                    payload: Mapping[str, Any]) -> int:
+        """Bytes of the report of this state, as large as it can grow.
+
+        The report is encoded as compact JSON with every field a driver
+        may store and everything the writer adds to the payload, at its
+        longest (seq and incarnation of 64 bits, the longest float text,
+        local maintenance, the stale mark).  The JSON drivers store a
+        subset of these fields the same way, so a report that fits here
+        fits them.
+        """
+        data = dict(payload)
+        data.update(self._additions(local_maintenance=True, stale=True))
+        record = {'member_id': self.store.member_id,
+                  'group': self.store.group, 'seq': 2 ** 64 - 1,
+                  'inc': 2 ** 64 - 1, 'state': state, 'score': score,
+                  'data': data, 'at': -2.2250738585072014e-308,
+                  'left': False}
+        return len(json.dumps(record, separators=(',', ':'),
+                              sort_keys=True, default=str).encode('utf-8'))
+
+    def check_fits(self, state: str | None, score: int | None,
+                   payload: Mapping[str, Any]) -> None:
+        """PayloadTooLarge unless this state's report fits the driver.
+
+        Called before a state is accepted: a state that cannot be
+        published must never replace the last one that can.
+        """
+        size = self.report_size(state, score, payload)
+        limit = self.driver.payload_limit
+        if size > limit:
+            raise exception.PayloadTooLarge(
+                'State refused: its report would be %d bytes, above the '
+                'payload limit of the %s driver (%d bytes); post a smaller '
+                'state/payload. The last accepted state stays published.'
+                % (size, self.driver.name, limit))
 
     @property
     def supports_global_maintenance(self) -> bool:
@@ -115,7 +159,8 @@ class WriterThread:
                 while not self._stop.is_set():
                     now = self.clock()
                     due = min(last_beat + self.report_interval(),
-                              last_read + self.peer_interval())
+                              last_read + self.peer_interval(),
+                              self._global_retry_at)
                     if (self.store.to_write.pending
                             or self.store.to_write_global.pending
                             or now >= due):
@@ -123,9 +168,7 @@ class WriterThread:
                     self.store.condition.wait(due - now)
             if self._stop.is_set():
                 break
-            mode = self.store.to_write_global.take_nowait()
-            if mode is not None:
-                self._io('write', self._write_global, mode)
+            mode = self._global_step()
             posted = self.store.to_write.take_nowait()
             if (posted is not None
                     or self.clock() >= last_beat + self.report_interval()):
@@ -139,17 +182,41 @@ class WriterThread:
                 last_read = self.clock()
         self._leave()
 
+    def _global_step(self) -> str | None:
+        """Write the newest global mode requested, or retry a failed one.
+
+        The mode attempted (None if none was due).  A failed write is
+        tried again every retry_interval until it is written or a newer
+        request replaces it; the store reports the failure meanwhile.
+        """
+        mode = self.store.to_write_global.take_nowait()
+        if mode is None and self.clock() >= self._global_retry_at:
+            mode = self._global_retry
+        if mode is None:
+            return None
+        if self._io('write', self._write_global, mode):
+            self._global_retry, self._global_retry_at = None, math.inf
+            self.store.global_written(mode)
+        else:
+            self._global_retry = mode
+            self._global_retry_at = self.clock() + self.retry_interval()
+            self.store.global_failed(mode, self._io_error)
+        return mode
+
     def _io(self, operation: str, func: Callable[..., None],
             *args: Any) -> bool:
         self.store.begin_io(operation)
+        self._io_error = None
         try:
             func(*args)
         except exception.HeartbeatError as err:
+            self._io_error = err
             self.store.end_io(err)
             LOG.error('Broker storage %s failed: %s', operation, err)
             return False
         except Exception as err:
             # Keep the only storage thread alive whatever the driver does.
+            self._io_error = err
             self.store.end_io(err)
             LOG.exception('Broker storage %s failed unexpectedly', operation)
             return False
@@ -183,19 +250,27 @@ class WriterThread:
         posted = self._current or self.store.posted
         self.seq += 1
         payload = dict(posted.payload)
-        payload['maintenance'] = ('local' if posted.local_maintenance
-                                  else 'none')
-        if self.host_id is not None:
-            # Lets peers and clients map a member to its sanlock host id.
-            payload['host_id'] = self.host_id
-        if agent_stale(posted.payload, posted.posted_at, self.clock()):
+        payload.update(self._additions(
+            posted.local_maintenance,
             # The agent stopped posting: what it last said (the workload
             # runs here) may no longer be true, and peers must not trust it.
-            payload[AGENT_STALE] = True
+            agent_stale(posted.payload, posted.posted_at, self.clock())))
         return Report(member_id=self.store.member_id, group=self.store.group,
                       seq=self.seq, incarnation=self.incarnation,
                       state=posted.state, score=posted.score,
                       payload=payload, written_at=time.time(), left=left)
+
+    def _additions(self, local_maintenance: bool,
+                   stale: bool) -> dict[str, Any]:
+        """What the writer adds to the posted payload in every report."""
+        extra: dict[str, Any] = {
+            'maintenance': 'local' if local_maintenance else 'none'}
+        if self.host_id is not None:
+            # Lets peers and clients map a member to its sanlock host id.
+            extra['host_id'] = self.host_id
+        if stale:
+            extra[AGENT_STALE] = True
+        return extra
 
     def _publish(self) -> None:
         report = self._report()
