@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 import os
+import socket
 import threading
 import time
 from typing import Any
@@ -291,6 +292,7 @@ def check_config(conf: cfg.ConfigOpts) -> None:
             'Directory %s of [broker] socket_path does not exist; create it '
             '(systemd: RuntimeDirectory=heartbeat) or change the option.'
             % directory)
+    check_socket_free(conf.broker.socket_path)
     drivers.load(conf)
     connection_mod.load(conf)
     sub_runner.load(conf, conf.submonitors.enabled, sub_base.Context())
@@ -298,3 +300,19 @@ def check_config(conf: cfg.ConfigOpts) -> None:
         from heartbeat.fencing import binding
 
         binding.load(conf.fencing.sanlock_run_dir)
+
+
+def check_socket_free(path: str) -> None:
+    """ConfigError if a broker already answers on ``path``."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+    except OSError:
+        return  # nobody listens (or no socket yet): ours to take
+    finally:
+        probe.close()
+    raise exception.ConfigError(
+        'Another heartbeat-broker already listens on %s ([broker] '
+        'socket_path): stop it first, or give this one another socket, '
+        'host_id and config.' % path)
