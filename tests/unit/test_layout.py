@@ -169,3 +169,78 @@ def test_garbage_slots_never_hide_good_ones(garbage):
     assert reads[0].slot is not None and reads[0].slot.host_id == 1
     assert reads[-1].slot is not None
     assert reads[-1].slot.host_id == last
+
+
+def test_damage_is_none_for_empty_and_intact_records():
+    assert layout.damage(bytes(SIZE)) is None
+    assert layout.damage(layout.encode(host_slot(), SIZE)) is None
+    # Intact records of someone else are records, not damage.
+    foreign = layout.Slot(host_id=3, seq=1, incarnation=1, timestamp=0.0,
+                          payload={'x': 1})
+    assert layout.damage(layout.encode(foreign, SIZE)) is None
+    assert layout.damage(layout.encode(host_slot(host_id=4), SIZE)) is None
+
+
+def test_damage_takes_a_newer_format_for_a_record():
+    data = _reencode(layout.encode(host_slot(), SIZE),
+                     version=layout.FORMAT_VERSION + 1)
+    assert layout.damage(data) is None
+    with pytest.raises(layout.NewerFormat):
+        layout.decode(data, 3)
+    other = layout.encode(host_slot(seq=1), SIZE)
+    assert layout.damage(data, own=other) is None
+
+
+def test_flipped_version_bit_of_own_record_is_damage():
+    own = layout.encode(host_slot(), SIZE)
+    flipped = bytearray(own)
+    flipped[8] ^= 0x02  # version 1 reads as 3
+    assert layout.damage(bytes(flipped)) is None
+    assert 'altered in place' in layout.damage(bytes(flipped), own=own)
+
+
+def test_damage_names_what_is_wrong():
+    good = layout.encode(host_slot(), SIZE)
+    flipped = bytearray(good)
+    flipped[layout.HEADER_SIZE + 3] ^= 0x01
+    assert 'CRC mismatch' in layout.damage(bytes(flipped))
+    assert 'magic' in layout.damage(b'\xff' * SIZE)
+    assert 'truncated' in layout.damage(good[:20])
+    assert 'version 0' in layout.damage(_reencode(good, version=0))
+    assert 'exceeds' in layout.damage(_reencode(good, length=SIZE))
+
+
+def test_torn_write_is_damage():
+    old = layout.encode(host_slot(seq=1, data={'k': 'v' * 900}), SIZE)
+    new = layout.encode(host_slot(seq=2, data={'k': 'w' * 900}), SIZE)
+    # The first sector of the new record landed, the rest did not.
+    torn = new[:512] + old[512:]
+    assert 'CRC mismatch' in layout.damage(torn)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(min_size=0, max_size=SIZE), st.integers(1, 50))
+def test_decodable_bytes_are_never_damage(data, host_id):
+    raw = data + bytes(SIZE - len(data))
+    read = area.decode_slot(host_id, raw)
+    if read.slot is not None or read.empty:
+        assert layout.damage(raw) is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_mutated_slot_is_damage_or_unchanged(data):
+    slot = host_slot(seq=data.draw(st.integers(0, 2**64 - 1)))
+    raw = bytearray(layout.encode(slot, SIZE))
+    used = layout.HEADER_SIZE + len(layout.encode_payload(slot.payload))
+    for _ in range(data.draw(st.integers(1, 8))):
+        pos = data.draw(st.integers(0, used - 1))
+        raw[pos] = data.draw(st.integers(1, 255))
+    own = layout.encode(slot, SIZE)
+    if layout.damage(bytes(raw), own) is None:
+        # Not damage: the bytes still are the record, or they read as a
+        # newer format whose identity changed too (someone else's record).
+        read = area.decode_slot(3, bytes(raw))
+        assert read.slot == slot or (
+            'newer' in (read.error or '')
+            and raw[layout.IDENTITY] != own[layout.IDENTITY])

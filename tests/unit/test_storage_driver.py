@@ -367,3 +367,91 @@ def test_flags_that_do_not_fit_slot_0_are_refused(tmp_path):
         assert len(drv.get_flags()) < 10
     finally:
         drv.stop()
+
+
+def overwrite(cluster, host_id, data, offset=0):
+    with open(cluster.metadata_path, 'r+b') as f:
+        f.seek(host_id * 4096 + offset)
+        f.write(data)
+
+
+def test_garbage_in_own_slot_is_repaired_once(cluster, caplog):
+    a = driver_for(cluster, 3)
+    a.join('g', 'a')
+    a.publish(report('a', 1))
+    overwrite(cluster, 3, os.urandom(4096))
+    assert [i.location for i in a.snapshot('g').invalid] == ['slot 3']
+    a.publish(report('a', 2))
+    a.publish(report('a', 3))
+    (rep,) = a.snapshot('g').reports
+    assert rep.member_id == 'a' and rep.seq == 3
+    assert a.slot_repairs == 1
+    assert caplog.text.count('Repaired slot 3') == 1
+    assert 'magic' in caplog.text
+
+
+def test_bit_flip_and_torn_write_are_repaired(cluster):
+    a = driver_for(cluster, 2)
+    a.join('g', 'a')
+    a.publish(report('a', 1, payload={'k': 'v' * 900}))
+    overwrite(cluster, 2, bytes([raw_slots(cluster)[2][60] ^ 0x04]), 60)
+    a.publish(report('a', 2, payload={'k': 'w' * 900}))
+    # A write of which only the first sector landed.
+    torn = layout.encode(layout.Slot(
+        host_id=2, seq=3, incarnation=7, timestamp=0.0,
+        payload=layout.host_payload('a', 'g', None, None,
+                                    {'k': 'x' * 900})), 4096)
+    overwrite(cluster, 2, torn[:512])
+    a.publish(report('a', 4))
+    (rep,) = a.snapshot('g').reports
+    assert rep.seq == 4
+    assert a.slot_repairs == 2
+
+
+def test_flipped_version_bit_is_repaired_not_a_newer_writer(cluster):
+    a = driver_for(cluster, 2)
+    a.join('g', 'a')
+    a.publish(report('a', 1))
+    overwrite(cluster, 2, bytes([raw_slots(cluster)[2][8] ^ 0x02]), 8)
+    a.publish(report('a', 2))
+    assert a.snapshot('g').reports[0].seq == 2
+    assert a.slot_repairs == 1
+
+
+@pytest.mark.parametrize('what', ['foreign', 'newer', 'other-host', 'wiped'])
+def test_intact_records_of_others_are_still_refused(cluster, what):
+    a = driver_for(cluster, 4)
+    a.join('g', 'a')
+    a.publish(report('a', 1))
+    other = layout.Slot(
+        host_id=5 if what == 'other-host' else 4, seq=9, incarnation=1,
+        timestamp=0.0, version=layout.FORMAT_VERSION + (what == 'newer'),
+        payload=layout.host_payload('b', 'g', None, None, {}))
+    data = (bytes(4096) if what == 'wiped'
+            else layout.encode(other, 4096))
+    overwrite(cluster, 4, data)
+    for seq in (2, 3):
+        with pytest.raises(exception.HostIdConflict, match='host_id 4'):
+            a.publish(report('a', seq))
+    assert raw_slots(cluster)[4] == data
+    assert a.slot_repairs == 0
+
+
+def test_write_that_landed_despite_an_error_is_ours(cluster, monkeypatch):
+    a = driver_for(cluster, 1)
+    a.join('g', 'a')
+    a.publish(report('a', 1))
+    volume = a.area.volume
+    real_write = volume.write
+
+    def lands_then_fails(offset, data):
+        real_write(offset, data)
+        raise exception.StorageError('I/O error after the write')
+
+    monkeypatch.setattr(volume, 'write', lands_then_fails)
+    with pytest.raises(exception.StorageError, match='after the write'):
+        a.publish(report('a', 2))
+    monkeypatch.setattr(volume, 'write', real_write)
+    a.publish(report('a', 3))
+    assert a.snapshot('g').reports[0].seq == 3
+    assert a.slot_repairs == 0

@@ -9,6 +9,9 @@ Considerations:
   writes the slot of its host_id and checks, before each write, that the
   slot still holds its own last record, so a second process configured with
   the same id is detected and refused instead of silently overwriting.
+  Damage is not a second writer: a slot whose bytes are no record at all
+  (bad magic, CRC mismatch, a torn write) is rewritten by the owner's next
+  beat, logged and counted in ``StorageDriver.slot_repairs``.
 * Joining an occupied slot waits ``claim_timeout`` for it to change; if it
   does, a live member owns it and the join is refused.
 * One process holds one slot: the driver publishes for one member.
@@ -85,7 +88,14 @@ def to_report(read: area_mod.SlotRead) -> Report:
 
 
 class StorageDriver(base.Driver):
-    """Reports in per-host slots of a shared metadata file or device."""
+    """Reports in per-host slots of a shared metadata file or device.
+
+    ``slot_repairs`` counts the beats of this process that found its own
+    slot damaged (bad magic, version, length or CRC: a bit flip, a torn
+    write, garbage) and rewrote it; each repair is logged once, as a
+    warning naming the damage.  A slot holding an intact record that is
+    not ours, or wiped to empty, is refused with HostIdConflict instead.
+    """
 
     name: ClassVar[str] = 'storage'
     capabilities: ClassVar[frozenset[base.Capability]] = frozenset(
@@ -98,6 +108,9 @@ class StorageDriver(base.Driver):
         self._area: area_mod.Area | None = None
         self._member: tuple[str, str] | None = None
         self._last_written: bytes | None = None
+        self._pending: bytes | None = None
+        #: Own-slot repairs so far (see the class docstring).
+        self.slot_repairs = 0
         self._write_error: exception.StorageError | None = None
         self._decoded: dict[int, tuple[bytes, Report | InvalidRecord]] = {}
 
@@ -150,6 +163,7 @@ class StorageDriver(base.Driver):
             self._area = None
         self._member = None
         self._last_written = None
+        self._pending = None
 
     def join(self, group: str, member_id: str) -> None:
         host_id = self.host_id
@@ -213,20 +227,46 @@ class StorageDriver(base.Driver):
                                         report.state, report.score,
                                         report.payload))
         data = layout.encode(slot, self.geometry.slot_size)
+        repair = None
         if self._last_written is not None:
             current = self.area.read_raw(host_id)
-            if current != self._last_written:
-                holder = area_mod.decode_slot(host_id, current)
-                who = (holder.slot.payload.get('member_id')
-                       if holder.slot is not None else
-                       holder.error or 'nobody (wiped)')
-                raise exception.HostIdConflict(
-                    'Slot %d of %s was overwritten behind our back (now: '
-                    '%s); another process uses [heartbeat] host_id %d. Not '
-                    'writing; give each host its own host_id.'
-                    % (host_id, self.area.path, who, host_id))
+            # A write that failed may still have landed whole: that record
+            # is ours too.
+            if current != self._last_written and current != self._pending:
+                repair = self._damage_or_conflict(host_id, current)
+        self._pending = data
         self.area.write_raw(host_id, data)
         self._last_written = data
+        self._pending = None
+        if repair is not None:
+            self.slot_repairs += 1
+            LOG.warning('Repaired slot %d of %s: it held no valid record '
+                        '(%s), which is damage, not another writer; '
+                        'rewrote it with report %d (repair %d of this '
+                        'process).', host_id, self.area.path, repair,
+                        report.seq, self.slot_repairs)
+
+    def _damage_or_conflict(self, host_id: int, current: bytes) -> str:
+        """Why our slot holds damage; HostIdConflict if it holds a record.
+
+        Bytes that fail the frame checks (magic, version, length, CRC) are
+        what bit flips, torn writes and garbage leave: they are returned,
+        to be overwritten.  An intact record, or a wiped (empty) slot, was
+        written on purpose by someone else: refused.
+        """
+        reason = (None if layout.is_empty(current)
+                  else layout.damage(current, self._last_written))
+        if reason is not None:
+            return reason
+        holder = area_mod.decode_slot(host_id, current)
+        who = (holder.slot.payload.get('member_id')
+               if holder.slot is not None else
+               holder.error or 'nobody (wiped)')
+        raise exception.HostIdConflict(
+            'Slot %d of %s was overwritten behind our back (now: %s); '
+            'another process uses [heartbeat] host_id %d. Not writing; '
+            'give each host its own host_id.'
+            % (host_id, self.area.path, who, host_id))
 
     def publish(self, report: Report) -> None:
         self._write(report)
@@ -235,6 +275,7 @@ class StorageDriver(base.Driver):
         self._write(report)
         self._member = None
         self._last_written = None
+        self._pending = None
 
     def set_flag(self, name: str, value: str) -> None:
         base.check_flag(name, value)

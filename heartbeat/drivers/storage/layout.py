@@ -38,6 +38,8 @@ FORMAT_VERSION = 1
 HEADER = struct.Struct('<8sHHIQQdI')
 CRC = struct.Struct('<I')
 HEADER_SIZE = HEADER.size + CRC.size
+#: The header bytes that identify one record: host_id, seq, incarnation.
+IDENTITY = slice(12, 32)
 #: Where the payload length sits in the header.
 LENGTH_OFFSET = 40
 FLAG_LEFT = 0x1
@@ -51,6 +53,10 @@ FLAGS_KEY = 'flags'
 
 class CorruptSlot(exception.StorageError):
     """A slot holds bytes that cannot be trusted; ``str()`` says why."""
+
+
+class NewerFormat(CorruptSlot):
+    """A slot holds a record of a newer format version than this one."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,13 +128,14 @@ def is_empty(buf: bytes | memoryview) -> bool:
 _JSON = json.JSONDecoder()
 
 
-def decode(buf: bytes | memoryview, expected_host_id: int) -> Slot | None:
-    """Decode one slot; None if it is empty.
+def _frame(buf: bytes | memoryview
+           ) -> tuple[tuple[Any, ...], memoryview] | None:
+    """The checked header fields and payload bytes of ``buf``; None if empty.
 
-    Raises :class:`CorruptSlot` naming the reason for anything that cannot
-    be trusted: foreign magic, truncated slot, newer format version, bad
-    length, CRC mismatch, wrong host_id, or a payload that is not a JSON
-    object.
+    Raises :class:`NewerFormat` for a record of a newer format (its frame
+    cannot be checked here) and :class:`CorruptSlot` for bytes that are no
+    record at all: truncated, foreign magic, bad version or length, or a
+    CRC mismatch.
     """
     if len(buf) < HEADER_SIZE:
         raise CorruptSlot('truncated: %d bytes, a header needs %d'
@@ -136,12 +143,12 @@ def decode(buf: bytes | memoryview, expected_host_id: int) -> Slot | None:
     view = memoryview(buf)
     if view[:len(MAGIC)] == EMPTY_MAGIC:
         return None
-    magic, version, flags, host_id, seq, incarnation, timestamp, length = (
-        HEADER.unpack_from(view, 0))
+    fields = HEADER.unpack_from(view, 0)
+    magic, version, length = fields[0], fields[1], fields[7]
     if magic != MAGIC:
         raise CorruptSlot('bad magic %r' % bytes(magic))
     if version > FORMAT_VERSION:
-        raise CorruptSlot('format version %d is newer than this heartbeat '
+        raise NewerFormat('format version %d is newer than this heartbeat '
                           '(%d): upgrade heartbeat on this host'
                           % (version, FORMAT_VERSION))
     if version < 1:
@@ -154,6 +161,46 @@ def decode(buf: bytes | memoryview, expected_host_id: int) -> Slot | None:
     if crc != actual:
         raise CorruptSlot('CRC mismatch (stored %08x, computed %08x)'
                           % (crc, actual))
+    return fields, body
+
+
+def damage(buf: bytes | memoryview, own: bytes | None = None) -> str | None:
+    """Why ``buf`` can be no record that any writer meant to write.
+
+    The reason (as :func:`decode` words it) for bytes that fail the frame
+    checks: truncated, foreign magic, bad format version or length, or a
+    CRC mismatch, which is what bit flips, torn writes and garbage leave.
+    None for an empty slot and for an intact record whoever wrote it: any
+    host_id, any payload, and a newer format version (whose checksum this
+    version cannot check, so it is taken to be intact) unless it carries
+    the host_id, seq and incarnation of ``own``, the record last written
+    here: then a flipped bit in the version field made it look newer.
+    """
+    try:
+        _frame(buf)
+    except NewerFormat as err:
+        if own is not None and bytes(buf[IDENTITY]) == own[IDENTITY]:
+            return ('the record written here, altered in place (it now '
+                    'reads: %s)' % err)
+        return None
+    except CorruptSlot as err:
+        return str(err)
+    return None
+
+
+def decode(buf: bytes | memoryview, expected_host_id: int) -> Slot | None:
+    """Decode one slot; None if it is empty.
+
+    Raises :class:`CorruptSlot` naming the reason for anything that cannot
+    be trusted: foreign magic, truncated slot, newer format version
+    (:class:`NewerFormat`), bad length, CRC mismatch, wrong host_id, or a
+    payload that is not a JSON object.
+    """
+    frame = _frame(buf)
+    if frame is None:
+        return None
+    fields, body = frame
+    _, version, flags, host_id, seq, incarnation, timestamp, _ = fields
     if host_id != expected_host_id:
         raise CorruptSlot('slot %d holds a record of host_id %d'
                           % (expected_host_id, host_id))
