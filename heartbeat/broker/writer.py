@@ -62,6 +62,8 @@ class WriterThread:
         self.incarnation = random.SystemRandom().getrandbits(63)
         self.seq = 0
         self._current: PostedState | None = None
+        #: The newest state a publish accepted.
+        self._last_good: PostedState | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._joined = False
@@ -273,9 +275,28 @@ class WriterThread:
         return extra
 
     def _publish(self) -> None:
+        """Publish the current state; fall back to the last one written.
+
+        A driver may still refuse a state check_fits let through (its own
+        encoding, a payload the writer grew): then the last state written
+        is published again, so the host stays up with what it said
+        before, and the refusal is raised to be counted and logged.
+        """
+        current = self._current or self.store.posted
         report = self._report()
-        self.driver.publish(report)
-        self.store.wrote(self._current or self.store.posted, report.seq)
+        try:
+            self.driver.publish(report)
+        except exception.PayloadTooLarge:
+            good = self._last_good
+            if good is None or good is current:
+                raise
+            self._current = good
+            report = self._report()
+            self.driver.publish(report)
+            self.store.wrote(good, report.seq)
+            raise
+        self._last_good = current
+        self.store.wrote(current, report.seq)
 
     def _write_global(self, mode: str) -> None:
         # Drivers without cluster flags raise CapabilityMissing, which _io

@@ -11,7 +11,10 @@ from __future__ import annotations
 import threading
 
 import pytest
+from tooz import utils as tooz_utils
 
+from heartbeat.broker.handoff import LatestOnly
+from heartbeat.broker.store import PostedState
 from heartbeat.broker.store import StatusStore
 from heartbeat.broker.writer import WriterThread
 from heartbeat.drivers.base import Capability
@@ -19,7 +22,9 @@ from heartbeat.drivers.base import MAINTENANCE_FLAG
 from heartbeat.drivers import record
 from heartbeat.drivers.redis import codec
 from heartbeat.drivers.storage import layout
+from heartbeat.drivers import tooz as tooz_driver
 from heartbeat import exception
+from heartbeat.model import Report
 from heartbeat.testing.memory import MemoryDriver
 from tests.unit.test_broker_store import NullConnection
 
@@ -95,6 +100,7 @@ def test_the_size_bounds_what_the_json_drivers_store() -> None:
         report.payload))
     assert len(stored) <= bound
     assert len(codec.encode(report)) <= bound
+    assert len(tooz_utils.dumps(tooz_driver.to_capabilities(report))) <= bound
     assert len(codec.encode(report)) == len(
         codec._ENCODER.encode(record.as_record(report)).encode())
 
@@ -117,6 +123,31 @@ def test_concurrent_posts_leave_the_newest_for_the_writer() -> None:
     assert queued is not None
     assert queued.version == store.posted.version == 8 * 300
     assert queued == store.posted
+
+
+class LockWitness(LatestOnly[PostedState]):
+    """A hand-off that notes whether the store's lock is held on put."""
+
+    def __init__(self, store: StatusStore) -> None:
+        super().__init__(store.condition)
+        self.store = store
+        self.held: list[bool] = []
+
+    def put(self, value: PostedState) -> None:
+        self.held.append(self.store.lock.locked())
+        super().put(value)
+
+
+def test_the_hand_off_happens_under_the_version_lock() -> None:
+    # Were the lock released before the hand-off, a post could bump the
+    # version, lose the CPU, and hand off after a newer post did.
+    store, _ = make_writer(MemoryDriver())
+    witness = LockWitness(store)
+    store.to_write = witness
+    store.put_state('up', 1, {})
+    store.set_local_maintenance(True)
+    assert witness.held == [True, True]
+    assert witness.take_nowait() == store.posted
 
 
 def test_failing_writes_make_the_writer_unhealthy_despite_reads() -> None:
@@ -177,3 +208,40 @@ def test_a_newer_request_replaces_the_failed_one() -> None:
     assert writer._global_step() is None
     assert driver.flag_writes == ['none']
     assert store.view().global_error is None
+
+
+class StrictDriver(MemoryDriver):
+    """Claims a large limit but refuses payloads over 100 bytes."""
+
+    name = 'strict'
+
+    @property
+    def payload_limit(self) -> int:
+        return 1 << 20
+
+    def publish(self, report: Report) -> None:
+        if len(str(report.payload)) > 100:
+            raise exception.PayloadTooLarge('over 100 bytes')
+        super().publish(report)
+
+
+def test_a_state_the_driver_refuses_leaves_the_last_good_published() -> None:
+    driver = StrictDriver()
+    store, writer = make_writer(driver)
+    store.set_connected(True)
+    store.put_state('up', 1, {'vm': 'ok'})
+    writer._current = store.to_write.take_nowait()
+    assert writer._io('write', writer._publish)
+    store.put_state('up', 1, {'vm': 'x' * 200})
+    writer._current = store.to_write.take_nowait()
+    assert not writer._io('write', writer._publish)
+    published = driver.reports[('hosts', 'host-7')]
+    assert published.payload['vm'] == 'ok' and published.seq == 3
+    view = store.writer_view()
+    assert view.written_version == 1 and view.posted_version == 2
+    assert view.last_error == 'write: over 100 bytes'
+    assert not view.healthy
+    # The next beat publishes the good state again and is healthy.
+    assert writer._io('write', writer._publish)
+    assert driver.reports[('hosts', 'host-7')].seq == 4
+    assert store.writer_view().healthy
