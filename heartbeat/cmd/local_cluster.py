@@ -11,6 +11,7 @@ is 0 when every member was up at the end, 1 otherwise.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import os
 import shutil
 import signal
 import sys
@@ -22,6 +23,10 @@ from oslo_config import cfg
 
 from heartbeat import cmd
 from heartbeat.cmd import status as status_cmd
+from heartbeat.drivers import storage
+from heartbeat.drivers.storage import admin
+from heartbeat.drivers.storage import layout
+from heartbeat import exception
 from heartbeat.model import Status
 from heartbeat import servicegroup
 from heartbeat.testing.members import StorageCluster
@@ -44,7 +49,37 @@ CLI_OPTS = [
                  help='service_down_time of the simulated hosts.'),
     cfg.FloatOpt('refresh', default=1.0, min=0.1,
                  help='Seconds between two status screens.'),
+    cfg.BoolOpt('force', default=False,
+                help='Re-initialise the metadata file of --workdir even if '
+                     'members (another local cluster) are writing it.'),
 ]
+
+
+def _check_workdir(workdir: str, boot: cfg.ConfigOpts) -> None:
+    """Refuse (StorageError) when members write the area of ``workdir``.
+
+    The area and config names are those StorageCluster uses.  The watch
+    covers two report intervals of the running cluster (its config file
+    says which) and of this one, whichever is longer.
+    """
+    path = os.path.join(workdir, 'metadata')
+    interval = boot.interval
+    # Without its config file, assume the geometry this command writes.
+    geometry = layout.Geometry(slot_size=4096,
+                               max_hosts=max(boot.hosts, 16))
+    config = os.path.join(workdir, 'heartbeat.conf')
+    if os.path.exists(config):
+        running = cmd.make_conf(['--config-file', config], [], '',
+                                quiet=True)
+        interval = max(interval, running.heartbeat.report_interval)
+        geometry = storage.geometry_from(running)
+    live = admin.live_writers(path, geometry, 2 * interval)
+    if live:
+        raise exception.StorageError(
+            'Refusing to re-initialise %s: members are writing it (%s; '
+            'another heartbeat-local-cluster on this --workdir?). Stop them '
+            'or choose another --workdir; --force wipes it anyway.'
+            % (path, ', '.join(live)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise cfg.Error('--down-time must be at least twice --interval')
         workdir = boot.workdir or tempfile.mkdtemp(prefix='heartbeat-')
         own_dir = boot.workdir is None
+        if not own_dir and not boot.force:
+            _check_workdir(workdir, boot)
         cluster = StorageCluster(workdir, report_interval=boot.interval,
                                  service_down_time=boot.down_time,
                                  max_hosts=max(boot.hosts, 16))

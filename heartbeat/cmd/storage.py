@@ -26,6 +26,10 @@ def _add_parsers(subparsers: object) -> None:
     sp.add_argument('--watch', type=float, default=None,
                     help='Seconds to watch host slots for changes before '
                          'wiping (default: twice report_interval).')
+    sp.add_argument('--io-timeout', type=float, default=admin.IO_TIMEOUT,
+                    help='Seconds one read of the area may take while '
+                         'checking for live members; a slower or failing '
+                         'read makes init refuse (nobody can tell).')
     sp = subparsers.add_parser(  # type: ignore[attr-defined]
         'dump', help='Show the global slot and every host slot, valid or '
                      'not, and why not.')
@@ -87,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if conf.action.name == 'init':
             print(admin.init_area(conf, force=conf.action.force,
-                                  watch=conf.action.watch))
+                                  watch=conf.action.watch,
+                                  io_timeout=conf.action.io_timeout))
             return 0
         return _dump(conf)
 

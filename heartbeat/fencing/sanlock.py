@@ -49,6 +49,8 @@ LOG = logging.getLogger(__name__)
 
 POLL_INTERVAL = 1.0
 ALIGN = 1024 * 1024
+#: sanlock's answer for a leader record with a bad magic number.
+SANLK_LEADER_MAGIC = -223
 
 #: States in which this host is, or is getting, in the lockspace.
 IN_LOCKSPACE = (status.LOCKSPACE_JOINING, status.LOCKSPACE_JOINED)
@@ -324,12 +326,45 @@ class SanlockFencer(base.Fencer):
         return self.view()
 
 
+def lockspace_missing(err: BaseException) -> bool:
+    """Whether a read_lockspace error says "no lockspace there".
+
+    Only sanlock's bad-magic answer (SANLK_LEADER_MAGIC, "Lease does not
+    exist on storage", what zeros or foreign data read as) means that; an
+    I/O error, a timeout, a missing device or any other answer means the
+    lockspace could not be read, which says nothing about whether one is
+    there.
+    """
+    return _errno(err) == SANLK_LEADER_MAGIC
+
+
+def _check_uninitialised(sl: ModuleType, sp: Lockspace) -> None:
+    """Refuse unless sanlock reads no lockspace at all (fails closed)."""
+    try:
+        sl.read_lockspace(sp.path, sp.offset)
+    except sl.SanlockException as err:
+        if lockspace_missing(err):
+            return
+        raise errors.FencingError(
+            'Cannot tell whether a lockspace is initialised in %s:%d: %s; '
+            'refusing (re-initialising one in use makes every host lose its '
+            'leases). Fix the storage or the sanlock daemon, or pass --force '
+            'once every host is stopped.'
+            % (sp.path, sp.offset, describe(err))) from err
+    raise errors.FencingError(
+        'Lockspace already initialised in %s; re-initialising it while '
+        'hosts use it makes them lose their leases. Stop every host first '
+        'and pass --force.' % sp.path)
+
+
 def init_areas(conf: cfg.ConfigOpts, force: bool = False) -> str:
     """Write the lockspace and the resource lease into [fencing] lease_path.
 
-    Talks to the local sanlock daemon, which does the I/O.  Refuses to
-    overwrite an initialised lockspace unless ``force`` (overwriting a
-    lockspace in use makes every host lose its leases).
+    Talks to the local sanlock daemon, which does the I/O.  Unless
+    ``force``, refuses (FencingError) to overwrite an initialised
+    lockspace (every host using it would lose its leases) and, failing
+    closed, whenever reading it fails for any reason other than
+    :func:`lockspace_missing`.
     """
     sp = Lockspace(conf)
     sl = binding.load(sp.run_dir)
@@ -353,15 +388,7 @@ def init_areas(conf: cfg.ConfigOpts, force: bool = False) -> str:
     elif os.path.isfile(sp.path) and os.path.getsize(sp.path) < need:
         os.truncate(sp.path, need)
     if not force:
-        try:
-            sl.read_lockspace(sp.path, sp.offset)
-        except sl.SanlockException:
-            pass  # not initialised: go ahead
-        else:
-            raise errors.FencingError(
-                'Lockspace already initialised in %s; re-initialising it '
-                'while hosts use it makes them lose their leases. Stop every '
-                'host first and pass --force.' % sp.path)
+        _check_uninitialised(sl, sp)
     try:
         sl.write_lockspace(sp.name, sp.path, sp.offset,
                            iotimeout=sp.io_timeout)
