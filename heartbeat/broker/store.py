@@ -131,6 +131,8 @@ class StatusStore:
         self.to_write: LatestOnly[PostedState] = LatestOnly(self.condition)
         #: Newest global maintenance mode not yet written (a cluster flag).
         self.to_write_global: LatestOnly[str] = LatestOnly(self.condition)
+        #: The global mode taken by the writer and not written yet (being
+        #: written, or failed and waiting for its retry).
         self.global_retrying: str | None = None
         self.global_error: str | None = None
 
@@ -198,6 +200,11 @@ class StatusStore:
             elif operation in ('read', 'connect'):
                 self.io.reads += 1
                 self.io.last_read = now
+
+    def global_writing(self, mode: str) -> None:
+        """The writer took global ``mode``: pending until written."""
+        with self.lock:
+            self.global_retrying = mode
 
     def global_written(self, mode: str) -> None:
         """The writer wrote global ``mode``: nothing is left to retry."""

@@ -196,6 +196,7 @@ class WriterThread:
             mode = self._global_retry
         if mode is None:
             return None
+        self.store.global_writing(mode)
         if self._io('write', self._write_global, mode):
             self._global_retry, self._global_retry_at = None, math.inf
             self.store.global_written(mode)

@@ -173,6 +173,12 @@ def test_a_failed_global_write_is_retried_until_written() -> None:
     driver = FlagDriver(flag_failures=2)
     store, writer = make_writer(driver, clock)
     store.request_global_maintenance('global')
+    assert store.view().global_pending == 'global'
+    store.global_writing('global')
+    assert store.to_write_global.take_nowait() == 'global'
+    # Taken by the writer, not yet written: still pending.
+    assert store.view().global_pending == 'global'
+    store.request_global_maintenance('global')
     assert writer._global_step() == 'global'
     view = store.view()
     assert view.global_pending == 'global'
