@@ -5,11 +5,19 @@ every connection's peer credentials (``SO_PEERCRED``) are checked against
 root, the broker's own uid, and the allowed uids/gids before any frame is
 read.  A client that sends a frame the decoder cannot trust gets an error
 reply and is disconnected; every other failure is one error reply.
+
+Slow and idle clients cannot lock callers out (see
+:class:`ConnectionTable`): a request must arrive whole, and its answer be
+taken, within the read timeout; a connection without a request for the idle
+timeout is closed; and once fewer than the reserved connections are free,
+each new connection closes the stalest one that is not in a call, so that
+a fresh well-formed call is always served.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Hashable
 from collections.abc import Iterable
 import dataclasses
 import grp
@@ -18,6 +26,8 @@ import socket
 import stat
 import struct
 import threading
+import time
+from typing import Any
 
 from oslo_log import log as logging
 
@@ -66,23 +76,166 @@ class Authorizer:
         return peer.uid in set(uids) or peer.gid in set(gids)
 
 
+@dataclasses.dataclass(frozen=True)
+class ConnectionLimits:
+    """How many connections the server keeps, and for how long.
+
+    ``reserved`` of the ``max_connections`` are kept free for new callers
+    (at most ``max_connections - 1`` are).  ``read_timeout`` bounds the time
+    from connecting, or from the first byte of a request, to the request's
+    last byte, and the time a client may take to read its answer.
+    ``idle_timeout`` bounds the time between two requests.
+    """
+
+    max_connections: int = 64
+    reserved: int = 8
+    read_timeout: float = 2.0
+    idle_timeout: float = 60.0
+
+    @classmethod
+    def from_options(cls, group: Any) -> ConnectionLimits:
+        """The limits in a ``[broker]`` option group."""
+        return cls(max_connections=group.max_connections,
+                   reserved=group.reserved_connections,
+                   read_timeout=group.client_read_timeout,
+                   idle_timeout=group.client_idle_timeout)
+
+    @property
+    def soft_limit(self) -> int:
+        """Open connections above which each new one closes the stalest."""
+        return self.max_connections - min(self.reserved,
+                                          self.max_connections - 1)
+
+
+@dataclasses.dataclass
+class _Entry:
+    progress: float
+    frame_started: float | None = None
+    in_call: bool = False
+    served: int = 0
+
+
+class ConnectionTable:
+    """Which connections to keep, which to close: pure bookkeeping.
+
+    Connections are keyed by any hashable (the server uses the socket);
+    every method takes the current monotonic time, so the rules are tested
+    without sockets or sleeps.  A connection's staleness is the time since
+    its last whole request (or since it connected): a client that sends one
+    byte at a time, or nothing, never makes progress, while a working
+    caller does on every call.  Connections in a call are never chosen.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[Hashable, _Entry] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._entries
+
+    def admit(self, key: Hashable, now: float,
+              limits: ConnectionLimits) -> list[Hashable] | None:
+        """Add ``key``; the connections to close for it, or None if full.
+
+        None means every connection is in a call and the table is at
+        ``max_connections``: refuse the new one.
+        """
+        victims: list[Hashable] = []
+        while len(self._entries) >= limits.soft_limit:
+            victim = self._stalest()
+            if victim is None:
+                break
+            del self._entries[victim]
+            victims.append(victim)
+        if len(self._entries) >= limits.max_connections:
+            return None
+        self._entries[key] = _Entry(progress=now)
+        return victims
+
+    def _stalest(self) -> Hashable | None:
+        candidates = [(entry.progress, key)
+                      for key, entry in self._entries.items()
+                      if not entry.in_call]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda item: item[0])[1]
+
+    def discard(self, key: Hashable) -> None:
+        """Forget ``key`` (closed, or evicted already)."""
+        self._entries.pop(key, None)
+
+    def received(self, key: Hashable, now: float, requests: int,
+                 pending: int) -> None:
+        """``requests`` whole requests arrived; ``pending`` bytes wait."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return
+        if requests:
+            entry.progress = now
+            entry.served += requests
+            entry.frame_started = None
+        if pending and entry.frame_started is None:
+            entry.frame_started = now
+        elif not pending:
+            entry.frame_started = None
+
+    def set_in_call(self, key: Hashable, in_call: bool, now: float) -> None:
+        """Mark ``key`` as running a call (never closed meanwhile)."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.in_call = in_call
+            if not in_call:
+                entry.progress = now
+
+    def remaining(self, key: Hashable, now: float,
+                  limits: ConnectionLimits) -> float:
+        """Seconds ``key`` may still wait for its next bytes (<= 0: close).
+
+        Until its first whole request, and while a request is incomplete,
+        the read timeout applies; between requests, the idle timeout.
+        """
+        entry = self._entries.get(key)
+        if entry is None:
+            return 0.0
+        if entry.frame_started is not None:
+            return entry.frame_started + limits.read_timeout - now
+        if not entry.served:
+            return entry.progress + limits.read_timeout - now
+        return entry.progress + limits.idle_timeout - now
+
+
 class RPCServer:
-    """Serves a :class:`Dispatcher` on a unix socket until stopped."""
+    """Serves a :class:`Dispatcher` on a unix socket until stopped.
+
+    ``limits`` returns the current :class:`ConnectionLimits`; it is called
+    on every accept and every wait for bytes, so that a reload takes effect
+    at once.  Without it, the defaults apply with ``max_connections``.
+    :attr:`counters` counts the connections refused, evicted and timed out.
+    """
 
     def __init__(self, path: str, dispatcher: Dispatcher,
                  authorizer: Authorizer, max_connections: int = 64,
                  max_frame: int = protocol.DEFAULT_MAX_FRAME,
-                 group: str | None = None) -> None:
+                 group: str | None = None,
+                 limits: Callable[[], ConnectionLimits] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.path = path
         self.dispatcher = dispatcher
         self.authorizer = authorizer
         self.max_connections = max_connections
         self.max_frame = max_frame
         self.group = group
+        fixed = ConnectionLimits(max_connections=max_connections)
+        self.limits = limits or (lambda: fixed)
+        self.clock = clock
+        self.counters = {'refused': 0, 'evicted': 0, 'timed_out': 0}
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._clients: set[socket.socket] = set()
+        self._clients = ConnectionTable()
+        self._socks: set[socket.socket] = set()
         self._stopping = threading.Event()
 
     # -- lifecycle ---------------------------------------------------------
@@ -163,7 +316,7 @@ class RPCServer:
             except FileNotFoundError:
                 pass
         with self._lock:
-            clients = list(self._clients)
+            clients = list(self._socks)
         for client in clients:
             try:
                 client.shutdown(socket.SHUT_RDWR)
@@ -199,22 +352,43 @@ class RPCServer:
                     return
                 LOG.exception('Broker RPC accept failed; carrying on')
                 continue
-            with self._lock:
-                busy = len(self._clients) >= self.max_connections
-                if not busy:
-                    self._clients.add(client)
-            if busy:
-                self._refuse(client, 'Busy',
-                             'the broker serves %d connections already '
-                             '([broker] max_connections); retry later'
-                             % self.max_connections)
-                continue
-            threading.Thread(target=self._serve, args=(client,),
-                             name='broker-rpc-client', daemon=True).start()
+            self._admit(client)
+
+    def _admit(self, client: socket.socket) -> None:
+        limits = self.limits()
+        with self._lock:
+            victims = self._clients.admit(client, self.clock(), limits)
+            if victims is not None:
+                self._socks.add(client)
+                self.counters['evicted'] += len(victims)
+            else:
+                self.counters['refused'] += 1
+        if victims is None:
+            self._refuse(client, 'Busy',
+                         'all %d connections of the broker are in a call '
+                         '([broker] max_connections); retry later'
+                         % limits.max_connections)
+            return
+        for victim in victims:
+            LOG.debug('Closing the stalest broker RPC connection to make '
+                      'room for a new caller')
+            self._hang_up(victim)
+        threading.Thread(target=self._serve, args=(client,),
+                         name='broker-rpc-client', daemon=True).start()
+
+    @staticmethod
+    def _hang_up(client: Any) -> None:
+        # Its thread sees end of file and closes it.
+        try:
+            client.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already gone
 
     @staticmethod
     def _refuse(client: socket.socket, kind: str, message: str) -> None:
         try:
+            # A client that reads nothing must not hold the caller up.
+            client.settimeout(0.1)
             client.sendall(protocol.error_response(None, kind, message))
         except OSError:
             pass  # the client is gone already; nothing to tell it
@@ -239,12 +413,13 @@ class RPCServer:
         finally:
             with self._lock:
                 self._clients.discard(client)
+                self._socks.discard(client)
             client.close()
 
     def _converse(self, client: socket.socket) -> None:
         decoder = protocol.FrameDecoder(self.max_frame)
         while not self._stopping.is_set():
-            data = client.recv(RECV_SIZE)
+            data = self._receive(client)
             if not data:
                 return
             try:
@@ -253,10 +428,47 @@ class RPCServer:
                 client.sendall(protocol.error_response(
                     None, 'ProtocolError', str(err)))
                 return
+            with self._lock:
+                self._clients.received(client, self.clock(), len(frames),
+                                       decoder.pending)
             for frame in frames:
-                if frame.kind != protocol.REQUEST:
-                    reply = protocol.error_response(
-                        None, 'BadRequest', 'expected a request frame')
-                else:
-                    reply = self.dispatcher.dispatch(frame.body)
-                client.sendall(reply)
+                self._answer(client, frame)
+
+    def _receive(self, client: socket.socket) -> bytes:
+        """The next bytes of ``client``; empty once it must be closed."""
+        while True:
+            limits = self.limits()
+            with self._lock:
+                left = self._clients.remaining(client, self.clock(), limits)
+                timed_out = left <= 0 and client in self._clients
+                if timed_out:
+                    self.counters['timed_out'] += 1
+            if left <= 0:
+                if timed_out:
+                    LOG.debug('Closing a broker RPC connection that sent no '
+                              'whole request in time')
+                return b''
+            # Wait at most a second at a time, so that a reload that
+            # shortens the timeouts applies to waiting connections too.
+            client.settimeout(min(left, 1.0))
+            try:
+                return client.recv(RECV_SIZE)
+            except TimeoutError:
+                continue
+
+    def _answer(self, client: socket.socket, frame: protocol.Frame) -> None:
+        if frame.kind != protocol.REQUEST:
+            reply = protocol.error_response(
+                None, 'BadRequest', 'expected a request frame')
+        else:
+            with self._lock:
+                self._clients.set_in_call(client, True, self.clock())
+            try:
+                reply = self.dispatcher.dispatch(frame.body)
+            finally:
+                with self._lock:
+                    self._clients.set_in_call(client, False, self.clock())
+        # A client that does not take its answer is as slow as one that
+        # does not send its request.
+        client.settimeout(self.limits().read_timeout)
+        client.sendall(reply)

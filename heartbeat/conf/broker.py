@@ -34,8 +34,27 @@ OPTS: list[cfg.Opt] = [
              'process) may call the broker.'),
     cfg.IntOpt(
         'max_connections', default=64, min=1, max=4096,
-        help='Concurrent client connections; more are refused with an '
-             'error reply.'),
+        help='Concurrent client connections. When all are in a call, more '
+             'are refused with an error reply; otherwise the stalest '
+             'connection makes room (see reserved_connections).'),
+    cfg.IntOpt(
+        'reserved_connections', default=8, min=0, max=4095, mutable=True,
+        help='Connections of max_connections kept free for new callers: '
+             'once fewer are free, each new connection closes the one that '
+             'has gone longest without a whole request (never one in a '
+             'call), so that slow or idle clients cannot lock callers out. '
+             'At most max_connections - 1 are reserved.'),
+    cfg.FloatOpt(
+        'client_read_timeout', default=2.0, min=0.01, max=3600.0,
+        mutable=True,
+        help='Seconds a client may take to send a whole request, counted '
+             'from connecting or from the request\'s first byte, and to '
+             'read its answer; a slower client is disconnected.'),
+    cfg.FloatOpt(
+        'client_idle_timeout', default=60.0, min=0.1, max=86400.0,
+        mutable=True,
+        help='Seconds a connection may stay open without a request before '
+             'the broker closes it (clients reconnect on their next call).'),
     cfg.IntOpt(
         'max_frame_bytes', default=1024 * 1024, min=4096,
         max=64 * 1024 * 1024,

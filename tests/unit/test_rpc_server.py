@@ -10,6 +10,7 @@ import time
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
+from oslo_config import cfg
 import pytest
 
 from heartbeat.broker.client import BrokerClient
@@ -19,9 +20,13 @@ from heartbeat.broker.dispatcher import Param
 from heartbeat.broker import errors
 from heartbeat.broker import protocol
 from heartbeat.broker.server import Authorizer
+from heartbeat.broker.server import ConnectionLimits
+from heartbeat.broker.server import ConnectionTable
 from heartbeat.broker.server import Peer
 from heartbeat.broker.server import RPCServer
+from heartbeat.conf import broker as broker_opts
 from heartbeat import exception
+from heartbeat.testing.broker import wait_for
 
 
 class Deny(Authorizer):
@@ -214,17 +219,179 @@ def test_replaces_a_stale_socket_and_unreachable_broker_error():
         srv.stop()
 
 
-def test_busy_when_too_many_connections():
+def test_busy_only_when_every_connection_is_in_a_call():
     workdir = tempfile.mkdtemp(prefix='hbbz')
+    release = threading.Event()
+    srv = RPCServer(os.path.join(workdir, 'b.sock'), methods(release),
+                    Authorizer(lambda: ((), ())), max_connections=1)
+    srv.start()
+    busy = BrokerClient(srv.path, timeout=5)
+    caller = threading.Thread(target=busy.call, args=('slow',))
+    try:
+        caller.start()
+        wait_for(lambda: _in_call(srv))
+        with pytest.raises(errors.RemoteError) as info:
+            BrokerClient(srv.path, timeout=2).call('ping')
+        assert info.value.kind == 'Busy'
+        assert srv.counters['refused'] == 1
+    finally:
+        release.set()
+        caller.join(5)
+        busy.close()
+        srv.stop()
+
+
+def _in_call(srv):
+    with srv._lock:
+        return any(e.in_call for e in srv._clients._entries.values())
+
+
+def connect(path):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(5)
+    sock.connect(path)
+    return sock
+
+
+def closed_by_server(sock):
+    try:
+        return sock.recv(65536) == b''
+    except ConnectionResetError:
+        return True
+
+
+LIMITS = ConnectionLimits(max_connections=4, reserved=1, read_timeout=2.0,
+                          idle_timeout=10.0)
+
+
+def test_table_evicts_the_stalest_connection_not_in_a_call():
+    table = ConnectionTable()
+    for n, key in enumerate('abc'):
+        assert table.admit(key, float(n), LIMITS) == []
+    table.received('a', 5.0, requests=1, pending=0)   # a working caller
+    table.set_in_call('b', True, 5.0)                 # busy: never chosen
+    # c has made no progress since it connected at t=2.
+    assert table.admit('d', 6.0, LIMITS) == ['c']
+    assert 'c' not in table and len(table) == 3
+    # a's request at t=5 is older than d's connecting at t=6.
+    assert table.admit('e', 7.0, LIMITS) == ['a']
+
+
+def test_table_refuses_only_when_every_connection_is_in_a_call():
+    table = ConnectionTable()
+    limits = ConnectionLimits(max_connections=2, reserved=0)
+    for key in 'ab':
+        assert table.admit(key, 0.0, limits) == []
+        table.set_in_call(key, True, 0.0)
+    assert table.admit('c', 1.0, limits) is None
+    assert 'c' not in table
+    table.set_in_call('a', False, 2.0)
+    assert table.admit('c', 3.0, limits) == ['a']
+
+
+def test_table_reserve_is_capped_below_the_maximum():
+    assert ConnectionLimits(max_connections=1, reserved=8).soft_limit == 1
+    assert ConnectionLimits(max_connections=64, reserved=8).soft_limit == 56
+    table = ConnectionTable()
+    one = ConnectionLimits(max_connections=1, reserved=8)
+    assert table.admit('a', 0.0, one) == []
+    assert table.admit('b', 1.0, one) == ['a']
+
+
+def test_table_timeouts_read_then_idle():
+    table = ConnectionTable()
+    table.admit('a', 100.0, LIMITS)
+    # Until its first whole request, the read timeout applies.
+    assert table.remaining('a', 101.5, LIMITS) == pytest.approx(0.5)
+    table.received('a', 101.0, requests=1, pending=0)
+    assert table.remaining('a', 105.0, LIMITS) == pytest.approx(6.0)
+    # One byte at a time: counted from the request's first byte, not the
+    # last one.
+    table.received('a', 106.0, requests=0, pending=1)
+    table.received('a', 107.5, requests=0, pending=2)
+    assert table.remaining('a', 107.5, LIMITS) == pytest.approx(0.5)
+    # A whole request with the start of the next one: the next one's clock
+    # starts now.
+    table.received('a', 108.0, requests=1, pending=3)
+    assert table.remaining('a', 109.0, LIMITS) == pytest.approx(1.0)
+    table.discard('a')
+    assert table.remaining('a', 109.0, LIMITS) == 0.0
+
+
+def test_table_in_call_restarts_the_idle_clock():
+    table = ConnectionTable()
+    table.admit('a', 0.0, LIMITS)
+    table.received('a', 1.0, requests=1, pending=0)
+    table.set_in_call('a', True, 1.0)
+    table.set_in_call('a', False, 30.0)
+    assert table.remaining('a', 35.0, LIMITS) == pytest.approx(5.0)
+
+
+def test_limits_from_options():
+    conf = cfg.ConfigOpts()
+    broker_opts.register_opts(conf)
+    conf([], project='heartbeat-test', default_config_files=[])
+    conf.set_override('reserved_connections', 3, 'broker')
+    conf.set_override('client_read_timeout', 0.5, 'broker')
+    got = ConnectionLimits.from_options(conf.broker)
+    assert got == ConnectionLimits(max_connections=64, reserved=3,
+                                   read_timeout=0.5, idle_timeout=60.0)
+
+
+@pytest.fixture
+def small_server():
+    workdir = tempfile.mkdtemp(prefix='hbsl')
+    limits = {'value': ConnectionLimits(max_connections=8, reserved=2,
+                                        read_timeout=0.3, idle_timeout=0.6)}
     srv = RPCServer(os.path.join(workdir, 'b.sock'),
                     methods(threading.Event()), Authorizer(lambda: ((), ())),
-                    max_connections=1)
+                    limits=lambda: limits['value'])
     srv.start()
+    srv.limits_box = limits
+    yield srv
+    srv.stop()
+
+
+def test_one_byte_at_a_time_is_cut_at_the_read_timeout(small_server):
+    frame = protocol.request(1, 'ping', {})
+    sock = connect(small_server.path)
+    start = time.monotonic()
     try:
-        with BrokerClient(srv.path, timeout=2) as first:
-            assert first.call('ping') == 'pong'
-            with pytest.raises(errors.RemoteError) as info:
-                BrokerClient(srv.path, timeout=2).call('ping')
-            assert info.value.kind == 'Busy'
+        for byte in frame[:-1]:
+            try:
+                sock.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            time.sleep(0.05)
+        assert closed_by_server(sock)
     finally:
-        srv.stop()
+        sock.close()
+    assert 0.25 < time.monotonic() - start < 2.0
+    assert small_server.counters['timed_out'] == 1
+
+
+def test_idle_connection_is_closed_and_the_client_reconnects(small_server):
+    with BrokerClient(small_server.path, timeout=2) as client:
+        assert client.call('ping') == 'pong'
+        wait_for(lambda: small_server.counters['timed_out'] == 1)
+        assert client.call('ping') == 'pong'
+
+
+def test_fresh_caller_is_served_while_slow_clients_fill_the_server(
+        small_server):
+    small_server.limits_box['value'] = ConnectionLimits(
+        max_connections=8, reserved=2, read_timeout=30.0, idle_timeout=30.0)
+    slow = [connect(small_server.path) for _ in range(20)]
+    try:
+        for sock in slow:
+            sock.sendall(b'H')  # the start of a frame, never finished
+        for _ in range(5):
+            with BrokerClient(small_server.path, timeout=1) as client:
+                assert client.call('ping') == 'pong'
+        with small_server._lock:
+            assert len(small_server._clients) <= 8
+        assert small_server.counters['evicted'] >= 12
+        assert small_server.counters['refused'] == 0
+    finally:
+        for sock in slow:
+            sock.close()
