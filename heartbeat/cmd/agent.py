@@ -25,8 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from heartbeat.agent import service
         from heartbeat.service import launcher
 
-        conf = cmd.make_conf(argv, [], __doc__ or '')
+        conf = cmd.make_conf(argv, [], __doc__ or '', check=False)
         service.register_opts(conf)
+        cmd.check_config_files(conf)
         service.validate(conf)
         return launcher.launch(conf, service.AgentService(conf))
 

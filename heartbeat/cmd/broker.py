@@ -25,7 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from heartbeat.broker.service import BrokerService
         from heartbeat.service import launcher
 
-        conf = cmd.make_conf(argv, [], __doc__ or '')
+        conf = cmd.make_conf(argv, [], __doc__ or '', check=False)
+        core.register_opts(conf)
+        cmd.check_config_files(conf)
         # Fail here, before the launcher forks, on what start() would
         # refuse; a refusal that only start() finds ends the daemon too.
         core.check_config(conf)
