@@ -270,7 +270,10 @@ class RPCServer:
             if self.group:
                 os.chown(tmp, -1, grp.getgrnam(self.group).gr_gid)
             os.rename(tmp, self.path)
-            sock.listen(128)
+            # A deep backlog: slow clients that the server closes come back
+            # at once, and a caller must queue behind them, not fail with
+            # EAGAIN.
+            sock.listen(1024)
         except (OSError, KeyError) as err:
             sock.close()
             raise exception.ConfigError(
