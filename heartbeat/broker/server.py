@@ -355,7 +355,17 @@ class RPCServer:
                     return
                 LOG.exception('Broker RPC accept failed; carrying on')
                 continue
-            self._admit(client)
+            try:
+                self._admit(client)
+            except Exception:
+                # One connection's failure (no thread left, limits that
+                # cannot be read) must not end the accept loop.
+                LOG.exception('Cannot serve a broker RPC connection; '
+                              'closing it and carrying on')
+                with self._lock:
+                    self._clients.discard(client)
+                    self._socks.discard(client)
+                client.close()
 
     def _admit(self, client: socket.socket) -> None:
         limits = self.limits()

@@ -395,3 +395,14 @@ def test_fresh_caller_is_served_while_slow_clients_fill_the_server(
     finally:
         for sock in slow:
             sock.close()
+
+
+def test_accept_loop_survives_limits_that_cannot_be_read(small_server):
+    box = small_server.limits_box
+    good = box['value']
+    small_server.limits = lambda: box['value'].missing  # AttributeError
+    with pytest.raises(errors.BrokerError):
+        BrokerClient(small_server.path, timeout=1).call('ping')
+    small_server.limits = lambda: good
+    with BrokerClient(small_server.path, timeout=2) as client:
+        assert client.call('ping') == 'pong'
