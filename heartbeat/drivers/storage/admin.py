@@ -119,15 +119,20 @@ def live_writers(path: str, geometry: layout.Geometry, watch: float,
     def read() -> bytes:
         return vol.read(0, length)
 
-    before = _bounded(read, io_timeout, 'reading', path)
-    live: dict[int, str] = {}
-    deadline = time.monotonic() + watch
-    while time.monotonic() < deadline:
-        time.sleep(min(0.1, watch))
-        after = _bounded(read, io_timeout, 'reading', path)
-        live.update(_changed(geometry, before, after))
-        before = after
-    vol.close()
+    try:
+        before = _bounded(read, io_timeout, 'reading', path)
+        live: dict[int, str] = {}
+        deadline = time.monotonic() + watch
+        while time.monotonic() < deadline:
+            time.sleep(min(0.1, watch))
+            after = _bounded(read, io_timeout, 'reading', path)
+            live.update(_changed(geometry, before, after))
+            before = after
+    finally:
+        # Closing waits for a stalled read (the volume lock) and may stall
+        # itself: never make the caller wait for it.
+        threading.Thread(target=vol.close, name='area-check-close',
+                         daemon=True).start()
     return [live[i] for i in sorted(live)]
 
 
