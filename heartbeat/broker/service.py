@@ -21,6 +21,7 @@ from heartbeat.broker import api
 from heartbeat.broker import core
 from heartbeat.broker import protocol
 from heartbeat.broker.server import Authorizer
+from heartbeat.broker.server import ConnectionLimits
 from heartbeat.broker.server import RPCServer
 from heartbeat import conf as hb_conf
 from heartbeat.conf import opts as hb_opts
@@ -62,7 +63,8 @@ class BrokerService(ReloadableService):
             authorizer, max_connections=conf.broker.max_connections,
             max_frame=conf.broker.max_frame_bytes or
             protocol.DEFAULT_MAX_FRAME,
-            group=conf.broker.socket_group)
+            group=conf.broker.socket_group,
+            limits=lambda: ConnectionLimits.from_options(conf.broker))
         self.server.start()
         LOG.info('%s serving %s as %s (host_id %s).', self.name,
                  conf.broker.socket_path, self.broker.member_id,
