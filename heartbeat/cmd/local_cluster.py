@@ -5,7 +5,9 @@ Creates a metadata file in the work directory, writes
 WORKDIR/heartbeat.conf`` works from another terminal), starts one
 heartbeat-member process per host with short intervals and shows the live
 status until interrupted or until ``--duration`` has passed.  The exit code
-is 0 when every member was up at the end, 1 otherwise.
+is 0 when every member was up at the end, 1 otherwise.  An existing
+``--workdir`` whose metadata file members are writing (another local
+cluster) is refused with exit code 2 unless ``--force``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ def _add_parsers(subparsers: object) -> None:
                      '[heartbeat_storage] path (refuses while members are '
                      'writing it).')
     sp.add_argument('--force', action='store_true',
-                    help='Wipe the area even if members are writing it.')
+                    help='Wipe the area even if members are writing it, '
+                         'or its check cannot tell (unreadable, stalled).')
     sp.add_argument('--watch', type=float, default=None,
                     help='Seconds to watch host slots for changes before '
                          'wiping (default: twice report_interval).')
