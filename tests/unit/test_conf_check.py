@@ -1,11 +1,12 @@
 """Unknown options and sections in config files, and readable errors."""
 
 import os
+import subprocess
+import sys
 
 from oslo_config import cfg
 import pytest
 
-from heartbeat.cmd import status as status_cmd
 from heartbeat import conf as hb_conf
 from heartbeat.conf import check
 from heartbeat import exception
@@ -117,20 +118,34 @@ def test_describe_rewrites_oslo_config_location(tmp_path):
     assert check.describe(cfg.Error('plain')) == 'plain'
 
 
-def test_command_refuses_with_strict_config(tmp_path, capsys):
+def status_cmd_run(*args):
+    """heartbeat-status in a process of its own.
+
+    It selects the oslo.service backend, which must not leak into this
+    test process.
+    """
+    env = dict(os.environ, PYTHONWARNINGS='ignore')
+    env.pop('HEARTBEAT_EVENTLET', None)
+    proc = subprocess.run([sys.executable, '-m', 'heartbeat.cmd.status',
+                           *args], capture_output=True, text=True,
+                          timeout=60, check=False, env=env)
+    return proc.returncode, proc.stderr
+
+
+def test_command_refuses_with_strict_config(tmp_path):
     path = write(tmp_path / 'hb.conf', TYPOS)
-    rc = status_cmd.main(['--config-file', path, '--strict-config'])
+    rc, err = status_cmd_run('--config-file', path, '--strict-config')
     assert rc == 2
-    errors = [line for line in capsys.readouterr().err.splitlines()
+    errors = [line for line in err.splitlines()
               if line.startswith('heartbeat-status: ')]
-    assert len(errors) == 1
+    assert len(errors) == 1, err
     assert '[heartbeat] report_intervall in %s' % path in errors[0]
 
 
-def test_command_reports_bad_value_without_location_repr(tmp_path, capsys):
+def test_command_reports_bad_value_without_location_repr(tmp_path):
     path = write(tmp_path / 'hb.conf', '[heartbeat]\nreport_interval = x\n')
-    assert status_cmd.main(['--config-file', path]) == 2
-    err = capsys.readouterr().err
+    rc, err = status_cmd_run('--config-file', path)
+    assert rc == 2
     assert '[heartbeat] report_interval in %s: ' % path in err
     assert 'LocationInfo' not in err
     assert os.path.exists(path)
