@@ -39,7 +39,6 @@ from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import merged
 from heartbeat.testing.broker import Sections
 from heartbeat.testing.broker import wait_for
-from heartbeat.testing.broker import write_conf
 from heartbeat.testing.sanlock import fencing_section
 from heartbeat.testing.sanlock import sanlock_init
 from heartbeat.testing.sanlock import SanlockDaemon
@@ -87,16 +86,9 @@ class AgentProcess(DaemonProcess):
         self.proc: subprocess.Popen[bytes] | None = None
         self.write_conf()
 
-    def write_conf(self) -> None:
-        write_conf(self.config_path, self.sections)
-
     def start(self) -> AgentProcess:
-        with open(self.log_path, 'ab') as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, '-m', 'heartbeat.cmd.agent',
-                 '--config-file', self.config_path],
-                stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                start_new_session=True)
+        """Start the agent (it waits for its broker by itself)."""
+        self._launch('heartbeat.cmd.agent')
         return self
 
 

@@ -111,11 +111,30 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0,
 class DaemonProcess:
     """A daemon started by a test in its own session, with a log file.
 
-    Subclasses start :attr:`proc`; this class stops it and reads its log.
+    Subclasses set the paths and :attr:`sections` and start the daemon
+    with :meth:`_launch`; this class writes its config, stops it and reads
+    its log.
     """
 
+    config_path: str
     log_path: str
+    sections: Sections
+    env: dict[str, str] | None = None
     proc: subprocess.Popen[bytes] | None = None
+
+    def write_conf(self) -> None:
+        """Write :attr:`sections` to the daemon's config file."""
+        write_conf(self.config_path, self.sections)
+
+    def _launch(self, module: str) -> subprocess.Popen[bytes]:
+        """Run ``python -m module --config-file ...`` in its own session."""
+        with open(self.log_path, 'ab') as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, '-m', module, '--config-file',
+                 self.config_path],
+                stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                start_new_session=True)
+        return self.proc
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """SIGTERM the broker and wait; SIGKILL its group after ``timeout``.
@@ -184,21 +203,12 @@ class BrokerProcess(DaemonProcess):
             raise RuntimeError('the broker is not running: call start()')
         return self.proc.pid
 
-    def write_conf(self) -> None:
-        """Write :attr:`sections` to the broker's config file."""
-        write_conf(self.config_path, self.sections)
-
     def start(self, timeout: float = 30.0) -> BrokerProcess:
         """Start the broker and wait until it answers ping."""
-        with open(self.log_path, 'ab') as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, '-m', 'heartbeat.cmd.broker',
-                 '--config-file', self.config_path],
-                stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                start_new_session=True)
+        proc = self._launch('heartbeat.cmd.broker')
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            if proc.poll() is not None:
                 break
             client = self.client(timeout=1.0)
             try:
