@@ -81,6 +81,21 @@ def maintenance(host, mode):
     return proc.stdout
 
 
+def adopted(host):
+    """The status once the host's new agent went starting -> running.
+
+    The killed agent may still have posted "running" to the restarted
+    broker; only the new agent's own transition proves the adoption.
+    """
+    status = host.status()
+    if status is None or status.own.state != 'running':
+        return None
+    history = status.own.payload.get('agent', {}).get('history', [])
+    latest = history[0] if history else {}
+    return status if (latest.get('old'), latest.get('new')) == (
+        'starting', 'running') else None
+
+
 def workload_pid(host):
     holders = host.broker.status().fencing.lease.holders
     assert len(holders) == 1, holders
@@ -140,8 +155,7 @@ def test_cold_start_moves_and_maintenance(cluster):
     fourth.broker.start()
     fourth.agent.kill()
     fourth.agent.start()
-    status = wait_for(lambda: (lambda s: s if s and s.own.state == 'running'
-                               else None)(fourth.status()), timeout=30)
+    status = wait_for(lambda: adopted(fourth), timeout=30)
     assert [h.pid for h in status.fencing.lease.holders] == [pid]
     assert ha.runners() == [fourth]
     assert_never_two(ha)
