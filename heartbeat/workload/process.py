@@ -269,7 +269,15 @@ class WorkloadProcess:
             if code is not None:
                 self._ended(code)
                 return False
-        return self._identity.alive()
+        if self._identity.alive():
+            return True
+        if self._proc is not None:
+            # It ended between the poll and the check: reap it now, so that
+            # its exit status is not lost.
+            code = self._proc.poll()
+            if code is not None:
+                self._ended(code)
+        return False
 
     def stop(self) -> None:
         """Send ``stop_signal`` to the workload's process group."""
