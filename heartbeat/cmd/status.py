@@ -7,6 +7,14 @@ change in that window is shown as ``unknown`` (``"up": null`` in JSON).
 With ``--watch`` it streams events instead, one line each (JSON lines with
 ``--json``): first the current picture (``replay``), then every join, up,
 down, leave and state change until interrupted.
+
+Records that cannot be read are listed too, with the reason, as rows of
+status ``invalid`` (``"member_id": null`` in JSON when no member they
+belonged to is known).  With the storage driver, while the global slot 0
+cannot be used (damaged, wiped, of a newer format), the host slots are
+read with the configured geometry, slot 0 is one such row carrying the
+``repair`` command (with ``--watch``: a message on stderr), and the
+command exits 1.
 """
 
 from __future__ import annotations
@@ -19,17 +27,23 @@ import sys
 import threading
 import time
 from typing import Any
+from typing import TYPE_CHECKING
 
 from oslo_config import cfg
 
 from heartbeat import cmd
 from heartbeat.model import Event
+from heartbeat.model import InvalidRecord
 from heartbeat.model import Member
 from heartbeat.model import MemberDown
 from heartbeat.model import MemberLeft
 from heartbeat.model import MemberStateChanged
+from heartbeat.model import Snapshot
 from heartbeat.model import Status
 from heartbeat import servicegroup
+
+if TYPE_CHECKING:
+    from heartbeat.drivers.storage.diagnosis import GlobalCheck
 
 PROG = 'heartbeat-status'
 
@@ -73,7 +87,9 @@ def member_dict(m: Member) -> dict[str, Any]:
     }
 
 
-def table(members: Sequence[Member]) -> str:
+def table(members: Sequence[Member],
+          invalid: Sequence[tuple[str, str]] = ()) -> str:
+    """Members, then ``(location, reason)`` of records nobody accounts for."""
     rows = [('GROUP', 'MEMBER', 'STATUS', 'STATE', 'SCORE', 'SEQ', 'AGE',
              'WHERE')]
     for m in members:
@@ -85,6 +101,8 @@ def table(members: Sequence[Member]) -> str:
                      '-' if d['score'] is None else str(d['score']),
                      str(d['seq']), '-' if age is None else '%.1fs' % age,
                      d['location'] or '-'))
+    rows.extend(('-', '-', 'invalid: %s' % reason, '-', '-', '-', '-', where)
+                for where, reason in invalid)
     return cmd.format_table(rows)
 
 
@@ -163,6 +181,49 @@ def watch(sg: servicegroup.API, group: str | None, as_json: bool,
         sub.cancel()
 
 
+def invalid_dict(location: str, reason: str) -> dict[str, Any]:
+    """A row for an unreadable record that no known member accounts for."""
+    return {'member_id': None, 'group': None, 'up': None,
+            'status': 'invalid', 'state': None, 'score': None, 'seq': None,
+            'incarnation': None, 'last_change_age_s': None,
+            'location': location, 'invalid_reason': reason, 'payload': {}}
+
+
+def unaccounted(snapshot: Snapshot, members: Sequence[Member]
+                ) -> list[InvalidRecord]:
+    """Unreadable records of ``snapshot`` at no member's location."""
+    known = {m.report.location for m in members}
+    return [rec for rec in snapshot.invalid if rec.location not in known]
+
+
+def show(members: Sequence[Member], invalid: Sequence[InvalidRecord],
+         area: GlobalCheck | None, as_json: bool) -> None:
+    """Print members, then unreadable records (slot 0 first)."""
+    extra = [invalid_dict(rec.location, rec.reason) for rec in invalid]
+    if area is not None and area.problem is not None:
+        extra.insert(0, dict(invalid_dict('slot 0', area.problem),
+                             repair=area.repair,
+                             geometry=area.as_dict()['geometry']))
+    if as_json:
+        print(json.dumps([*(member_dict(m) for m in members), *extra],
+                         indent=2))
+        return
+    text = table(members, [(row['location'], row['invalid_reason'])
+                           for row in extra])
+    if area is not None and area.problem is not None:
+        text += '\n' + area.summary()
+    print(text)
+
+
+def _storage_check(conf: cfg.ConfigOpts) -> GlobalCheck | None:
+    """Slot 0 of the storage driver's area (None for other drivers)."""
+    if conf.heartbeat.driver != 'storage':
+        return None
+    from heartbeat.drivers.storage import diagnosis
+
+    return diagnosis.inspect(conf)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     cmd.init_backend()
 
@@ -175,20 +236,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         settle = conf.settle
         if settle is None:
             settle = 1.5 * conf.heartbeat.report_interval
+        area = _storage_check(conf)
+        damaged = area is not None and area.problem is not None
+        driver = None
+        if damaged:
+            from heartbeat.drivers.storage import diagnosis
+
+            driver = diagnosis.HostSlotsObserver(conf)
         if conf.watch:
+            if area is not None and area.problem is not None:
+                print('%s: %s' % (PROG, area.summary()), file=sys.stderr)
             stop = threading.Event()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
-            with servicegroup.API(conf) as sg:
+            with servicegroup.API(conf, driver=driver) as sg:
                 watch(sg, conf.group, conf.json, stop)
-            return 0
-        with servicegroup.API(conf) as sg:
+            return 1 if damaged else 0
+        with servicegroup.API(conf, driver=driver) as sg:
             members = observe(sg, conf.group, settle)
-        if conf.json:
-            print(json.dumps([member_dict(m) for m in members], indent=2))
-        else:
-            print(table(members))
-        return 0
+            invalid = unaccounted(sg.driver.snapshot(conf.group), members)
+        show(members, invalid, area, conf.json)
+        return 1 if damaged else 0
 
     return cmd.run(PROG, body)
 

@@ -1,5 +1,10 @@
-"""heartbeat-storage: initialise and inspect the shared metadata area, and
-initialise the sanlock lockspace and resource lease (sanlock-init)."""
+"""heartbeat-storage: initialise, inspect and repair the shared metadata
+area, and initialise the sanlock lockspace and resource lease
+(sanlock-init).
+
+``dump`` exits 1 while the global slot 0 cannot be used; it then shows the
+host slots read with the configured geometry, what is wrong with slot 0,
+and the command that repairs it (``repair-global``)."""
 
 from __future__ import annotations
 
@@ -12,8 +17,17 @@ from oslo_config import cfg
 
 from heartbeat import cmd
 from heartbeat.drivers.storage import admin
+from heartbeat.drivers.storage import diagnosis
 
 PROG = 'heartbeat-storage'
+
+REPAIR_GLOBAL_HELP = (
+    'Rewrite a damaged or wiped global slot 0 from [heartbeat_storage] '
+    'slot_size and max_hosts, keeping every host slot: members may keep '
+    'running. The cluster flags it held are lost (maintenance becomes none '
+    'unless --maintenance says otherwise). Refuses when the host slots '
+    'found do not fit the configured geometry; leaves an intact slot 0 '
+    'alone. Unlike "init --force", no member has to rejoin.')
 
 
 def _add_parsers(subparsers: object) -> None:
@@ -39,6 +53,18 @@ def _add_parsers(subparsers: object) -> None:
     sp.add_argument('--json', action='store_true',
                     help='Print JSON instead of a table.')
     sp = subparsers.add_parser(  # type: ignore[attr-defined]
+        'repair-global', help=REPAIR_GLOBAL_HELP,
+        description=REPAIR_GLOBAL_HELP)
+    sp.add_argument('--maintenance', choices=('none', 'global'),
+                    default='none',
+                    help='The maintenance flag to write (default: none); '
+                         'give "global" if the cluster was in global '
+                         'maintenance.')
+    sp.add_argument('--force', action='store_true',
+                    help='Also rewrite a slot 0 that holds a record of a '
+                         'newer format version (only when no host runs a '
+                         'newer heartbeat, so the version field is damage).')
+    sp = subparsers.add_parser(  # type: ignore[attr-defined]
         'sanlock-init', help='Write the sanlock lockspace and the workload '
                              'resource lease into [fencing] lease_path '
                              '(through the local sanlock daemon).')
@@ -53,29 +79,45 @@ CLI_OPTS = [cfg.SubCommandOpt('action', handler=_add_parsers,
 
 
 def _dump(conf: cfg.ConfigOpts) -> int:
-    glob, rows = admin.dump_area(conf, include_empty=conf.action.all)
+    """Print the area; 1 while slot 0 cannot be used, else 0."""
+    dump = admin.inspect_area(conf, include_empty=conf.action.all)
+    check = dump.check
     if conf.action.json:
-        print(json.dumps({'global': glob, 'slots': [
-            {'host_id': r.host_id, 'status': r.status, **r.detail}
-            for r in rows]}, indent=2, sort_keys=True))
-        return 0
-    print('area %s: slot_size=%s max_hosts=%s maintenance=%s'
-          % (conf.heartbeat_storage.path, glob.get('slot_size'),
-             glob.get('max_hosts'), glob.get('maintenance')))
-    print('%-7s  %-7s  %s' % ('HOST_ID', 'STATUS', 'DETAIL'))
-    for r in rows:
-        if r.status == 'invalid':
-            detail = r.detail['reason']
-        elif r.status == 'empty':
-            detail = ''
+        print(json.dumps({
+            'global': dump.glob,
+            'global_problem': (check.as_dict() if check.problem is not None
+                               else None),
+            'geometry': diagnosis.geometry_dict(check.geometry,
+                                                check.geometry_source),
+            'slots': [{'host_id': r.host_id, 'status': r.status, **r.detail}
+                      for r in dump.rows]}, indent=2, sort_keys=True))
+    else:
+        glob = dump.glob
+        if glob is None:
+            print(check.summary().split('\n')[0])
         else:
-            d = r.detail
-            detail = ('%s/%s seq=%d state=%s written=%s' % (
-                d.get('group'), d.get('member_id'), d['seq'], d.get('state'),
-                time.strftime('%Y-%m-%dT%H:%M:%SZ',
-                              time.gmtime(d['timestamp']))))
-        print('%-7d  %-7s  %s' % (r.host_id, r.status, detail))
-    return 0
+            print('area %s: slot_size=%s max_hosts=%s maintenance=%s'
+                  % (conf.heartbeat_storage.path, glob.get('slot_size'),
+                     glob.get('max_hosts'), glob.get('maintenance')))
+        print(cmd.format_table([('HOST_ID', 'STATUS', 'DETAIL'),
+                                *(_dump_row(r) for r in dump.rows)]))
+        if glob is None:
+            print('repair: %s' % check.repair)
+    return 0 if check.problem is None else 1
+
+
+def _dump_row(r: admin.DumpRow) -> tuple[str, str, str]:
+    if r.status == 'invalid':
+        detail = r.detail['reason']
+    elif r.status == 'empty':
+        detail = ''
+    else:
+        d = r.detail
+        detail = ('%s/%s seq=%d state=%s written=%s' % (
+            d.get('group'), d.get('member_id'), d['seq'], d.get('state'),
+            time.strftime('%Y-%m-%dT%H:%M:%SZ',
+                          time.gmtime(d['timestamp']))))
+    return (str(r.host_id), r.status, detail)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,6 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(admin.init_area(conf, force=conf.action.force,
                                   watch=conf.action.watch,
                                   io_timeout=conf.action.io_timeout))
+            return 0
+        if conf.action.name == 'repair-global':
+            print(diagnosis.repair_global(
+                conf, maintenance=conf.action.maintenance,
+                force=conf.action.force))
             return 0
         return _dump(conf)
 

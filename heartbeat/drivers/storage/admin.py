@@ -14,6 +14,7 @@ from oslo_config import cfg
 
 from heartbeat.drivers import storage
 from heartbeat.drivers.storage import area as area_mod
+from heartbeat.drivers.storage import diagnosis
 from heartbeat.drivers.storage import layout
 from heartbeat.drivers.storage.volume import Volume
 from heartbeat import exception
@@ -197,27 +198,52 @@ class DumpRow:
     detail: dict[str, Any]
 
 
-def dump_area(conf: cfg.ConfigOpts, include_empty: bool = False
-              ) -> tuple[dict[str, Any], list[DumpRow]]:
-    """The global slot and every host slot, valid or not, with reasons."""
+@dataclasses.dataclass(frozen=True)
+class AreaDump:
+    """Slot 0 (or why it cannot be used) and the host slots."""
+
+    check: diagnosis.GlobalCheck
+    rows: list[DumpRow]
+
+    @property
+    def glob(self) -> dict[str, Any] | None:
+        """The global slot's payload; None while it cannot be used."""
+        slot = self.check.slot
+        return dict(slot.payload) if slot is not None else None
+
+
+def _row(read: area_mod.SlotRead) -> DumpRow:
+    if read.error is not None:
+        return DumpRow(read.host_id, 'invalid', {'reason': read.error})
+    slot = read.slot
+    if slot is None:
+        return DumpRow(read.host_id, 'empty', {})
+    return DumpRow(read.host_id, 'left' if slot.left else 'valid', {
+        'seq': slot.seq, 'incarnation': slot.incarnation,
+        'timestamp': slot.timestamp, **slot.payload})
+
+
+def inspect_area(conf: cfg.ConfigOpts,
+                 include_empty: bool = False) -> AreaDump:
+    """Every host slot, valid or not, with reasons, and slot 0.
+
+    While slot 0 cannot be used the host slots are read with the
+    configured geometry and ``check.problem`` says why (see
+    :func:`~heartbeat.drivers.storage.diagnosis.check_global`).
+    """
     area = storage.open_area(conf, writable=False)
     try:
-        glob = area.check()
-        rows = []
-        for read in area.read_all(include_empty=include_empty):
-            if read.error is not None:
-                rows.append(DumpRow(read.host_id, 'invalid',
-                                    {'reason': read.error}))
-            elif read.slot is None:
-                rows.append(DumpRow(read.host_id, 'empty', {}))
-            else:
-                slot = read.slot
-                rows.append(DumpRow(read.host_id,
-                                    'left' if slot.left else 'valid', {
-                                        'seq': slot.seq,
-                                        'incarnation': slot.incarnation,
-                                        'timestamp': slot.timestamp,
-                                        **slot.payload}))
-        return dict(glob.payload), rows
+        check = diagnosis.check_global(conf, area)
+        return AreaDump(check, [_row(read) for read in area.read_all(
+            include_empty=include_empty)])
     finally:
         area.close()
+
+
+def dump_area(conf: cfg.ConfigOpts, include_empty: bool = False
+              ) -> tuple[dict[str, Any], list[DumpRow]]:
+    """The global slot and every host slot; StorageError if slot 0 is bad."""
+    dump = inspect_area(conf, include_empty=include_empty)
+    if dump.glob is None:
+        raise exception.StorageError(dump.check.summary())
+    return dump.glob, dump.rows

@@ -46,6 +46,11 @@ class Area:
 
     def check(self) -> layout.Slot:
         """Check the size and the global slot; return the global slot."""
+        self.check_size()
+        return self.read_global()
+
+    def check_size(self) -> None:
+        """Raise StorageError unless the area holds every slot."""
         size = self.volume.size()
         if size < self.geometry.area_size:
             if size == 0 or self.volume.read(0, self.geometry.slot_size)[
@@ -57,16 +62,20 @@ class Area:
                 'the area or re-initialise it.'
                 % (self.path, size, self.geometry.max_hosts,
                    self.geometry.slot_size, self.geometry.area_size))
-        return self.read_global()
 
     def read_global(self) -> layout.Slot:
         """The global slot 0, checked against the geometry."""
         read = self.read_slot(0)
+        if read.error is not None and 'newer' in read.error:
+            raise exception.StorageError(
+                'Global slot 0 of %s was written by a newer heartbeat (%s).'
+                % (self.path, read.error))
         if read.error is not None:
             raise exception.StorageError(
-                'Global slot 0 of %s is unreadable (%s): re-initialise the '
-                'area with "heartbeat-storage init --force" once every host '
-                'is stopped.' % (self.path, read.error))
+                'Global slot 0 of %s is unreadable (%s): "heartbeat-storage '
+                'dump" shows the host slots and "heartbeat-storage '
+                'repair-global" rewrites slot 0 from [heartbeat_storage], '
+                'keeping them.' % (self.path, read.error))
         layout.check_global(read.slot, self.geometry, self.path)
         assert read.slot is not None
         return read.slot
