@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from heartbeat.testing.faultsuite import FaultSuite
+from heartbeat.testing import servers
 
 SUITE = FaultSuite()
 #: Multiplier of counts and durations under ``--long``.
@@ -109,3 +110,19 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     path = os.environ.get('HEARTBEAT_RELIABILITY_JSON', '.reliability.json')
     SUITE.write_json(path)
     terminalreporter.write_line('rows written to %s' % os.path.abspath(path))
+
+
+# -- real servers, started once per run; cases use groups of their own --
+
+def _session_server(kind: type[Any]) -> Any:
+    @pytest.fixture(scope='session')
+    def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+        with kind(str(tmp_path_factory.mktemp(kind.kind))) as started:
+            yield started
+    return server
+
+
+redis_server = _session_server(servers.RedisServer)
+zookeeper = _session_server(servers.ZooKeeperServer)
+etcd = _session_server(servers.EtcdServer)
+memcached = _session_server(servers.MemcachedServer)
