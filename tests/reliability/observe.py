@@ -70,6 +70,17 @@ class Observer:
     def lefts(self) -> set[str]:
         return self._since('left')
 
+    def wait_event(self, kind: str, member_id: str,
+                   timeout: float) -> float | None:
+        """Seconds until a ``kind`` event about ``member_id`` since the
+        mark (None if none came within ``timeout``)."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if member_id in self._since(kind):
+                return time.monotonic() - start
+            time.sleep(0.01)
+        return None
+
     def showing(self, ids: set[str], state: str) -> set[str]:
         """The members of ``ids`` judged UP with a report of ``state``."""
         return {m.member_id for m in self.sg.get_all(self.group)
