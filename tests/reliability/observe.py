@@ -72,8 +72,10 @@ class Observer:
 
     def wait_event(self, kind: str, member_id: str,
                    timeout: float) -> float | None:
-        """Seconds until a ``kind`` event about ``member_id`` since the
-        mark (None if none came within ``timeout``)."""
+        """Seconds until a ``kind`` event about ``member_id``.
+
+        Counts events since the mark; None if none came within ``timeout``.
+        """
         start = time.monotonic()
         while time.monotonic() - start < timeout:
             if member_id in self._since(kind):

@@ -23,6 +23,7 @@ import pytest
 
 from heartbeat.cmd import make_conf
 from heartbeat.conf import broker as broker_conf
+from heartbeat import exception
 from heartbeat.testing.agent import AgentProcess
 from heartbeat.testing.broker import BrokerProcess
 from heartbeat.testing.broker import init_area
@@ -76,8 +77,10 @@ def test_member_kill_and_restart(fault: Any, tmp_path: Any) -> None:
 
 
 class Host:
-    """One host: a broker (no fencing) and an agent protecting a workload
-    that ticks into a log, so that a second copy would show."""
+    """One host: a broker (no fencing) and an agent with a workload.
+
+    The workload ticks into a log, so that a second copy would show.
+    """
 
     def __init__(self) -> None:
         workdir = short_dir('hbpk')
@@ -90,17 +93,21 @@ class Host:
             self.tick_log, '--name', 'host-1'],
             overrides={'agent': {'loop_interval': LOOP}})
 
-    def state(self) -> str | None:
+    def _own(self) -> Any:
+        """What the agent last posted (None while the broker is away)."""
         try:
-            return self.broker.status(timeout=1.0).own.state
-        except Exception:  # noqa: BLE001 (not answering: no state)
+            return self.broker.status(timeout=1.0).own
+        except exception.HeartbeatError:
             return None
+
+    def state(self) -> str | None:
+        own = self._own()
+        return None if own is None else own.state
 
     def adopted(self) -> bool:
         """The agent's own latest transition is starting -> running."""
-        try:
-            own = self.broker.status(timeout=1.0).own
-        except Exception:  # noqa: BLE001
+        own = self._own()
+        if own is None:
             return False
         history = own.payload.get('agent', {}).get('history', [])
         latest = history[0] if history else {}
