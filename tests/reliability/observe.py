@@ -83,6 +83,16 @@ class Observer:
             time.sleep(0.01)
         return None
 
+    def first(self, kind: str, member_id: str) -> float | None:
+        """When the first ``kind`` event about ``member_id`` came.
+
+        Wall time it was received, of those since the mark; None if none.
+        """
+        pairs = zip(self.events.events[self._mark:],
+                    self.events.received[self._mark:], strict=False)
+        return next((at for e, at in pairs
+                     if e.kind == kind and e.member_id == member_id), None)
+
     def showing(self, ids: set[str], state: str) -> set[str]:
         """The members of ``ids`` judged UP with a report of ``state``."""
         return {m.member_id for m in self.sg.get_all(self.group)
