@@ -39,8 +39,9 @@ from typing import TypeVar
 from heartbeat.broker.client import BrokerClient
 from heartbeat.broker import errors
 from heartbeat.broker.status import BrokerStatus
-from heartbeat.cmd import make_conf
 from heartbeat.drivers.storage import admin
+from heartbeat.testing import config
+from heartbeat.testing import waiting
 
 T = TypeVar('T')
 
@@ -87,25 +88,17 @@ def merged(*layers: Mapping[str, Mapping[str, Any]]) -> Sections:
 
 def init_area(config_path: str) -> None:
     """Format the metadata area named by a config file (wipes it)."""
-    conf = make_conf(['--config-file', config_path], [], '', quiet=True)
+    conf = config.make_conf(argv=['--config-file', config_path])
     admin.init_area(conf, force=True)
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 10.0,
-             step: float = 0.05) -> T:
-    """Poll ``predicate`` until it returns something true; return that.
+             step: float = waiting.INTERVAL) -> T:
+    """:func:`heartbeat.testing.waiting.wait_for`, ``step`` its interval.
 
-    Raises AssertionError (with the last value) after ``timeout`` seconds.
+    Kept for the callers that import it from here.
     """
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError('condition not met within %.1fs (last: %r)'
-                         % (timeout, last))
+    return waiting.wait_for(predicate, timeout, interval=step)
 
 
 class DaemonProcess:

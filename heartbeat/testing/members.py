@@ -22,10 +22,10 @@ import time
 
 from oslo_config import cfg
 
-from heartbeat import conf as hb_conf
 from heartbeat.drivers import storage
 from heartbeat.drivers.storage import admin
 from heartbeat import exception
+from heartbeat.testing import config
 from heartbeat.testing import fixture
 
 CONF_TEMPLATE = """\
@@ -64,9 +64,7 @@ class StorageCluster(fixture.Fixture):
 
     def make_conf(self, host_id: int | None = None) -> cfg.ConfigOpts:
         """A parsed ConfigOpts for this cluster (an in-process observer)."""
-        conf = cfg.ConfigOpts()
-        hb_conf.register_opts(conf)
-        conf(['--config-file', self.config_path], project='heartbeat')
+        conf = config.make_conf(argv=['--config-file', self.config_path])
         if host_id is not None:
             conf.set_override('host_id', host_id, group='heartbeat')
         return conf

@@ -6,11 +6,9 @@ import os
 import subprocess
 import sys
 
-from oslo_config import cfg
 import pytest
 
 from heartbeat.broker import status
-from heartbeat import conf as hb_conf
 from heartbeat.conf import broker as broker_conf
 from heartbeat.conf import fencing as fencing_conf
 from heartbeat import exception
@@ -20,18 +18,13 @@ from heartbeat.fencing import binding
 from heartbeat.fencing import errors
 from heartbeat.fencing import holders
 from heartbeat.fencing.none import NoFencer
+from heartbeat.testing import config
 from heartbeat.workload import procs
 
 
 def make_conf(**overrides):
-    conf = cfg.ConfigOpts()
-    hb_conf.register_opts(conf)
-    fencing_conf.register_opts(conf)
-    conf([], project='heartbeat')
-    conf.set_override('host_id', 3, 'heartbeat')
-    for key, value in overrides.items():
-        conf.set_override(key, value, 'fencing')
-    return conf
+    return config.make_conf(register=[fencing_conf.register_opts],
+                            heartbeat={'host_id': 3}, fencing=overrides)
 
 
 @pytest.fixture

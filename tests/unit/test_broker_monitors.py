@@ -5,7 +5,6 @@ import socket
 import threading
 import time
 
-from oslo_config import cfg
 import pytest
 
 from heartbeat.broker.connection import ProbeResult
@@ -22,25 +21,13 @@ from heartbeat.broker.submonitors.workload_health import (
     WorkloadHealthMonitor)
 from heartbeat.conf import submonitors as sub_conf
 from heartbeat import exception
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
+from heartbeat.testing import config
+from heartbeat.testing.waiting import wait_for
 
 
 def make_conf(**overrides):
-    conf = cfg.ConfigOpts()
-    sub_conf.register_opts(conf)
-    conf([], project='heartbeat')
-    conf.set_override('timeout', 1.0, 'submonitors')
-    for key, value in overrides.items():
-        conf.set_override(key, value, 'submonitors')
-    return conf
+    return config.make_conf(register=[sub_conf.register_opts],
+                            submonitors={'timeout': 1.0, **overrides})
 
 
 class GatedProbe:
@@ -62,7 +49,7 @@ def test_domain_never_started_is_invalid_and_stopped_is_valid_unvalidated():
     assert view.monitor == 'never_started' and view.valid is False
     assert probe.calls == 0
     dom.start()
-    assert wait_for(lambda: dom.view().valid)
+    wait_for(lambda: dom.view().valid)
     assert dom.view().validated and dom.view().delay_s == 0.001
     dom.stop()
     calls = probe.calls
@@ -77,12 +64,12 @@ def test_domain_stuck_probe_turns_invalid_without_waiting():
     probe = GatedProbe()
     dom = DomainMonitor(probe, interval=lambda: 0.05, timeout=lambda: 0.2)
     dom.start()
-    assert wait_for(lambda: dom.view().valid)
+    wait_for(lambda: dom.view().valid)
     probe.gate.clear()
-    assert wait_for(lambda: not dom.view().valid)
+    wait_for(lambda: not dom.view().valid)
     assert 'stalled' in dom.view().error
     probe.gate.set()
-    assert wait_for(lambda: dom.view().valid)
+    wait_for(lambda: dom.view().valid)
     dom.stop()
 
 
@@ -90,7 +77,7 @@ def test_domain_failed_probe_is_invalid():
     dom = DomainMonitor(lambda: ProbeResult(False, 0.5, 'EIO'),
                         interval=lambda: 0.05, timeout=lambda: 1.0)
     dom.start()
-    assert wait_for(lambda: dom.view().error == 'EIO')
+    wait_for(lambda: dom.view().error == 'EIO')
     assert dom.view().valid is False
     dom.stop()
 
@@ -192,7 +179,7 @@ def test_storage_domain_reflects_the_domain_monitor():
     mon = StorageDomainMonitor(conf, Context(domain=dom))
     assert not mon.measure().ok
     dom.start()
-    assert wait_for(lambda: mon.measure().ok)
+    wait_for(lambda: mon.measure().ok)
     dom.stop()
 
 
@@ -219,9 +206,9 @@ def test_runner_answers_while_a_submonitor_is_stuck():
     run.start()
     try:
         start = time.monotonic()
-        assert wait_for(lambda: run.view()['broken'].error)
+        wait_for(lambda: run.view()['broken'].error)
         assert 'plugin bug' in run.view()['broken'].error
-        assert wait_for(lambda: run.view()['stuck'].error)
+        wait_for(lambda: run.view()['stuck'].error)
         assert 'running' in run.view()['stuck'].error
         assert time.monotonic() - start < 5
     finally:

@@ -20,17 +20,10 @@ from heartbeat.conf import broker as broker_conf
 from heartbeat.conf import submonitors as sub_conf
 from heartbeat import exception
 from heartbeat.service import reload
+from heartbeat.testing import config
+from heartbeat.testing.waiting import wait_for
 from tests.unit.test_broker_store import GatedDriver
 from tests.unit.test_broker_store import NullConnection
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 # -- the pure part ----------------------------------------------------------
@@ -43,9 +36,7 @@ def test_changed_names_compares_values_and_presence():
 
 
 def test_option_values_selects_by_mutability_and_skips_unregistered():
-    conf = cfg.ConfigOpts()
-    broker_conf.register_opts(conf)
-    conf([])
+    conf = config.make_conf(register=[broker_conf.register_opts])
     areas = [('broker', broker_conf.OPTS), ('nowhere', sub_conf.OPTS)]
     mutable = reload.option_values(conf, areas, mutable=True)
     fixed = reload.option_values(conf, areas, mutable=False)
@@ -162,20 +153,18 @@ class Counting(Submonitor):
 
 
 def test_runner_applies_a_shorter_interval_at_once():
-    conf = cfg.ConfigOpts()
-    sub_conf.register_opts(conf)
-    conf([])
-    conf.set_override('interval', 3600.0, 'submonitors')
+    conf = config.make_conf(register=[sub_conf.register_opts],
+                            submonitors={'interval': 3600.0})
     mon = Counting(conf, Context())
     run = runner.SubmonitorRunner([mon])
     run.start()
     try:
-        assert wait_for(lambda: mon.calls == 1)
+        wait_for(lambda: mon.calls == 1)
         time.sleep(0.1)
         assert mon.calls == 1   # asleep for an hour
         conf.set_override('interval', 0.05, 'submonitors')
         run.reschedule()
-        assert wait_for(lambda: mon.calls > 5)
+        wait_for(lambda: mon.calls > 5)
         assert run.view()['counting'].interval_s == 0.05
     finally:
         run.stop()
@@ -194,12 +183,12 @@ def test_domain_monitor_applies_a_shorter_interval_at_once():
                         timeout=lambda: 1.0)
     dom.start()
     try:
-        assert wait_for(lambda: len(calls) == 1)
+        wait_for(lambda: len(calls) == 1)
         time.sleep(0.1)
         assert len(calls) == 1
         interval[0] = 0.02
         dom.reschedule()
-        assert wait_for(lambda: len(calls) > 5)
+        wait_for(lambda: len(calls) > 5)
     finally:
         dom.stop()
     count = len(calls)
@@ -219,27 +208,25 @@ def test_writer_applies_a_shorter_report_interval_at_once():
                           retry_interval=lambda: 0.05)
     writer.start()
     try:
-        assert wait_for(lambda: len(driver.published) == 1)
+        wait_for(lambda: len(driver.published) == 1)
         time.sleep(0.1)
         assert len(driver.published) == 1
         interval[0] = 0.02
         writer.reschedule()
-        assert wait_for(lambda: len(driver.published) > 5)
+        wait_for(lambda: len(driver.published) > 5)
     finally:
         assert writer.stop(timeout=5)
     assert driver.published[-1] == 'left'
 
 
 def test_reschedule_wakes_nothing_when_nothing_changed():
-    conf = cfg.ConfigOpts()
-    sub_conf.register_opts(conf)
-    conf([])
-    conf.set_override('interval', 3600.0, 'submonitors')
+    conf = config.make_conf(register=[sub_conf.register_opts],
+                            submonitors={'interval': 3600.0})
     mon = Counting(conf, Context())
     run = runner.SubmonitorRunner([mon])
     run.start()
     try:
-        assert wait_for(lambda: mon.calls == 1)
+        wait_for(lambda: mon.calls == 1)
         for _ in range(20):
             run.reschedule()
         time.sleep(0.1)
@@ -279,8 +266,8 @@ def test_requests_during_a_reload_coalesce_into_one_more():
     assert svc.calls == 1
     svc.gate.set()
     # The first reload failed; the requests made meanwhile still run once.
-    assert wait_for(lambda: svc.calls == 2 and svc._reloading is None)
+    wait_for(lambda: svc.calls == 2 and svc._reloading is None)
     time.sleep(0.05)
     assert svc.calls == 2
     svc.request_reload()
-    assert wait_for(lambda: svc.calls == 3)
+    wait_for(lambda: svc.calls == 3)

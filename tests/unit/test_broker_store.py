@@ -1,7 +1,6 @@
 """Status store and writer thread: the one-place hand-off."""
 
 import threading
-import time
 
 from heartbeat.broker.handoff import LatestOnly
 from heartbeat.broker.store import StatusStore
@@ -9,6 +8,7 @@ from heartbeat.broker.writer import WriterThread
 from heartbeat.model import Report
 from heartbeat.model import Snapshot
 from heartbeat.testing.memory import MemoryDriver
+from heartbeat.testing.waiting import wait_for
 
 
 class GatedDriver(MemoryDriver):
@@ -42,15 +42,6 @@ class NullConnection:
 
     def disconnect(self):
         pass
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def make(stall_after=0.2):
@@ -97,7 +88,7 @@ def test_only_the_newest_state_is_written_and_put_never_blocks():
         assert view.own.state == 's50'
         assert view.writer.busy.operation == 'write'
         driver.gate.set()
-        assert wait_for(lambda: store.writer_view().written_version == 50)
+        wait_for(lambda: store.writer_view().written_version == 50)
         assert driver.published == [None, 's50']
         assert store.writer_view().superseded == 49
         assert driver.written[-1].payload['i'] == 50
@@ -112,12 +103,12 @@ def test_a_stalled_write_is_reported_and_recovers():
     writer.start()
     try:
         assert driver.entered.wait(5)
-        assert wait_for(lambda: store.writer_view().stalled)
+        wait_for(lambda: store.writer_view().stalled)
         view = store.writer_view()
         assert view.busy.for_s >= 0.2
         assert not view.healthy
         driver.gate.set()
-        assert wait_for(lambda: not store.writer_view().stalled)
+        wait_for(lambda: not store.writer_view().stalled)
         assert store.writer_view().healthy
     finally:
         driver.gate.set()
@@ -131,8 +122,8 @@ def test_local_maintenance_is_published_in_the_payload():
     try:
         store.put_state('up', 1, {})
         store.set_local_maintenance(True)
-        assert wait_for(lambda: driver.written and driver.written[-1]
-                        .payload.get('maintenance') == 'local')
+        wait_for(lambda: driver.written and driver.written[-1]
+                 .payload.get('maintenance') == 'local')
         assert store.view().own.local_maintenance is True
     finally:
         writer.stop()

@@ -1,21 +1,19 @@
 """Option registration and validation."""
 
-from oslo_config import cfg
 import pytest
 
 from heartbeat import conf as hb_conf
 from heartbeat.conf import opts
 from heartbeat import exception
+from heartbeat.testing import config
 
 
 def make(**overrides):
-    conf = cfg.ConfigOpts()
-    hb_conf.register_opts(conf)
-    conf([])
+    groups = {}
     for key, value in overrides.items():
         group, name = key.split('__')
-        conf.set_override(name, value, group=group)
-    return conf
+        groups.setdefault(group, {})[name] = value
+    return config.make_conf(**groups)
 
 
 def test_defaults():

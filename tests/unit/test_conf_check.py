@@ -3,13 +3,14 @@
 import os
 import subprocess
 import sys
+import tempfile
 
 from oslo_config import cfg
 import pytest
 
-from heartbeat import conf as hb_conf
 from heartbeat.conf import check
 from heartbeat import exception
+from heartbeat.testing import config
 
 TYPOS = """\
 [DEFAULT]
@@ -39,10 +40,7 @@ def write(path, text):
 
 
 def parsed(args):
-    conf = cfg.ConfigOpts()
-    hb_conf.register_opts(conf)
-    conf(args)
-    return conf
+    return config.make_conf(argv=args)
 
 
 def test_misspelt_option_section_and_default_are_found(tmp_path):
@@ -126,9 +124,12 @@ def status_cmd_run(*args):
     """
     env = dict(os.environ, PYTHONWARNINGS='ignore')
     env.pop('HEARTBEAT_EVENTLET', None)
-    proc = subprocess.run([sys.executable, '-m', 'heartbeat.cmd.status',
-                           *args], capture_output=True, text=True,
-                          timeout=60, check=False, env=env)
+    # An empty --config-dir: the host's /etc/heartbeat/*.conf.d stays out.
+    with tempfile.TemporaryDirectory() as empty:
+        proc = subprocess.run([sys.executable, '-m', 'heartbeat.cmd.status',
+                               '--config-dir', empty, *args],
+                              capture_output=True, text=True, timeout=60,
+                              check=False, env=env)
     return proc.returncode, proc.stderr
 
 

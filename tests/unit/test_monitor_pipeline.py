@@ -3,17 +3,17 @@
 import threading
 import time
 
-from oslo_config import cfg
 import pytest
 
-from heartbeat import conf as hb_conf
 from heartbeat.drivers.base import Capability
 from heartbeat import exception
 from heartbeat.model import Snapshot
 from heartbeat.model import Status
 from heartbeat.monitor.pipeline import Monitor
 from heartbeat import servicegroup
+from heartbeat.testing import config
 from heartbeat.testing.memory import MemoryDriver
+from heartbeat.testing.waiting import wait_for
 
 REPORT = 0.05
 DOWN = 0.3
@@ -39,16 +39,12 @@ class IncrementalDriver(MemoryDriver):
 
 
 def make_conf(poll=None, queue=1000):
-    conf = cfg.ConfigOpts()
-    hb_conf.register_opts(conf)
-    conf([])
-    conf.set_override('report_interval', REPORT, group='heartbeat')
-    conf.set_override('service_down_time', DOWN, group='heartbeat')
-    conf.set_override('subscriber_queue_size', queue,
-                      group='heartbeat_monitor')
+    monitor = {'subscriber_queue_size': queue}
     if poll is not None:
-        conf.set_override('poll_interval', poll, group='heartbeat_monitor')
-    return conf
+        monitor['poll_interval'] = poll
+    return config.make_conf(
+        heartbeat={'report_interval': REPORT, 'service_down_time': DOWN},
+        heartbeat_monitor=monitor)
 
 
 class Beater:
@@ -77,15 +73,6 @@ class Beater:
         self.thread.join()
 
 
-def wait_for(pred, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return False
-
-
 def kinds(events, member=None):
     return [e.kind for e in events if member in (None, e.member_id)]
 
@@ -101,17 +88,17 @@ def test_watch_replays_then_pushes_up_down_and_state(driver):
     with Beater(driver, ['m1', 'm2']) as beater:
         sub = mon.watch('g', got.append)
         try:
-            assert wait_for(lambda: kinds(got).count('up') == 2)
+            wait_for(lambda: kinds(got).count('up') == 2)
             first = got[:2]
             assert [(e.kind, e.replay) for e in first] == [
                 ('joined', True), ('joined', True)]
             beater.states['m1'] = 'maintenance'
-            assert wait_for(lambda: 'state_changed' in kinds(got, 'm1'))
+            wait_for(lambda: 'state_changed' in kinds(got, 'm1'))
             change = next(e for e in got if e.kind == 'state_changed')
             assert (change.old_state, change.new_state) == (
                 None, 'maintenance')
             beater.members.discard('m2')
-            assert wait_for(lambda: 'down' in kinds(got, 'm2'))
+            wait_for(lambda: 'down' in kinds(got, 'm2'))
             assert 'down' not in kinds(got, 'm1')
         finally:
             mon.stop()
@@ -126,12 +113,12 @@ def test_down_is_scheduled_at_the_deadline_not_the_next_poll(driver):
         mon.watch('g', got.append)
         try:
             # Reading at the deadline sees the beats: up, not down.
-            assert wait_for(lambda: 'up' in kinds(got))
+            wait_for(lambda: 'up' in kinds(got))
             time.sleep(3 * DOWN)
             assert 'down' not in kinds(got)
             beater.members.clear()
             stopped = time.monotonic()
-            assert wait_for(lambda: 'down' in kinds(got), timeout=10)
+            wait_for(lambda: 'down' in kinds(got), timeout=10)
             down = next(e for e in got if e.kind == 'down')
             # Down comes a deadline after the last change seen, far
             # sooner than the 60 s poll.
@@ -150,7 +137,7 @@ def test_push_reads_the_pushed_group_at_once():
         assert driver.listener is not None
         driver.beat('m1', state='busy')
         driver.listener('g')
-        assert wait_for(lambda: 'state_changed' in kinds(got), timeout=2)
+        wait_for(lambda: 'state_changed' in kinds(got), timeout=2)
         assert mon.stats.pushes == 1
     finally:
         mon.stop()
@@ -163,13 +150,13 @@ def test_incremental_driver_is_read_with_its_cursor():
     mon = Monitor(driver, make_conf(poll=0.02))
     sub = mon.watch('g')
     try:
-        assert wait_for(lambda: len(driver.reads) >= 3)
+        wait_for(lambda: len(driver.reads) >= 3)
         # Unchanged members of an incremental read stay known...
         assert mon.member('g', 'm1') is not None
         # ...and go down at their deadline like any other.
         got = []
-        assert wait_for(lambda: got.append(sub.get(0.1)) or
-                        'down' in kinds(e for e in got if e))
+        wait_for(lambda: got.append(sub.get(0.1)) or
+                 'down' in kinds(e for e in got if e))
     finally:
         mon.stop()
     assert driver.reads[0] == ('g', None)
@@ -184,7 +171,7 @@ def test_one_read_serves_several_groups_of_a_batched_driver(driver):
     mon.watch('b')
     try:
         before = len(driver.reads)
-        assert wait_for(lambda: len(driver.reads) >= before + 3)
+        wait_for(lambda: len(driver.reads) >= before + 3)
         assert [m.member_id for m in mon.members('a')] == ['a1']
         assert [m.member_id for m in mon.members('b')] == ['b1']
     finally:
@@ -198,13 +185,13 @@ def test_failed_reads_are_counted_and_members_go_down(driver):
     with Beater(driver, ['m1']):
         mon.watch('g', got.append)
         try:
-            assert wait_for(lambda: 'up' in kinds(got))
+            wait_for(lambda: 'up' in kinds(got))
             driver.fail = True
-            assert wait_for(lambda: 'down' in kinds(got))
+            wait_for(lambda: 'down' in kinds(got))
             assert mon.stats.fetch_errors > 0
             assert 'memory backend is down' in mon.stats.last_error
             driver.fail = False
-            assert wait_for(lambda: kinds(got).count('up') == 2)
+            wait_for(lambda: kinds(got).count('up') == 2)
             assert mon.stats.consecutive_fetch_errors == 0
         finally:
             mon.stop()
@@ -232,17 +219,17 @@ def test_slow_subscriber_does_not_delay_a_fast_one(driver):
         mon.watch('g', slow_cb)
         mon.watch('g', fast.append)
         try:
-            assert wait_for(lambda: kinds(fast).count('up') == 5)
+            wait_for(lambda: kinds(fast).count('up') == 5)
             beater.members.clear()
-            assert wait_for(lambda: kinds(fast).count('down') == 5)
+            wait_for(lambda: kinds(fast).count('down') == 5)
             assert slow == []
             slow_sub = mon.dispatcher.subscriptions[0]
             assert slow_sub.counters.coalesced > 0
             release.set()
             # The slow one converges: its last word on every member is
             # 'down', whatever was coalesced on the way.
-            assert wait_for(lambda: len(mon.dispatcher.subscriptions[0]
-                                        .queue) == 0 and len(slow) > 0)
+            wait_for(lambda: len(mon.dispatcher.subscriptions[0]
+                                 .queue) == 0 and len(slow) > 0)
             time.sleep(0.05)
             last = {e.member_id: e.kind for e in slow}
             assert last == {'m%d' % i: 'down' for i in range(5)}

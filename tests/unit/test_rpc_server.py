@@ -10,7 +10,6 @@ import time
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
-from oslo_config import cfg
 import pytest
 
 from heartbeat.broker.client import BrokerClient
@@ -26,7 +25,8 @@ from heartbeat.broker.server import Peer
 from heartbeat.broker.server import RPCServer
 from heartbeat.conf import broker as broker_opts
 from heartbeat import exception
-from heartbeat.testing.broker import wait_for
+from heartbeat.testing import config
+from heartbeat.testing.waiting import wait_for
 
 
 class Deny(Authorizer):
@@ -328,9 +328,7 @@ def test_table_in_call_restarts_the_idle_clock():
 
 
 def test_limits_from_options():
-    conf = cfg.ConfigOpts()
-    broker_opts.register_opts(conf)
-    conf([], project='heartbeat-test', default_config_files=[])
+    conf = config.make_conf(register=[broker_opts.register_opts])
     conf.set_override('reserved_connections', 3, 'broker')
     conf.set_override('client_read_timeout', 0.5, 'broker')
     got = ConnectionLimits.from_options(conf.broker)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from heartbeat.testing.broker import wait_for
+from heartbeat.testing.waiting import wait_for
 from heartbeat.workload.errors import WorkloadError
 from heartbeat.workload.health import HealthChecker
 from heartbeat.workload import procs

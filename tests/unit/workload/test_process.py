@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from heartbeat.testing.broker import wait_for
+from heartbeat.testing.waiting import wait_for
 from heartbeat.workload.errors import WorkloadError
 from heartbeat.workload.process import Identity
 from heartbeat.workload.process import WorkloadProcess
