@@ -6,6 +6,14 @@ with the observer-clock time of the read.  It judges nothing by itself
 either; :class:`~heartbeat.monitor.updater.Updater` turns what changes here
 into events, and :meth:`Repository.members` judges on demand.
 
+A record that vanishes while its member is still judged alive (a
+backend that lost its data on a restart, a ZooKeeper session that expired,
+a slot wiped by hand) is an outage of the backend, not a leave: the member
+is kept with its last observation, marked ``vanished``, and ageing towards
+DOWN.  Its next report (the member rewrites its record at its next beat)
+makes it current again without any event; only a member that is DOWN, or
+stays away until its deadline, is dropped.
+
 Cost: folding a report is O(1).  An incremental snapshot (``complete`` is
 False) costs O(reports + gone) to fold: members it does not list are not
 looked at.  Only a complete snapshot is compared with every known member,
@@ -50,6 +58,9 @@ class Entry:
     #: Whether the token changed after first sight.
     changed: bool = False
     invalid_reason: str | None = None
+    #: Its record vanished while it was judged alive; kept until its
+    #: deadline (see the module docstring).
+    vanished: bool = False
     #: The status last announced to subscribers (None: nothing yet).
     announced: Status | None = None
     #: ``last_change`` as it was when the entry was queued in the deadline
@@ -120,6 +131,7 @@ class Repository:
             return entry, None
         before = entry.report
         entry.invalid_reason = None
+        entry.vanished = False
         if report is before:
             # Drivers that cache decoded records hand back the very same
             # object for a record that did not change: nothing to fold.
@@ -144,7 +156,7 @@ class Repository:
         if report.location:
             index[report.location] = key
 
-    def absent(self, snapshot: Snapshot, group: str | None,
+    def absent(self, snapshot: Snapshot, group: str | None, now: float,
                seen: set[Key] | None = None) -> list[Key]:
         """Keys the snapshot says are gone; note unreadable records.
 
@@ -152,11 +164,17 @@ class Repository:
         unless its record turned unreadable: then the member stays, its
         last good observation ageing towards DOWN, with the reason noted.
         An incremental snapshot names what is gone in ``gone``; nothing
-        else is looked at.  ``seen`` holds the keys of the snapshot's
-        reports (computed here when needed and not given).
+        else is looked at: the backend named those (a purge after its
+        time to live), so they are gone.  A member absent from a complete
+        snapshot while still judged alive at ``now`` is kept as
+        ``vanished`` rather than returned.
+        ``seen`` holds the keys of the snapshot's reports (computed here
+        when needed and not given).
         """
         if snapshot.complete:
-            return self._absent_complete(snapshot, group, seen)
+            return [key for key in self._absent_complete(snapshot, group,
+                                                         seen)
+                    if not self._keep_vanished(key, now)]
         if not snapshot.invalid and not snapshot.gone:
             return []   # the common case of an incremental read
         if seen is None:
@@ -165,6 +183,15 @@ class Repository:
         return [key for key in dict.fromkeys(snapshot.gone)
                 if (group is None or key[0] == group) and key not in seen
                 and key not in kept and self.entry(key) is not None]
+
+    def _keep_vanished(self, key: Key, now: float) -> bool:
+        """Keep a member whose record vanished while it was alive."""
+        entry = self._groups[key[0]][key[1]]
+        if entry.status(now, self.down_time) not in (Status.UP,
+                                                     Status.UNKNOWN):
+            return False
+        entry.vanished = True
+        return True
 
     def _absent_complete(self, snapshot: Snapshot, group: str | None,
                          seen: set[Key] | None) -> list[Key]:
@@ -263,13 +290,15 @@ class Repository:
 
         ``group`` names the group the snapshot covers (None: every group).
         Returns ``(seen, vanished)``: the (group, member_id) keys present in
-        the snapshot, and those known before but gone now (removed).
+        the snapshot, and those known before but gone now (removed; a
+        member still alive whose record vanished is kept, see
+        :meth:`absent`).
         """
         wall = self.wall_clock()
         for report in snapshot.reports:
             self.fold(report, now, wall)
         seen = _keys_of(snapshot.reports)
-        vanished = set(self.absent(snapshot, group, seen))
+        vanished = set(self.absent(snapshot, group, now, seen))
         for key in vanished:
             self.remove(key)
         if snapshot.complete:

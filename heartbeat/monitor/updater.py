@@ -10,7 +10,11 @@ so tests drive it with a fake clock.  Transitions of one member:
 * a new incarnation (a restart, even
   with a lower seq), or a rejoin     -> MemberJoined, then MemberUp
 * the member left cleanly            -> MemberLeft(clean=True)
-* its record disappeared             -> MemberLeft(clean=False)
+* its record disappeared while down  -> MemberLeft(clean=False)
+* its record disappeared while alive -> nothing yet: an outage of the
+  backend (lost data, expired session), not a leave; the member is up
+  again at its next report, or at its deadline MemberDown then
+  MemberLeft(clean=False)
 * its state changed                  -> MemberStateChanged(old, new)
 
 A record that turns unreadable keeps its member: nothing changes at once,
@@ -79,10 +83,15 @@ class Updater:
                     and before.state == report.state and not report.left):
                 continue   # a plain beat of a live member: no event
             self._transition(entry, before, now, wall, events)
-        for key in repo.absent(snapshot, group):
-            gone = repo.remove(key)
-            if gone is not None and gone.announced not in (None,
-                                                           Status.LEFT):
+        for key in repo.absent(snapshot, group, now):
+            gone = repo.entry(key)
+            if gone is None:
+                continue
+            if gone.vanished and gone.announced in _WATCHED:
+                self._down(gone, now, wall, events)   # its deadline passed
+                continue
+            repo.remove(key)
+            if gone.announced not in (None, Status.LEFT):
                 events.append(MemberLeft(clean=False,
                                          **_common(gone.report, now, wall)))
         return events
@@ -145,11 +154,20 @@ class Updater:
                 else:
                     deadlines.pop(group)
                     if first.status(now, down_time) is Status.DOWN:
-                        first.announced = Status.DOWN
-                        events.append(MemberDown(
-                            reason=self._down_reason(first, now),
-                            **_common(first.report, now, wall)))
+                        self._down(first, now, wall, events)
         return events
+
+    def _down(self, entry: Entry, now: float, wall: float,
+              events: list[Event]) -> None:
+        entry.announced = Status.DOWN
+        common = _common(entry.report, now, wall)
+        events.append(MemberDown(reason=self._down_reason(entry, now),
+                                 **common))
+        if entry.vanished:
+            # Its record did not come back: it is gone after all.
+            report = entry.report
+            self.repository.remove((report.group, report.member_id))
+            events.append(MemberLeft(clean=False, **common))
 
     def next_deadline(self, groups: Iterable[str | None] = (None,),
                       horizon: float = math.inf) -> float | None:
@@ -217,6 +235,10 @@ class Updater:
 
     def _down_reason(self, entry: Entry, now: float) -> str:
         age = now - entry.last_change
+        if entry.vanished:
+            return ('record vanished from the backend (data lost, session '
+                    'expired or deleted) and no new report for %.1fs'
+                    % age)
         if entry.invalid_reason is not None:
             return ('record unreadable (%s); no valid change for %.1fs'
                     % (entry.invalid_reason, age))

@@ -185,13 +185,59 @@ def test_slot_turning_invalid_keeps_member_until_its_deadline():
     assert o.repo.member('g', 'm1', o.now).invalid_reason is None
 
 
-def test_record_that_disappears_is_left_unclean():
+def test_record_of_a_down_member_that_disappears_is_left_unclean():
     o = Observer()
     o.read(rep('m1', 1), rep('m2', 1))
-    assert o.read(rep('m2', 2), at=100.1) == [('up', 'm2'), ('left', 'm1')]
+    o.read(rep('m2', 2), at=100.1)
+    assert o.read(rep('m1', 1), rep('m2', 3), at=101.0) == [('down', 'm1')]
+    assert o.read(rep('m2', 4), at=101.1) == [('left', 'm1')]
     left = o.events[-1]
     assert isinstance(left, MemberLeft) and not left.clean
     assert o.repo.member('g', 'm1', o.now) is None
+
+
+def test_record_that_vanishes_while_alive_is_an_outage_not_a_leave():
+    # A backend that lost its data (redis restarted without persistence,
+    # a ZooKeeper session expired): every record is gone at once.
+    o = Observer()
+    o.read(rep('m1', 1), rep('m2', 1))
+    o.read(rep('m1', 2), rep('m2', 2), at=100.2)
+    assert o.read(at=100.4) == []
+    assert o.repo.entry(('g', 'm1')).vanished
+    assert o.status('m1') is Status.UP
+    assert o.read(at=100.6) == []
+    # Each member rewrites its record at its next beat: no event at all,
+    # and the member keeps its history.
+    assert o.read(rep('m1', 3), rep('m2', 3), at=100.8) == []
+    entry = o.repo.entry(('g', 'm1'))
+    assert not entry.vanished and entry.first_seen == 100.0
+    assert o.status('m2') is Status.UP
+
+
+def test_record_that_vanishes_and_stays_away_is_down_then_left():
+    o = Observer()
+    o.read(rep('m1', 1), rep('m2', 1))
+    o.read(rep('m1', 2), rep('m2', 2), at=100.2)
+    assert o.read(rep('m2', 3), at=100.5) == []
+    assert o.read(rep('m2', 4), at=101.1) == []
+    events = o.read(rep('m2', 5), at=101.2)
+    assert events == [('down', 'm1'), ('left', 'm1')]
+    down, left = o.events[-2:]
+    assert 'record vanished from the backend' in down.reason
+    assert isinstance(left, MemberLeft) and not left.clean
+    assert o.repo.member('g', 'm1', o.now) is None
+    # Back later: a member like any new one.
+    assert o.read(rep('m1', 3), rep('m2', 6), at=101.4) == [('joined', 'm1')]
+
+
+def test_vanished_member_that_restarted_is_joined_again():
+    o = Observer()
+    o.read(rep('m1', 1))
+    o.read(rep('m1', 2), at=100.2)
+    assert o.read(at=100.3) == []
+    assert o.read(rep('m1', 1, inc=2), at=100.5) == [('joined', 'm1'),
+                                                     ('up', 'm1')]
+    assert not o.repo.entry(('g', 'm1')).vanished
 
 
 def test_slot_taken_over_by_another_member():
@@ -250,6 +296,11 @@ def test_repository_apply_still_answers_without_an_updater():
     m2 = repo.member('g', 'm2', 10.5)
     assert m2.invalid_reason == 'bad magic'
     assert repo.member('g', 'm1', 10.5).status is Status.UP
+    # m2 is down by now, m1 still up: m1 is kept while its deadline
+    # stands (its record may come back), m2 is gone.
     seen, vanished = repo.apply(Snapshot(()), 11.0, 'g')
-    assert vanished == {('g', 'm1'), ('g', 'm2')}
-    assert repo.members('g', 11.0) == []
+    assert vanished == {('g', 'm2')}
+    assert repo.entry(('g', 'm1')).vanished
+    seen, vanished = repo.apply(Snapshot(()), 11.5, 'g')
+    assert vanished == {('g', 'm1')}
+    assert repo.members('g', 11.5) == []
