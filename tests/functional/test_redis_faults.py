@@ -8,6 +8,7 @@ again within one report_interval of the server being back.
 from __future__ import annotations
 
 from collections.abc import Iterator
+import dataclasses
 import threading
 import time
 import uuid
@@ -16,8 +17,12 @@ from oslo_config import cfg
 import pytest
 
 from heartbeat.drivers.redis import RedisDriver
+from heartbeat.exception import HeartbeatError
+from heartbeat.exception import PayloadTooLarge
+from heartbeat.model import Report
 from heartbeat import servicegroup
 from heartbeat.testing import config
+from heartbeat.testing.events import EventRecorder
 from heartbeat.testing import servers
 
 pytestmark = pytest.mark.redis
@@ -147,3 +152,99 @@ def test_push_resumes_after_restart(cluster: Cluster) -> None:
             'not pushed'
     finally:
         cancel()
+
+
+def test_data_loss_is_an_outage_not_a_leave(
+        server: servers.RedisServer) -> None:
+    # Members on the default reconnect backoff: the reconnect thread must
+    # still bring them back within one report_interval.
+    prefix = 'hb%s' % uuid.uuid4().hex[:8]
+    members = ['m%03d' % i for i in range(200)]
+    conf = config.make_conf(
+        heartbeat={'driver': 'redis', 'report_interval': REPORT_INTERVAL,
+                   'service_down_time': DOWN_TIME},
+        heartbeat_redis={'url': server.url, 'prefix': prefix})
+    publisher = RedisDriver(conf)
+    publisher.start()
+    publisher.join_many('compute', members)
+    stop = threading.Event()
+    seq = [0]
+
+    def beat() -> None:
+        while not stop.wait(REPORT_INTERVAL):
+            seq[0] += 1
+            try:
+                publisher.publish_many([
+                    Report(member_id=m, group='compute', seq=seq[0],
+                           incarnation=1, state='ok') for m in members])
+            except HeartbeatError:
+                pass
+
+    beater = threading.Thread(target=beat, daemon=True)
+    beater.start()
+    rec = EventRecorder()
+    try:
+        with servicegroup.API(config.make_conf(
+                heartbeat={'driver': 'redis',
+                           'report_interval': REPORT_INTERVAL,
+                           'service_down_time': DOWN_TIME},
+                heartbeat_redis={'url': server.url, 'prefix': prefix,
+                                 'socket_timeout': 0.3})) as sg:
+            sg.watch('compute', rec)
+            for m in members:
+                rec.wait('up', m, 10.0)
+            server.kill()
+            time.sleep(OUTAGE)
+            server.start()
+            back = time.monotonic()
+            at = {m: seq[0] for m in members}
+
+            def all_back() -> bool:
+                current = {m.member_id: m for m in sg.get_all('compute')}
+                return all(
+                    m in current and current[m].report.seq > at[m]
+                    for m in members)
+
+            while not all_back():
+                assert time.monotonic() - back < 5.0, 'members not back'
+                time.sleep(0.02)
+            elapsed = time.monotonic() - back
+            assert elapsed <= VISIBLE_WITHIN + 0.3, elapsed
+            kinds = {e.kind for e in rec.events}
+            assert 'left' not in kinds and 'down' not in kinds, [
+                (e.kind, e.member_id) for e in rec.events
+                if e.kind in ('left', 'down')][:5]
+            assert all(m.up for m in sg.get_all('compute'))
+    finally:
+        stop.set()
+        beater.join()
+        publisher.stop()
+
+
+def test_an_oversized_report_never_stops_the_reconnect(
+        cluster: Cluster) -> None:
+    api = cluster.apis[0]
+    driver = api.driver
+    assert isinstance(driver, RedisDriver)
+    good = Report(member_id='solo', group='big', seq=1, incarnation=7,
+                  state='good')
+    driver.join('big', 'solo')
+    driver.publish(good)
+    cluster.server.kill()
+    with pytest.raises(HeartbeatError):
+        driver.publish(dataclasses.replace(good, seq=2))
+    assert driver.disconnected.is_set()
+    huge = dataclasses.replace(good, seq=3, payload={
+        'blob': 'x' * (driver.payload_limit + 1)})
+    with pytest.raises(PayloadTooLarge):
+        driver.publish(huge)
+    cluster.server.start()
+    deadline = time.monotonic() + 5.0
+    while driver.disconnected.is_set():
+        assert time.monotonic() < deadline, 'the reconnect thread died'
+        time.sleep(0.02)
+    (solo,) = [r for r in cluster.observer.snapshot('big').reports]
+    assert (solo.seq, solo.state) == (2, 'good')
+    driver.publish(dataclasses.replace(good, seq=4))
+    (solo,) = [r for r in cluster.observer.snapshot('big').reports]
+    assert solo.seq == 4

@@ -138,6 +138,10 @@ class RedisDriver(base.Driver):
         #: Set while the connection is known to be broken.
         self.disconnected = threading.Event()
         self.reconnects = 0
+        #: Reports the reconnect thread could not republish (see
+        #: :meth:`_republish`), and its unexpected errors.
+        self.republish_errors = 0
+        self.thread_errors = 0
 
     # -- connection --
 
@@ -242,14 +246,32 @@ class RedisDriver(base.Driver):
                 name='heartbeat-redis-reconnect')
             self._reconnector.start()
 
+    def _reconnect_backoff(self) -> client_mod.Backoff:
+        """Backoff of the reconnect thread: never slower than the beat.
+
+        A member is back at most one report_interval after the server
+        answers again, whatever reconnect_max_delay says.
+        """
+        cap = min(self.opts.reconnect_max_delay,
+                  self.conf.heartbeat.report_interval)
+        return client_mod.Backoff(min(self.opts.reconnect_min_delay, cap),
+                                  cap)
+
     def _reconnect(self) -> None:
-        backoff = self._backoff()
+        backoff = self._reconnect_backoff()
         while not self._stopping.wait(backoff.next()):
             try:
                 self.client.ping()
                 self._republish()
             except (redis.RedisError, exception.BackendError) as err:
                 LOG.debug('redis reconnect attempt failed: %s', err)
+                continue
+            except Exception:
+                # The thread must outlive anything: it is the only way
+                # back for every member of this process.
+                self.thread_errors += 1
+                LOG.exception('redis reconnect attempt failed unexpectedly; '
+                              'trying again.')
                 continue
             self.reconnects += 1
             self.disconnected.clear()
@@ -258,13 +280,22 @@ class RedisDriver(base.Driver):
             return
 
     def _republish(self) -> None:
+        """Send every member's newest report again.
+
+        Connection errors end the attempt (the caller retries); an error
+        of one report (another owner, a report over payload_limit) is
+        logged and counted, and the other members are still republished.
+        """
         with self._lock:
             latest = [(m, m.latest) for m in self._members.values()
                       if m.latest is not None]
         for member, report in latest:
             try:
                 self._send(member, report, False)
-            except exception.HostIdConflict as err:
+            except (redis.RedisError, exception.BackendError):
+                raise
+            except Exception as err:
+                self.republish_errors += 1
                 LOG.error('Not republishing %s/%s: %s', report.group,
                           report.member_id, err)
 
@@ -423,10 +454,12 @@ class RedisDriver(base.Driver):
         """
         with self._lock:
             members = [self._member(report) for report in reports]
-            for member, report in zip(members, reports, strict=True):
-                member.latest = report
+        # Encoded (and sizes checked) before any is kept as the newest:
+        # a report refused here never replaces a good one.
         queued = [(member, report, *self._publish_args(member, report, False))
                   for member, report in zip(members, reports, strict=True)]
+        for member, report in zip(members, reports, strict=True):
+            member.latest = report
 
         def fill(pipe: Any) -> None:
             for _, _, args, _ in queued:
@@ -448,13 +481,21 @@ class RedisDriver(base.Driver):
         # No lock: the members dict changes only under the lock, and one
         # lookup in it, like one attribute store, is atomic.
         member = self._member(report)
-        member.latest = report
         if self.disconnected.is_set():
+            # Refuses an oversized report before it is kept for the
+            # republish: the last good one stays the newest.
+            self._publish_args(member, report, False)
+            member.latest = report
             raise exception.BackendError(
                 'redis at %s is unreachable; reconnecting in the background '
                 'and the newest report is republished on success.'
                 % client_mod.describe(self.conf))
-        self._send(member, report, False)
+        previous, member.latest = member.latest, report
+        try:
+            self._send(member, report, False)
+        except exception.PayloadTooLarge:
+            member.latest = previous
+            raise
 
     def leave(self, report: Report) -> None:
         with self._lock:
