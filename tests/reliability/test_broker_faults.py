@@ -35,8 +35,12 @@ SLOW = 200
 TARGET_P99 = 0.050
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture
 def broker() -> Iterator[BrokerProcess]:
+    """A broker of its own for each case.
+
+    What one case's callers leave behind must not load the next case.
+    """
     workdir = short_dir('hbrf')
     proc = BrokerProcess(workdir, 1, os.path.join(workdir, 'metadata'))
     init_area(proc.config_path)

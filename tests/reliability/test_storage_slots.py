@@ -9,7 +9,6 @@ version is reported invalid and stops no other member being read.
 from __future__ import annotations
 
 from collections.abc import Iterator
-import os
 import time
 from typing import Any
 
@@ -18,9 +17,9 @@ import pytest
 from heartbeat.drivers.storage import layout
 from heartbeat.model import Status
 from heartbeat import servicegroup
+from heartbeat.testing import damage
 from heartbeat.testing.members import StorageCluster
 from tests.functional.test_storage_slot_repair import damage_while_stopped
-from tests.functional.test_storage_slot_repair import garbage
 from tests.functional.test_storage_slot_repair import read_raw
 from tests.functional.test_storage_slot_repair import SLOT
 from tests.functional.test_storage_slot_repair import torn
@@ -34,13 +33,6 @@ DOWN = 1.0
 FOREIGN = 3
 
 
-def future_version(current: bytes) -> bytes:
-    """The record written here with its version field raised by one."""
-    data = bytearray(current)
-    data[8:10] = (layout.FORMAT_VERSION + 1).to_bytes(2, 'little')
-    return bytes(data)
-
-
 def newer_host(current: bytes) -> bytes:
     """A valid-looking record of a future format, from another host."""
     slot = layout.Slot(host_id=FOREIGN, seq=1, incarnation=7,
@@ -52,9 +44,10 @@ def newer_host(current: bytes) -> bytes:
 
 
 #: What each damage is, for the table.
-DAMAGE = {'garbage': '4 KiB of random bytes',
-          'torn': 'first sector of a later record',
-          'future_version': 'version field of its record + 1'}
+DAMAGE = {'garbage': ('garbage', '4 KiB of random bytes'),
+          'torn': ('torn', 'first sector of a later record'),
+          'newer_format': ('future-version',
+                           'version field of its record + 1')}
 
 
 @pytest.fixture(scope='module')
@@ -83,7 +76,8 @@ def _never_down(sg: servicegroup.API, seconds: float) -> list[str]:
     return sorted(set(bad))
 
 
-@pytest.mark.parametrize('make', [garbage, torn, future_version],
+@pytest.mark.parametrize('make', [damage.garbage, torn,
+                                  damage.newer_format],
                          ids=['garbage', 'torn', 'future-version'])
 def test_own_slot_repaired(fault: Any, cluster: StorageCluster,
                            make: Any) -> None:
@@ -98,9 +92,9 @@ def test_own_slot_repaired(fault: Any, cluster: StorageCluster,
         except AssertionError:
             took, same = None, False
         not_up = _never_down(sg, DOWN + INTERVAL)
-    fault.row('slot: %s in own slot' % make.__name__.replace('_', '-'),
-              '%s over the live member-1 slot (ri %.1fs)'
-              % (DAMAGE[make.__name__], INTERVAL),
+    name, what = DAMAGE[make.__name__]
+    fault.row('slot: %s in own slot' % name,
+              '%s over the live member-1 slot (ri %.1fs)' % (what, INTERVAL),
               {'up_again_s': -1 if took is None else round(took, 3),
                'same_incarnation': same, 'not_up_after': len(not_up)},
               'up again <= %.1fs (2 ri), then never Down' % (2 * INTERVAL),
@@ -113,11 +107,7 @@ def test_foreign_future_version_slot(fault: Any,
     with servicegroup.API(cluster.make_conf()) as sg:
         wait_up(sg, 'member-1', 5)
         written = newer_host(b'')
-        with open(cluster.metadata_path, 'r+b') as f:
-            f.seek(FOREIGN * SLOT)
-            f.write(written)
-            f.flush()
-            os.fsync(f.fileno())
+        damage.write_at(cluster.metadata_path, FOREIGN * SLOT, written)
         not_up = _never_down(sg, DOWN + INTERVAL)
         invalid = [rec.reason for rec in sg.driver.snapshot('g').invalid]
         # Nobody "repairs" a newer heartbeat's record.
