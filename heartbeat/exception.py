@@ -40,3 +40,25 @@ class PayloadTooLarge(HeartbeatError):
 
 class NotJoined(HeartbeatError):
     """An operation needs a member that has joined its group first."""
+
+
+def describe(err: BaseException) -> str:
+    """What ``err`` says, never empty.
+
+    Some backends raise errors without text (a timeout wrapped in a
+    translated error, say): then the names along the cause chain say
+    what happened, down to the first one with a message.
+    """
+    names: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current).strip()
+        name = type(current).__name__
+        if text:
+            return text if not names else '%s: %s: %s' % (
+                ' from '.join(names), name, text)
+        names.append(name)
+        current = current.__cause__ or current.__context__
+    return '%s, without further detail' % ' from '.join(names)

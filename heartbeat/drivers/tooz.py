@@ -167,6 +167,9 @@ def coordinator_options(url: str, session_timeout: int,
 @dataclasses.dataclass
 class _Member:
     coordinator: Any
+    #: Held while one of this member's writes runs: a member stuck in a
+    #: slow backend call delays only its own beats, never another's.
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     in_group: bool = False
     #: Left cleanly: still in the group (marked left) until stop().
     left: bool = False
@@ -212,10 +215,14 @@ class ToozDriver(base.Driver):
     # -- tooz plumbing ------------------------------------------------------
 
     def _error(self, what: str, err: Exception) -> exception.BackendError:
+        detail = exception.describe(err).rstrip('.')
+        if 'timeout' in detail.lower() and not str(err).strip():
+            detail = ('no answer within [heartbeat_tooz] operation_timeout '
+                      '(%ss): %s' % (self.opts.operation_timeout, detail))
         return exception.BackendError(
             'tooz %s on the %s backend failed: %s. Check that the backend '
             'runs and [heartbeat_tooz] backend_url is right.'
-            % (what, self.scheme or '?', str(err).rstrip('.')))
+            % (what, self.scheme or '?', detail))
 
     def _wait(self, what: str, result: Any) -> Any:
         """The value of a tooz async result; backend errors translated."""
@@ -317,10 +324,14 @@ class ToozDriver(base.Driver):
                     'expire ([heartbeat_tooz] session_timeout).'
                     % (member_id, group))
             time.sleep(max(0.05, min(0.5, timeout / 10)))
+        if coord is None:
+            # Connected outside the lock: the other members keep beating.
+            fresh = self._coordinator(member_id, heart=True)
+            with self._lock:
+                coord = self._coordinators.setdefault(member_id, fresh)
+            if coord is not fresh:
+                _stop_coordinator(fresh)
         with self._lock:
-            if coord is None:
-                coord = self._coordinator(member_id, heart=True)
-                self._coordinators[member_id] = coord
             self._members[(group, member_id)] = _Member(coord)
 
     def _member(self, report: Report) -> _Member:
@@ -365,7 +376,7 @@ class ToozDriver(base.Driver):
         except HANDLED as err:
             raise self._error('join', err) from err
 
-    def _write(self, report: Report) -> None:
+    def _write(self, member: _Member, report: Report) -> None:
         caps = to_capabilities(report)
         size = len(tooz_utils.dumps(caps))
         if size > self.payload_limit:
@@ -374,7 +385,6 @@ class ToozDriver(base.Driver):
                 'payload_limit (%d); publish a smaller payload or raise the '
                 'limit.' % (report.group, report.member_id, size,
                             self.payload_limit))
-        member = self._member(report)
         group = report.group.encode()
         if not member.in_group:
             self._enter_group(member, group, caps, report.member_id)
@@ -399,12 +409,16 @@ class ToozDriver(base.Driver):
 
     def publish(self, report: Report) -> None:
         with self._lock:
-            self._write(report)
+            member = self._member(report)
+        with member.lock:
+            self._write(member, report)
 
     def leave(self, report: Report) -> None:
         with self._lock:
-            self._write(report)
-            self._member(report).left = True
+            member = self._member(report)
+        with member.lock:
+            self._write(member, report)
+            member.left = True
 
     # -- observers --
 

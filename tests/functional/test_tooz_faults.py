@@ -35,6 +35,7 @@ from heartbeat import exception
 from heartbeat.model import Report
 from heartbeat import servicegroup
 from heartbeat.testing import config
+from heartbeat.testing.events import EventRecorder
 from heartbeat.testing import servers
 
 REPORT_INTERVAL = 0.5
@@ -264,4 +265,96 @@ def test_memcached_join_answered_too_late_is_the_members_own(
     finally:
         resume.cancel()
         memcached.resume()
+        drv.stop()
+
+
+@pytest.mark.zookeeper
+def test_expired_zookeeper_sessions_are_an_outage_not_a_leave(
+        zookeeper: servers.ZooKeeperServer, group: str) -> None:
+    members = [Member(zookeeper.url, group, n) for n in ('m1', 'm2')]
+    rec = EventRecorder()
+    try:
+        with servicegroup.API(make_conf(zookeeper.url)) as sg:
+            sg.watch(group, rec)
+            for m in members:
+                rec.wait('up', m.name, 10.0)
+            seqs = {m.member_id: m.report.seq for m in sg.get_all(group)}
+            for m in members:
+                zookeeper.expire_session(m.coordinator._coord.client_id)
+            lost = time.monotonic()
+
+            def back() -> bool:
+                now = {m.member_id: m.report.seq for m in sg.get_all(group)}
+                return (all(m.driver.rejoins >= 1 for m in members)
+                        and all(now.get(k, 0) > v + 1
+                                for k, v in seqs.items()))
+
+            while not back():
+                assert time.monotonic() - lost < DOWN_TIME, 'not back'
+                time.sleep(0.05)
+            wrong = [(e.kind, e.member_id) for e in rec.events
+                     if e.kind in ('left', 'down')]
+            assert wrong == []
+            assert all(m.up for m in sg.get_all(group))
+    finally:
+        for m in members:
+            m.close()
+
+
+@pytest.mark.zookeeper
+def test_one_slow_member_does_not_delay_the_others(
+        zookeeper: servers.ZooKeeperServer, group: str) -> None:
+    drv = _observer(zookeeper.url)
+    try:
+        for name in ('slow', 'fast'):
+            drv.join(group, name)
+            drv.publish(Report(member_id=name, group=group, seq=1,
+                               incarnation=1))
+        coord = drv._coordinators['slow']
+        update = coord.update_capabilities
+        entered = threading.Event()
+
+        def stuck(*args: Any, **kwargs: Any) -> Any:
+            # The slow member's backend call hangs for a whole operation
+            # timeout, as behind a stalled connection.
+            entered.set()
+            time.sleep(3 * OPERATION_TIMEOUT)
+            return update(*args, **kwargs)
+
+        coord.update_capabilities = stuck
+        slow = threading.Thread(target=drv.publish, args=(Report(
+            member_id='slow', group=group, seq=2, incarnation=1),))
+        slow.start()
+        assert entered.wait(5.0)
+        took = []
+        for seq in range(2, 7):
+            start = time.monotonic()
+            drv.publish(Report(member_id='fast', group=group, seq=seq,
+                               incarnation=1))
+            took.append(time.monotonic() - start)
+        assert slow.is_alive(), 'the slow call was not slow'
+        assert max(took) < 0.5, took
+        slow.join()
+    finally:
+        drv.stop()
+
+
+@pytest.mark.zookeeper
+def test_a_timeout_says_which_operation_and_why(
+        zookeeper: servers.ZooKeeperServer, group: str) -> None:
+    drv = _observer(zookeeper.url)
+    try:
+        drv.join(group, 'm1')
+        drv.publish(Report(member_id='m1', group=group, seq=1,
+                           incarnation=1))
+        with zookeeper.paused():
+            with pytest.raises(exception.BackendError) as info:
+                drv.publish(Report(member_id='m1', group=group, seq=2,
+                                   incarnation=1))
+        # kazoo's errors here carry no text: the cause chain names it.
+        text = str(info.value)
+        assert 'tooz update on the zookeeper backend failed: ' in text, text
+        assert ('ConnectionLoss' in text
+                or 'operation_timeout' in text), text
+    finally:
         drv.stop()
