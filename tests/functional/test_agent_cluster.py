@@ -14,8 +14,8 @@ import pytest
 
 from heartbeat.testing.agent import HaCluster
 from heartbeat.testing.broker import short_dir
-from heartbeat.testing.broker import wait_for
 from heartbeat.testing.fuse import PausableMount
+from heartbeat.testing.waiting import wait_for
 from heartbeat.testing.workload import intervals
 from heartbeat.testing.workload import overlaps
 
@@ -108,7 +108,7 @@ def test_cold_start_moves_and_maintenance(cluster):
     # the peers were observed for service_down_time.
     wait_for(lambda: all(
         h.status() and h.status().fencing.lockspace.state == 'joined'
-        for h in ha.hosts), timeout=60, step=0.2)
+        for h in ha.hosts), timeout=60, interval=0.2)
     joined_at = time.monotonic()
     runner = ha.wait_for_runner(timeout=DOWN_TIME + 2 * LOOP + 15)
     cold = time.monotonic() - joined_at
@@ -168,7 +168,7 @@ def test_host_death_fails_over_after_sanlock_declares_it_dead(cluster):
     killed_at = time.monotonic()
     runner.kill_all()
     new = wait_for(lambda: (lambda r: r[0] if len(r) == 1 else None)(
-        [h for h in others if h.runs_workload()]), timeout=150, step=0.5)
+        [h for h in others if h.runs_workload()]), timeout=150, interval=0.5)
     failover = time.monotonic() - killed_at
     # sanlock's host-dead time with io_timeout 1 is about 70 s.
     assert 40 < failover < 120, failover
@@ -216,11 +216,11 @@ def test_storage_lost_on_the_runner_kills_its_workload_first(stallable):
     # (after about 8 x io_timeout) ...
     wait_for(lambda: time.time() - max(
         r.last for r in intervals(ha.tick_log) if r.host == runner.name) > 3,
-        timeout=40, step=0.5)
+        timeout=40, interval=0.5)
     # ... long before another host may take the lease (host dead: ~70 s).
     others = [h for h in ha.hosts if h is not runner]
     new = wait_for(lambda: (lambda r: r[0] if len(r) == 1 else None)(
-        [h for h in others if h.runs_workload()]), timeout=150, step=0.5)
+        [h for h in others if h.runs_workload()]), timeout=150, interval=0.5)
     runs = intervals(ha.tick_log)
     killed = max(r.last for r in runs if r.host == runner.name)
     started = min(r.first for r in runs if r.host == new.name)

@@ -15,7 +15,7 @@ from heartbeat.testing.agent import AgentProcess
 from heartbeat.testing.broker import BrokerProcess
 from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import short_dir
-from heartbeat.testing.broker import wait_for
+from heartbeat.testing.waiting import wait_for
 from heartbeat.workload import procs
 
 pytestmark = [pytest.mark.broker]

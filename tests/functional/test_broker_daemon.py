@@ -12,12 +12,12 @@ import pytest
 
 from heartbeat.broker import errors
 from heartbeat.cmd import broker_status
-from heartbeat.cmd import make_conf
 from heartbeat.drivers.storage import admin
 from heartbeat.testing.broker import BrokerProcess
 from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import short_dir
-from heartbeat.testing.broker import wait_for
+from heartbeat.testing import config
+from heartbeat.testing.waiting import wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.storage]
 
@@ -28,8 +28,7 @@ def workdir():
 
 
 def slots(broker):
-    conf = make_conf(['--config-file', broker.config_path], [], '',
-                     quiet=True)
+    conf = config.make_conf(argv=['--config-file', broker.config_path])
     glob, rows = admin.dump_area(conf)
     return glob, {r.host_id: r for r in rows}
 
@@ -108,8 +107,8 @@ class SlotSampler(threading.Thread):
 
     def __init__(self, broker):
         super().__init__(daemon=True)
-        self.conf = make_conf(['--config-file', broker.config_path], [], '',
-                              quiet=True)
+        self.conf = config.make_conf(
+            argv=['--config-file', broker.config_path])
         self.host_id = broker.host_id
         self.samples = []
         self.done = threading.Event()
@@ -244,8 +243,7 @@ def test_two_brokers_see_each_other(workdir):
 
 
 def test_status_cli_renders_table_and_json(broker, capsys):
-    conf = make_conf(['--config-file', broker.config_path], [], '',
-                     quiet=True)
+    conf = config.make_conf(argv=['--config-file', broker.config_path])
     assert broker_status.show(conf, as_json=True) == 0
     data = json.loads(capsys.readouterr().out)
     assert data['host']['host_id'] == 1

@@ -9,18 +9,18 @@ import time
 
 import pytest
 
-from heartbeat.cmd import make_conf
 from heartbeat.drivers.storage import admin
 from heartbeat.testing.broker import BrokerProcess
 from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import short_dir
-from heartbeat.testing.broker import wait_for
+from heartbeat.testing import config
+from heartbeat.testing.waiting import wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.storage]
 
 
 def members(config_path):
-    conf = make_conf(['--config-file', config_path], [], '', quiet=True)
+    conf = config.make_conf(argv=['--config-file', config_path])
     _, rows = admin.dump_area(conf)
     return {r.host_id for r in rows if r.status != 'empty'}
 

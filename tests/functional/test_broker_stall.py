@@ -8,8 +8,8 @@ import pytest
 from heartbeat.testing.broker import BrokerProcess
 from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import short_dir
-from heartbeat.testing.broker import wait_for
 from heartbeat.testing.fuse import PausableMount
+from heartbeat.testing.waiting import wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.fuse]
 

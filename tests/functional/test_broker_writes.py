@@ -19,7 +19,7 @@ from heartbeat.drivers.storage import layout
 from heartbeat.testing.broker import BrokerProcess
 from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import short_dir
-from heartbeat.testing.broker import wait_for
+from heartbeat.testing.waiting import wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.storage]
 

@@ -7,9 +7,9 @@ import pytest
 
 from heartbeat import servicegroup
 from heartbeat.testing.broker import short_dir
-from heartbeat.testing.broker import wait_for
 from heartbeat.testing.fuse import PausableMount
 from heartbeat.testing.members import StorageCluster
+from heartbeat.testing.waiting import wait_for
 
 pytestmark = [pytest.mark.fuse]
 

@@ -12,11 +12,11 @@ import pytest
 
 from heartbeat.drivers.storage import admin
 from heartbeat.testing.broker import short_dir
-from heartbeat.testing.broker import wait_for
 from heartbeat.testing.fuse import PausableMount
 from heartbeat.testing.members import StorageCluster
 from heartbeat.testing.sanlock import fencing_section
 from heartbeat.testing.sanlock import SanlockDaemon
+from heartbeat.testing.waiting import wait_for
 
 pytestmark = pytest.mark.storage
 
