@@ -4,6 +4,11 @@ A sidecar for programs that are not oslo daemons: it reports the given
 state every report_interval until SIGTERM or SIGINT, then leaves cleanly.
 ``--state-file`` lets the program beside it change the reported state by
 rewriting a file.
+
+A member that can no longer publish (its backend refuses every write, or
+its storage slot was wiped or taken by another writer) does not pretend:
+after ``--max-failures`` reports in a row failed it exits with status 1,
+so that its supervisor restarts it (or an operator sees why).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 from oslo_config import cfg
 
 from heartbeat import cmd
+from heartbeat import reporter
 from heartbeat import servicegroup
 
 PROG = 'heartbeat-member'
@@ -32,7 +38,14 @@ CLI_OPTS = [
                     'every beat (overrides --state while it exists).'),
     cfg.IntOpt('host-id', min=1, max=2000,
                help='Overrides [heartbeat] host_id (the storage slot).'),
+    cfg.IntOpt('max-failures', default=10, min=0,
+               help='Exit with status 1 after this many reports in a row '
+                    'failed, so that a supervisor restarts the member; 0 '
+                    'keeps retrying for ever.'),
 ]
+
+#: Exit status of a member that gave up publishing.
+EXIT_CANNOT_PUBLISH = 1
 
 
 def _state_reader(conf: cfg.ConfigOpts) -> Any:
@@ -50,6 +63,19 @@ def _state_reader(conf: cfg.ConfigOpts) -> Any:
     return state
 
 
+def _gave_up(counters: reporter.Counters, limit: int, member_id: str,
+             group: str) -> bool:
+    """Whether ``limit`` reports in a row failed (said on stderr)."""
+    if not limit or counters.consecutive_failures < limit:
+        return False
+    sys.stderr.write(
+        '%s: %s/%s: the last %d reports failed (%d failures since start), '
+        'giving up so that a supervisor can restart the member: %s\n'
+        % (PROG, group, member_id, counters.consecutive_failures,
+           counters.failures, counters.last_error))
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     cmd.init_backend()
     stop = threading.Event()
@@ -64,11 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(sig, lambda *_: stop.set())
         sg = servicegroup.API(conf)
         try:
-            sg.join(member_id, conf.group, state_cb=_state_reader(conf))
+            rep = sg.join(member_id, conf.group, state_cb=_state_reader(conf))
             print('%s: %s joined %s' % (PROG, member_id, conf.group),
                   flush=True)
-            while not stop.wait(1.0):
-                pass
+            tick = min(1.0, conf.heartbeat.report_interval / 2)
+            while not stop.wait(tick):
+                if _gave_up(rep.counters, conf.max_failures, member_id,
+                            conf.group):
+                    return EXIT_CANNOT_PUBLISH
         finally:
             sg.close()
         return 0

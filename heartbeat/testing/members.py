@@ -14,6 +14,7 @@ kill, stop or restart::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import os
 import signal
 import subprocess
@@ -74,7 +75,8 @@ class StorageCluster(fixture.Fixture):
 
     def start_member(self, host_id: int, member_id: str | None = None,
                      group: str = 'g', state: str | None = None,
-                     state_file: str | None = None
+                     state_file: str | None = None,
+                     extra: Sequence[str] = ()
                      ) -> subprocess.Popen[bytes]:
         """Start a heartbeat-member process writing slot ``host_id``."""
         old = self.procs.get(host_id)
@@ -89,6 +91,7 @@ class StorageCluster(fixture.Fixture):
             argv += ['--state', state]
         if state_file is not None:
             argv += ['--state-file', state_file]
+        argv += extra
         with open(self.log_path(host_id), 'ab') as log:
             self._log_start[host_id] = log.tell()
             proc = subprocess.Popen(argv, stdout=log,
