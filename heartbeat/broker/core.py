@@ -293,7 +293,7 @@ def check_config(conf: cfg.ConfigOpts) -> None:
             '(systemd: RuntimeDirectory=heartbeat) or change the option.'
             % directory)
     check_socket_free(conf.broker.socket_path)
-    drivers.load(conf)
+    drivers.load(conf).check()
     connection_mod.load(conf)
     sub_runner.load(conf, conf.submonitors.enabled, sub_base.Context())
     if conf.fencing.fencer == 'sanlock':

@@ -182,6 +182,16 @@ class Driver(abc.ABC):
     def payload_limit(self) -> int:
         """Largest encoded report, in bytes, that publish accepts."""
 
+    def check(self) -> None:
+        """Check the configuration without connecting to anything.
+
+        Raises ConfigError for what :meth:`start` would refuse whatever
+        the backend's state (a URL that cannot be parsed, an unknown
+        scheme), so that a daemon refuses at start instead of retrying a
+        connection that can never work.  Nothing to check by default.
+        """
+        return None
+
     @abc.abstractmethod
     def start(self) -> None:
         """Connect to the backend and check it is usable."""

@@ -70,6 +70,7 @@ import urllib.parse
 
 from oslo_config import cfg
 from oslo_log import log as logging
+from stevedore import exception as stevedore_exception
 import tooz
 from tooz import coordination
 from tooz import utils as tooz_utils
@@ -247,19 +248,47 @@ class ToozDriver(base.Driver):
             raise exception.ConfigError(
                 'Invalid [heartbeat_tooz] backend_url (scheme %r): %s'
                 % (self.scheme, err)) from err
+        except stevedore_exception.NoMatches as err:
+            raise self._unknown_scheme() from err
         return coord
 
-    # -- lifecycle --
+    def _unknown_scheme(self) -> exception.ConfigError:
+        return exception.ConfigError(
+            '[heartbeat_tooz] backend_url: tooz has no %r backend installed; '
+            'use zookeeper://, etcd3+http://, redis:// or memcached:// (a '
+            "backend may need its own package, e.g. kazoo for ZooKeeper)."
+            % self.scheme)
 
-    def start(self) -> None:
-        if self._observer is not None:
-            return
+    def _check_scheme(self) -> None:
         if self.scheme in UNSUPPORTED:
             raise exception.ConfigError(
                 'The tooz %s backend cannot carry heartbeat reports: %s. Set '
                 '[heartbeat_tooz] backend_url to a zookeeper://, '
                 'etcd3+http://, redis:// or memcached:// URL.'
                 % (self.scheme, UNSUPPORTED[self.scheme]))
+
+    def check(self) -> None:
+        self._check_scheme()
+        # Builds a coordinator without starting it: no connection is made.
+        try:
+            coordination.get_coordinator(
+                self.opts.backend_url, b'heartbeat-check',
+                **coordinator_options(self.opts.backend_url,
+                                      self.opts.session_timeout,
+                                      self.opts.operation_timeout))
+        except stevedore_exception.NoMatches as err:
+            raise self._unknown_scheme() from err
+        except (ValueError, tooz.ToozError) as err:
+            raise exception.ConfigError(
+                'Invalid [heartbeat_tooz] backend_url (scheme %r): %s'
+                % (self.scheme, exception.describe(err))) from err
+
+    # -- lifecycle --
+
+    def start(self) -> None:
+        if self._observer is not None:
+            return
+        self._check_scheme()
         observer_id = self.opts.observer_id or '%s.observer.%d.%s' % (
             socket.gethostname(), os.getpid(), secrets.token_hex(4))
         self._observer = self._coordinator(observer_id, heart=False)

@@ -201,6 +201,10 @@ class RedisDriver(base.Driver):
             results = pipe.execute()
         return results
 
+    def check(self) -> None:
+        # Builds the client (URL, TLS and Sentinel options) unconnected.
+        client_mod.make_client(self.conf).close()
+
     def start(self) -> None:
         if self._client is not None:
             return
