@@ -299,6 +299,13 @@ def check_config(conf: cfg.ConfigOpts) -> None:
     if conf.fencing.fencer == 'sanlock':
         from heartbeat.fencing import binding
 
+        lease_path = conf.fencing.lease_path or ''
+        if not os.path.isabs(lease_path):
+            raise exception.ConfigError(
+                '[fencing] lease_path must be an absolute path for the '
+                'sanlock fencer (got %r): sanlock opens it itself, from its '
+                'own working directory.' % lease_path)
+
         binding.load(conf.fencing.sanlock_run_dir)
 
 
