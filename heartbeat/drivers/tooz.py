@@ -139,12 +139,17 @@ def _stop_coordinator(coord: Any) -> None:
 
 
 def coordinator_options(url: str, session_timeout: int,
-                        operation_timeout: float) -> dict[str, str]:
+                        operation_timeout: float,
+                        reconnect_delay: float | None = None
+                        ) -> dict[str, Any]:
     """The tooz coordinator options of one member, from ours.
 
     Given to tooz as keyword options, which win over the URL's query
     string: session_timeout decides membership whatever the URL says.
     The memcached socket timeout is left to the URL when it sets one.
+    On ZooKeeper, ``reconnect_delay`` caps kazoo's reconnect backoff
+    (a minute by default), so that a member is back within about that
+    long after the server answers again.
     """
     parts = urllib.parse.urlsplit(url)
     scheme, query = parts.scheme, urllib.parse.parse_qs(parts.query)
@@ -154,9 +159,14 @@ def coordinator_options(url: str, session_timeout: int,
         # early, and tooz renews it only every membership_timeout / 2:
         # one more second keeps a live member between two renewals.
         membership += 1
-    options = {'membership_timeout': str(membership)}
+    options: dict[str, Any] = {'membership_timeout': str(membership)}
     if scheme in ('zookeeper', 'kazoo'):
         options['timeout'] = str(session_timeout)
+        if reconnect_delay is not None:
+            options['connection_retry'] = {
+                'max_tries': -1, 'delay': min(0.1, reconnect_delay),
+                'backoff': 2, 'max_jitter': 0.2,
+                'max_delay': reconnect_delay}
     elif scheme == 'memcached' and 'timeout' not in query:
         # tooz's memcached socket timeout is 30 s by default: a network
         # that drops packets would hold a member's only tooz worker (and
@@ -209,6 +219,11 @@ class ToozDriver(base.Driver):
         return limit
 
     @property
+    def _reconnect_delay(self) -> float:
+        """Longest pause between two reconnect attempts: half a beat."""
+        return float(self.conf.heartbeat.report_interval) / 2
+
+    @property
     def backend_capabilities(self) -> frozenset[base.Capability]:
         """What the configured tooz backend offers beyond the contract."""
         return BACKEND_CAPABILITIES.get(self.scheme, frozenset())
@@ -237,7 +252,8 @@ class ToozDriver(base.Driver):
     def _coordinator(self, member_id: str, heart: bool) -> Any:
         options = coordinator_options(self.opts.backend_url,
                                       self.opts.session_timeout,
-                                      self.opts.operation_timeout)
+                                      self.opts.operation_timeout,
+                                      self._reconnect_delay)
         try:
             coord = coordination.get_coordinator(
                 self.opts.backend_url, member_id.encode(), **options)
@@ -275,7 +291,8 @@ class ToozDriver(base.Driver):
                 self.opts.backend_url, b'heartbeat-check',
                 **coordinator_options(self.opts.backend_url,
                                       self.opts.session_timeout,
-                                      self.opts.operation_timeout))
+                                      self.opts.operation_timeout,
+                                      self._reconnect_delay))
         except stevedore_exception.NoMatches as err:
             raise self._unknown_scheme() from err
         except (ValueError, tooz.ToozError) as err:

@@ -301,7 +301,9 @@ class Monitor:
             LOG.error('Monitor read failed (%d in a row): %s. Members not '
                       'seen changing go down at their deadline; the read '
                       'is retried every %.2fs.',
-                      st.consecutive_fetch_errors, err, self.poll_interval)
+                      st.consecutive_fetch_errors,
+                      exception.describe(err).rstrip('.'),
+                      self.poll_interval)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
         """Stop the loop and cancel every subscription; safe to call twice.

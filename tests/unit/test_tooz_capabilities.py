@@ -108,6 +108,16 @@ def test_coordinator_options(url: str, expected: dict[str, str]) -> None:
     assert tooz_driver.coordinator_options(url, 30, 2.5) == expected
 
 
+def test_zookeeper_reconnects_no_slower_than_half_a_beat() -> None:
+    options = tooz_driver.coordinator_options('zookeeper://h:2181', 30, 2.5,
+                                              reconnect_delay=0.25)
+    retry = options['connection_retry']
+    assert retry['max_delay'] == 0.25 and retry['max_tries'] == -1
+    # Not for the other backends, which reconnect on each request.
+    assert 'connection_retry' not in tooz_driver.coordinator_options(
+        'etcd3+http://h:2379', 30, 2.5, reconnect_delay=0.25)
+
+
 def test_cluster_flags_are_refused_with_the_reason() -> None:
     drv = _driver('zookeeper://127.0.0.1:2181')
     assert Capability.CLUSTER_FLAGS not in drv.capabilities
