@@ -6,15 +6,14 @@ from collections.abc import Iterator
 import time
 import uuid
 
-from oslo_config import cfg
 import pytest
 import redis
 
-from heartbeat import conf as hb_conf
 from heartbeat.drivers.redis import codec
 from heartbeat.drivers.redis import RedisDriver
 from heartbeat import exception
 from heartbeat.model import Report
+from heartbeat.testing import config
 from heartbeat.testing import servers
 
 pytestmark = pytest.mark.redis
@@ -32,15 +31,9 @@ def server(tmp_path_factory: pytest.TempPathFactory
 
 def make(server: servers.RedisServer, prefix: str,
          **overrides: object) -> RedisDriver:
-    conf = cfg.ConfigOpts()
-    hb_conf.register_opts(conf)
-    conf([], project='heartbeat')
-    conf.set_override('url', 'redis://127.0.0.1:%d/0' % server.port,
-                      'heartbeat_redis')
-    conf.set_override('password', PASSWORD, 'heartbeat_redis')
-    conf.set_override('prefix', prefix, 'heartbeat_redis')
-    for name, value in overrides.items():
-        conf.set_override(name, value, 'heartbeat_redis')
+    conf = config.make_conf(heartbeat_redis={
+        'url': 'redis://127.0.0.1:%d/0' % server.port,
+        'password': PASSWORD, 'prefix': prefix, **overrides})
     return RedisDriver(conf)
 
 

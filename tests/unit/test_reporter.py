@@ -1,12 +1,12 @@
 """The report task: first report at once, never dies, counts failures."""
 
 import threading
-import time
 
 import pytest
 
 from heartbeat import exception
 from heartbeat import reporter as reporter_mod
+from heartbeat.testing.waiting import wait_for
 
 
 class FlakyDriver:
@@ -30,15 +30,6 @@ class FlakyDriver:
 
     def leave(self, report):
         self.left.append(report)
-
-
-def wait_for(cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.01)
-    raise AssertionError('condition not met within %ss' % timeout)
 
 
 def test_first_report_is_immediate_and_seq_grows():
