@@ -45,6 +45,10 @@ def describe(conf: cfg.ConfigOpts) -> str:
     return redact(opts.url)
 
 
+#: redis-py's URL parser, which it leaves untyped.
+_parse_url: Callable[[str], dict[str, Any]] = redis_connection.parse_url
+
+
 def _tls_url(url: str, force: bool) -> str:
     if force and url.startswith('redis://'):
         return 'rediss://' + url[len('redis://'):]
@@ -99,7 +103,7 @@ def connection_kwargs(conf: cfg.ConfigOpts) -> tuple[dict[str, Any], bool]:
     opts = conf.heartbeat_redis
     url = _tls_url(opts.url, opts.ssl)
     tls = url.startswith('rediss://')
-    kwargs: dict[str, Any] = redis_connection.parse_url(url)
+    kwargs: dict[str, Any] = _parse_url(url)
     kwargs.update(client_kwargs(conf, tls))
     return kwargs, tls
 
