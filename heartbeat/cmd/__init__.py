@@ -1,17 +1,68 @@
-"""Console scripts.  Each main() selects the oslo.service backend first."""
+"""Console scripts.  Each main() selects the oslo.service backend first.
+
+Conventions shared by every command: data on stdout, logs and errors on
+stderr; exit status 0 (ok), 1 (what was checked is unhealthy) or 2 (usage,
+configuration or backend error), said in every ``--help``; ``--version``;
+each option's default in its help; errors in one line naming the program.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Sequence
+import contextlib
+import copy
+from importlib import metadata
+import io
+import os
 import sys
+import warnings
 
-from oslo_config import cfg
-from oslo_log import log as logging
+# The commands run on oslo.service's threading backend: eventlet is not
+# used, so the deprecation notice its import prints (through futurist)
+# says nothing to the user.  Real warnings still show.
+warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
 
-from heartbeat import conf as hb_conf
-from heartbeat.conf import check as conf_check
-from heartbeat import exception
+from oslo_config import cfg  # noqa: E402
+from oslo_log import log as logging  # noqa: E402
+
+from heartbeat import conf as hb_conf  # noqa: E402
+from heartbeat.conf import check as conf_check  # noqa: E402
+from heartbeat import exception  # noqa: E402
+
+LOG = logging.getLogger(__name__)
+
+#: Said at the end of every command's --help.
+EXIT_STATUS = ('Exit status: 0 ok; 1 what was checked is unhealthy (a '
+               'member down, the broker unhealthy, a damaged area); 2 usage, '
+               'configuration or backend error.')
+
+#: The program run() is running, for messages of make_conf().
+_prog: list[str] = []
+
+
+def version() -> str:
+    """heartbeat's installed version."""
+    try:
+        return metadata.version('heartbeat')
+    except metadata.PackageNotFoundError:
+        return 'unknown'
+
+
+def _with_default(opt: cfg.Opt) -> cfg.Opt:
+    """A copy of ``opt`` whose help ends with its default."""
+    if opt.default is None or isinstance(opt, cfg.SubCommandOpt) or (
+            'default' in (opt.help or '').lower()):
+        return opt
+    shown = opt.default
+    if isinstance(opt, cfg.BoolOpt):
+        shown = 'true' if opt.default else 'false'
+    elif isinstance(shown, (list, tuple)):
+        shown = ','.join(str(v) for v in shown) or '(empty)'
+    new = copy.copy(opt)
+    new.help = '%s (default: %s)' % ((opt.help or '').rstrip(), shown)
+    return new
+
 
 #: Every command takes it: unknown config options end it instead of a
 #: warning.
@@ -42,17 +93,55 @@ def make_conf(argv: Sequence[str] | None, cli_opts: Sequence[cfg.Opt],
     conf = cfg.ConfigOpts()
     hb_conf.register_opts(conf)
     logging.register_options(conf)
-    if quiet:
-        levels = [*logging.get_default_log_levels(), 'heartbeat=WARNING']
-        logging.set_defaults(default_log_levels=levels)
-    conf.register_cli_opts([*cli_opts, STRICT_OPT])
-    conf(list(sys.argv[1:] if argv is None else argv), project='heartbeat',
-         description=description)
+    # Logs go to stderr, so stdout carries only the command's data.
+    conf.set_default('use_stderr', True)
+    conf.register_cli_opts([*(_with_default(o) for o in cli_opts),
+                            STRICT_OPT])
+    _parse(conf, list(sys.argv[1:] if argv is None else argv), description)
+    if quiet and not conf.debug:
+        # A command whose output is its data logs only what goes wrong,
+        # unless --debug asks for everything.
+        conf.set_override('default_log_levels', [
+            *conf.default_log_levels, 'heartbeat=WARNING'])
     logging.setup(conf, 'heartbeat')
+    LOG.debug('heartbeat %s; config files: %s; driver %s.', version(),
+              ', '.join(conf.config_file) or 'none',
+              conf.heartbeat.driver)
     if check:
         check_config_files(conf)
     hb_conf.validate(conf)
     return conf
+
+
+def _parse(conf: cfg.ConfigOpts, args: list[str], description: str) -> None:
+    """Parse ``args``; bad values and unreadable files in one line, rc 2.
+
+    oslo.config reports a bad command-line value on stderr and exits 1,
+    without the program's name: that is caught here and said the way
+    argparse says usage errors.
+    """
+    prog = _prog[-1] if _prog else os.path.basename(sys.argv[0])
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            conf(args, project='heartbeat', prog=prog,
+                 version=version(), description=description,
+                 epilog=EXIT_STATUS)
+    except SystemExit as exc:
+        text = captured.getvalue()
+        if exc.code == 1 and text.startswith('argument --'):
+            name, _, rest = text[len('argument --'):].partition(':')
+            sys.stderr.write('%s: error: argument --%s:%s'
+                             % (prog, name.replace('_', '-'), rest))
+            raise SystemExit(2) from None
+        sys.stderr.write(text)
+        raise
+    except OSError as err:
+        sys.stderr.write(captured.getvalue())
+        raise exception.ConfigError(
+            'Cannot read config file %s: %s'
+            % (err.filename, err.strerror or err)) from err
+    sys.stderr.write(captured.getvalue())
 
 
 def check_config_files(conf: cfg.ConfigOpts) -> None:
@@ -76,6 +165,7 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
 
 def run(prog: str, body: Callable[[], int | None]) -> int:
     """Run ``body``; turn HeartbeatError into a one-line message and exit 2."""
+    _prog.append(prog)
     try:
         return body() or 0
     except exception.HeartbeatError as err:
@@ -87,3 +177,5 @@ def run(prog: str, body: Callable[[], int | None]) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        _prog.pop()

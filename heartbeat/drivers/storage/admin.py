@@ -11,6 +11,7 @@ from typing import Any
 from typing import TypeVar
 
 from oslo_config import cfg
+from oslo_log import log as logging
 
 from heartbeat.drivers import storage
 from heartbeat.drivers.storage import area as area_mod
@@ -18,6 +19,8 @@ from heartbeat.drivers.storage import diagnosis
 from heartbeat.drivers.storage import layout
 from heartbeat.drivers.storage.volume import Volume
 from heartbeat import exception
+
+LOG = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 #: Default bound, in seconds, of one read while checking for live members.
@@ -129,6 +132,8 @@ def live_writers(path: str, geometry: layout.Geometry, watch: float,
             after = _bounded(read, io_timeout, 'reading', path)
             live.update(_changed(geometry, before, after))
             before = after
+        LOG.debug('Watched %s for %.1fs: %s.', path, watch,
+                  ', '.join(live[i] for i in sorted(live)) or 'no writer')
     finally:
         # Closing waits for a stalled read (the volume lock) and may stall
         # itself: never make the caller wait for it.

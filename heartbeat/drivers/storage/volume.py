@@ -47,6 +47,10 @@ class Volume:
         try:
             st = os.fstat(self.fd)
             self.is_block = stat.S_ISBLK(st.st_mode)
+            LOG.debug('Opened %s (%s, %s, %d bytes, %s).', path,
+                      'block device' if self.is_block else 'file',
+                      'read-write' if writable else 'read-only',
+                      st.st_size, 'O_DIRECT' if self.direct else 'cached')
             if (create_size is not None and not self.is_block
                     and st.st_size < create_size):
                 os.ftruncate(self.fd, create_size)

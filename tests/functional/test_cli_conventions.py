@@ -1,0 +1,106 @@
+"""Conventions every command keeps, run as a user runs them.
+
+Data on stdout, logs and errors on stderr; --version; --help that says the
+exit statuses and each option's default, without eventlet's deprecation
+notice; bad values and unreadable config files answered in one line
+naming the program, exit status 2, no traceback.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from heartbeat import cmd
+
+COMMANDS = {
+    'heartbeat-status': 'heartbeat.cmd.status',
+    'heartbeat-member': 'heartbeat.cmd.member',
+    'heartbeat-storage': 'heartbeat.cmd.storage',
+    'heartbeat-local-cluster': 'heartbeat.cmd.local_cluster',
+    'heartbeat-broker': 'heartbeat.cmd.broker',
+    'heartbeat-agent': 'heartbeat.cmd.agent',
+    'heartbeat-maintenance': 'heartbeat.cmd.maintenance',
+}
+
+
+def run(module, *args, cwd=None):
+    return subprocess.run([sys.executable, '-m', module, *args],
+                          capture_output=True, text=True, timeout=60,
+                          check=False, cwd=cwd)
+
+
+def test_every_console_script_is_listed_here():
+    import configparser
+
+    parser = configparser.ConfigParser()
+    parser.read(os.path.join(os.path.dirname(__file__), '..', '..',
+                             'setup.cfg'))
+    scripts = parser['entry_points']['console_scripts']
+    names = {line.split('=')[0].strip() for line in scripts.splitlines()
+             if line.strip()}
+    assert names == set(COMMANDS)
+
+
+@pytest.mark.parametrize('prog', sorted(COMMANDS))
+def test_version_and_help(prog):
+    version = run(COMMANDS[prog], '--version')
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == cmd.version()
+    helped = run(COMMANDS[prog], '--help')
+    assert helped.returncode == 0, helped.stderr
+    assert 'Exit status: 0 ok; 1 ' in ' '.join(helped.stdout.split())
+    assert 'usage: %s' % prog in helped.stdout
+    assert 'Eventlet is deprecated' not in helped.stderr
+    assert helped.stderr == ''
+
+
+def test_help_shows_defaults():
+    out = ' '.join(run(COMMANDS['heartbeat-member'], '--help').stdout.split())
+    assert 'keeps retrying for ever. (default: 10)' in out
+
+
+@pytest.mark.parametrize('args,needle', [
+    (['--group', 'g', '--host-id', '3000'], 'argument --host-id: Invalid'),
+    (['--group', 'g', '--host-id', 'x'], 'argument --host-id: Invalid'),
+])
+def test_bad_cli_value_is_one_line_rc_2(args, needle):
+    proc = run(COMMANDS['heartbeat-member'], *args)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith('heartbeat-member: error: ' + needle)
+
+
+@pytest.mark.parametrize('prog', ['heartbeat-status', 'heartbeat-storage',
+                                  'heartbeat-broker'])
+def test_config_file_that_is_a_directory(prog, tmp_path):
+    args = ['--config-file', str(tmp_path)]
+    if prog == 'heartbeat-storage':
+        args.append('dump')
+    proc = run(COMMANDS[prog], *args)
+    assert proc.returncode == 2, proc.stderr
+    assert 'Traceback' not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines == ['%s: error: Cannot read config file %s: Is a directory'
+                     % (prog, tmp_path)], proc.stderr
+
+
+def test_logs_go_to_stderr_and_json_stays_parseable(tmp_path):
+    import json
+
+    conf = tmp_path / 'hb.conf'
+    conf.write_text('[heartbeat]\nhost_id = 1\nreport_interval = 0.2\n'
+                    'service_down_time = 1\n[heartbeat_storage]\n'
+                    'path = %s\nmax_hosts = 4\n' % (tmp_path / 'md'))
+    init = run(COMMANDS['heartbeat-storage'], '--debug', '--config-file',
+               str(conf), 'init')
+    assert init.returncode == 0, init.stderr
+    dump = run(COMMANDS['heartbeat-storage'], '--debug', '--config-file',
+               str(conf), 'dump', '--json')
+    assert dump.returncode == 0, dump.stderr
+    json.loads(dump.stdout)
+    # Logs were written (on stderr), none on stdout.
+    assert 'DEBUG' in dump.stderr or 'INFO' in init.stderr, (
+        init.stderr + dump.stderr)
