@@ -98,11 +98,13 @@ def make_conf(argv: Sequence[str] | None, cli_opts: Sequence[cfg.Opt],
     conf.register_cli_opts([*(_with_default(o) for o in cli_opts),
                             STRICT_OPT])
     _parse(conf, list(sys.argv[1:] if argv is None else argv), description)
+    # A plugin that cannot be loaded is said once, by our error.
+    levels = [*conf.default_log_levels, 'stevedore=ERROR']
     if quiet and not conf.debug:
         # A command whose output is its data logs only what goes wrong,
-        # unless --debug asks for everything.
-        conf.set_override('default_log_levels', [
-            *conf.default_log_levels, 'heartbeat=WARNING'])
+        # unless --debug asks for everything (our errors say the rest).
+        levels += ['heartbeat=WARNING', 'kazoo=ERROR']
+    conf.set_override('default_log_levels', levels)
     logging.setup(conf, 'heartbeat')
     LOG.debug('heartbeat %s; config files: %s; driver %s.', version(),
               ', '.join(conf.config_file) or 'none',

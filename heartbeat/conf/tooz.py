@@ -33,6 +33,12 @@ OPTS = [
         help='Seconds one tooz request may take before it counts as '
              'failed.'),
     cfg.FloatOpt(
+        'connect_timeout', default=5.0, min=0.1, max=600.0,
+        help='Seconds to wait for a TCP connection to one of the backend\'s '
+             'servers at start; when none answers, start fails at once with '
+             'the reason instead of waiting for the client library\'s own '
+             'retries (kazoo keeps trying for a whole session_timeout).'),
+    cfg.FloatOpt(
         'claim_timeout', min=0.0, max=3600.0,
         help='Seconds a joining member waits for a member of the same id '
              'held by another process to disappear (a crashed process\'s '

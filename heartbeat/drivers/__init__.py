@@ -18,6 +18,13 @@ from heartbeat import plugins
 
 NAMESPACE = 'heartbeat.drivers'
 
+#: What to install for a driver whose libraries are missing.
+EXTRAS = {
+    'redis': "'heartbeat[redis]'",
+    'tooz': "'heartbeat[zookeeper]' (or [etcd], [memcached], [tooz] for "
+            "tooz alone)",
+}
+
 
 def names() -> list[str]:
     """Names of every installed driver."""
@@ -31,7 +38,7 @@ def load(conf: cfg.ConfigOpts, name: str | None = None,
     driver_cls: type[Driver] = plugins.plugin_class(
         NAMESPACE, name, '[heartbeat] driver', exception.DriverNotFound,
         'A missing one may need its extra, e.g. "pip install '
-        'heartbeat[redis]".')
+        'heartbeat[redis]".', extras=EXTRAS)
     missing = set(required) - set(driver_cls.capabilities)
     if missing:
         raise exception.CapabilityMissing(

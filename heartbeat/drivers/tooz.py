@@ -75,6 +75,7 @@ import tooz
 from tooz import coordination
 from tooz import utils as tooz_utils
 
+from heartbeat import address
 from heartbeat.drivers import base
 from heartbeat.drivers import record
 from heartbeat import exception
@@ -107,6 +108,43 @@ UNSUPPORTED: dict[str, str] = {
     'postgresql': 'it has no group membership',
     'kubernetes': 'it has no group membership',
 }
+
+#: Port of each backend when its URL names none.
+DEFAULT_PORTS: dict[str, int] = {
+    'zookeeper': 2181, 'kazoo': 2181, 'etcd3+http': 2379,
+    'etcd3+https': 2379, 'redis': 6379, 'memcached': 11211}
+
+
+def endpoints(url: str) -> list[tuple[str, int]]:
+    """The (host, port) servers a tooz backend URL names.
+
+    The URL's own host and, on ZooKeeper, the ``hosts`` query entries.
+    """
+    parts = urllib.parse.urlsplit(url)
+    port = DEFAULT_PORTS.get(parts.scheme)
+    query = urllib.parse.parse_qs(parts.query)
+    names = [parts.netloc.rpartition('@')[2], *query.get('hosts', [])]
+    out = []
+    for item in names:
+        for name in filter(None, (n.strip() for n in item.split(','))):
+            out.append(address.split_host_port(
+                name, '[heartbeat_tooz] backend_url',
+                '%s://host:%s' % (parts.scheme, port or 'port'),
+                default_port=port))
+    return out
+
+
+def probe(servers: list[tuple[str, int]], timeout: float) -> str | None:
+    """None when one of ``servers`` accepts a TCP connection; else why."""
+    errors = []
+    for host, port in servers:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            return None
+        except OSError as err:
+            errors.append('%s:%d: %s' % (host, port, err.strerror or err))
+    return '; '.join(errors)
+
 
 #: tooz errors the driver handles itself instead of translating.
 HANDLED = (coordination.MemberNotJoined, coordination.MemberAlreadyExist,
@@ -266,6 +304,10 @@ class ToozDriver(base.Driver):
                 % (self.scheme, err)) from err
         except stevedore_exception.NoMatches as err:
             raise self._unknown_scheme() from err
+        except Exception as err:
+            # A client library's own error tooz did not translate (etcd3gw
+            # on a closed port, say): still one line naming the backend.
+            raise self._error('connect', err) from err
         return coord
 
     def _unknown_scheme(self) -> exception.ConfigError:
@@ -305,7 +347,16 @@ class ToozDriver(base.Driver):
     def start(self) -> None:
         if self._observer is not None:
             return
-        self._check_scheme()
+        self.check()
+        servers = endpoints(self.opts.backend_url)
+        if servers:
+            why = probe(servers, self.opts.connect_timeout)
+            if why is not None:
+                raise exception.BackendError(
+                    'Cannot reach the tooz %s backend (%s) within '
+                    '[heartbeat_tooz] connect_timeout (%ss). Check that it '
+                    'runs and [heartbeat_tooz] backend_url is right.'
+                    % (self.scheme, why, self.opts.connect_timeout))
         observer_id = self.opts.observer_id or '%s.observer.%d.%s' % (
             socket.gethostname(), os.getpid(), secrets.token_hex(4))
         self._observer = self._coordinator(observer_id, heart=False)

@@ -9,6 +9,7 @@ naming the program, exit status 2, no traceback.
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -104,3 +105,58 @@ def test_logs_go_to_stderr_and_json_stays_parseable(tmp_path):
     # Logs were written (on stderr), none on stdout.
     assert 'DEBUG' in dump.stderr or 'INFO' in init.stderr, (
         init.stderr + dump.stderr)
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _one_line_error(proc, prog='heartbeat-status'):
+    assert proc.returncode == 2, proc.stderr
+    assert 'Traceback' not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith('%s: error: ' % prog), proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize('module,driver,extra', [
+    ('redis', 'redis', "pip install 'heartbeat[redis]'"),
+    ('tooz', 'tooz', "pip install 'heartbeat[zookeeper]'"),
+])
+def test_driver_without_its_extra(tmp_path, module, driver, extra):
+    conf = tmp_path / 'hb.conf'
+    conf.write_text('[heartbeat]\ndriver = %s\n' % driver)
+    # As if the library was not installed: importing it fails.
+    code = ('import sys; sys.modules[%r] = None\n'
+            'from heartbeat.cmd import status\n'
+            'sys.argv[0] = "heartbeat-status"\n'
+            'sys.exit(status.main(["--config-file", %r]))'
+            % (module, str(conf)))
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, timeout=60, check=False)
+    line = _one_line_error(proc)
+    assert '[heartbeat] driver' in line and extra in line, line
+
+
+@pytest.mark.parametrize('url,needle', [
+    ('zoo://127.0.0.1:1', "tooz has no 'zoo' backend"),
+    ('zookeeper://127.0.0.1:%d', 'Cannot reach the tooz zookeeper backend'),
+    ('etcd3+http://127.0.0.1:%d', 'Cannot reach the tooz etcd3+http'),
+    ('memcached://127.0.0.1:%d', 'Cannot reach the tooz memcached'),
+])
+def test_tooz_backend_that_cannot_work(tmp_path, url, needle):
+    if '%d' in url:
+        url = url % _free_port()
+    conf = tmp_path / 'hb.conf'
+    conf.write_text('[heartbeat]\ndriver = tooz\n[heartbeat_tooz]\n'
+                    'backend_url = %s\n' % url)
+    started = time.monotonic()
+    proc = run(COMMANDS['heartbeat-status'], '--config-file', str(conf))
+    assert time.monotonic() - started < 10
+    line = _one_line_error(proc)
+    assert needle in line and '[heartbeat_tooz]' in line, line
