@@ -23,6 +23,7 @@ import sys
 from docutils import nodes
 from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
+from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
@@ -122,8 +123,7 @@ class AgentTransitions(SphinxDirective):
         return container.children
 
 
-def setup(app: object) -> dict[str, object]:
-    app.add_directive('command-help', CommandHelp)  # type: ignore[attr-defined]
-    app.add_directive('agent-transitions',  # type: ignore[attr-defined]
-                      AgentTransitions)
+def setup(app: Sphinx) -> dict[str, object]:
+    app.add_directive('command-help', CommandHelp)
+    app.add_directive('agent-transitions', AgentTransitions)
     return {'parallel_read_safe': True, 'parallel_write_safe': True}
