@@ -123,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         sys.stdout.write('\x1b[2J\x1b[H')
                     print('%s: %d/%d members up (%s)\n%s\n' % (
                         time.strftime('%H:%M:%S'), up, boot.hosts, config,
-                        status_cmd.table(members)), flush=True)
+                        status_cmd.table([status_cmd.member_dict(m)
+                                          for m in members])), flush=True)
                     if deadline is not None and time.monotonic() >= deadline:
                         break
                     wait = boot.refresh

@@ -1,8 +1,14 @@
 """heartbeat-status: show every member of every group (or one group).
 
-The observer reads the group several times during ``--settle`` seconds so
-that it can see which members' reports change; a member it did not see
-change in that window is shown as ``unknown`` (``"up": null`` in JSON).
+Liveness is judged by watching reports change, so a verdict takes time.
+When a local heartbeat-broker runs and watches the group asked for, its
+observer (which has the whole history) answers at once.  Otherwise the
+command reads the group until every member is judged: a member that beats
+is up within about one report_interval, a silent one is called down only
+after service_down_time (a progress line on stderr says so).  ``--quick``
+answers after 1.5 report_interval instead, showing members not seen
+changing yet as ``unknown`` (``"up": null`` in JSON); ``--settle S``
+watches for S seconds at most.  Exit status 1 when a member is down.
 
 With ``--watch`` it streams events instead, one line each (JSON lines with
 ``--json``): first the current picture (``replay``), then every join, up,
@@ -22,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 import datetime
 import json
+import os
 import signal
 import sys
 import threading
@@ -30,8 +37,10 @@ from typing import Any
 from typing import TYPE_CHECKING
 
 from oslo_config import cfg
+from oslo_log import log as logging
 
 from heartbeat import cmd
+from heartbeat.conf import broker as broker_conf
 from heartbeat.model import Event
 from heartbeat.model import InvalidRecord
 from heartbeat.model import Member
@@ -47,13 +56,20 @@ if TYPE_CHECKING:
 
 PROG = 'heartbeat-status'
 
+LOG = logging.getLogger(__name__)
+
 CLI_OPTS = [
     cfg.StrOpt('group', help='Only show this group.'),
     cfg.BoolOpt('json', default=False,
                 help='Print a JSON list of members instead of a table.'),
     cfg.FloatOpt('settle', min=0.0,
-                 help='Seconds to watch reports change before answering '
-                      '(default: 1.5 x report_interval; 0 answers at once).'),
+                 help='Seconds to watch reports change at most before '
+                      'answering (default: [heartbeat] service_down_time, '
+                      'the time it takes to call a silent member down; '
+                      'members seen changing are up at once).'),
+    cfg.BoolOpt('quick', default=False,
+                help='Answer after 1.5 x report_interval: members not seen '
+                     'changing yet are shown as unknown, not judged.'),
     cfg.BoolOpt('watch', default=False,
                 help='Stream events (joined, up, down, left, state_changed), '
                      'one line each, until interrupted; with --json, one '
@@ -67,6 +83,12 @@ CLI_OPTS = [
                      '(with their reasons), newest first, as the local '
                      'heartbeat-broker sees them.'),
 ]
+
+
+#: The keys of one row of the member list (JSON output).
+ROW_KEYS = ('member_id', 'group', 'up', 'status', 'state', 'score', 'seq',
+            'incarnation', 'last_change_age_s', 'location', 'invalid_reason',
+            'payload')
 
 
 def member_dict(m: Member) -> dict[str, Any]:
@@ -87,36 +109,89 @@ def member_dict(m: Member) -> dict[str, Any]:
     }
 
 
-def table(members: Sequence[Member],
-          invalid: Sequence[tuple[str, str]] = ()) -> str:
-    """Members, then ``(location, reason)`` of records nobody accounts for."""
-    rows = [('GROUP', 'MEMBER', 'STATUS', 'STATE', 'SCORE', 'SEQ', 'AGE',
-             'WHERE')]
-    for m in members:
-        d = member_dict(m)
+def table(rows: Sequence[dict[str, Any]]) -> str:
+    """Member rows (:func:`member_dict`, :func:`invalid_dict`) as text."""
+    out = [('GROUP', 'MEMBER', 'STATUS', 'STATE', 'SCORE', 'SEQ', 'AGE',
+            'WHERE')]
+    for d in rows:
         age = d['last_change_age_s']
-        status = d['status'] + (' (invalid: %s)' % m.invalid_reason
-                                if m.invalid_reason else '')
-        rows.append((m.group, m.member_id, status, str(d['state'] or '-'),
-                     '-' if d['score'] is None else str(d['score']),
-                     str(d['seq']), '-' if age is None else '%.1fs' % age,
-                     d['location'] or '-'))
-    rows.extend(('-', '-', 'invalid: %s' % reason, '-', '-', '-', '-', where)
-                for where, reason in invalid)
-    return cmd.format_table(rows)
+        if d['status'] == 'invalid':
+            status = 'invalid: %s' % d['invalid_reason']
+        else:
+            status = d['status'] + (' (invalid: %s)' % d['invalid_reason']
+                                    if d['invalid_reason'] else '')
+        out.append((d['group'] or '-', d['member_id'] or '-', status,
+                    str(d['state'] or '-'),
+                    '-' if d['score'] is None else str(d['score']),
+                    '-' if d['seq'] is None else str(d['seq']),
+                    '-' if age is None else '%.1fs' % age,
+                    d['location'] or '-'))
+    return cmd.format_table(out)
 
 
 def observe(sg: servicegroup.API, group: str | None,
-            settle: float) -> list[Member]:
-    """Read ``group`` until every member is judged or ``settle`` passes."""
-    deadline = sg.clock() + settle
+            settle: float, progress: bool = False) -> list[Member]:
+    """Read ``group`` until every member is judged or ``settle`` passes.
+
+    With ``progress``, says once on stderr how long it may still watch
+    when members are left to judge after the first report_interval.
+    """
+    start = sg.clock()
+    deadline = start + settle
     step = max(0.05, min(0.5, settle / 10))
+    told = not progress
     members = sg.get_all(group)
     while sg.clock() < deadline and any(
             m.status is Status.UNKNOWN for m in members):
+        now = sg.clock()
+        if not told and now - start >= sg.conf.heartbeat.report_interval:
+            told = True
+            waiting = sum(m.status is Status.UNKNOWN for m in members)
+            print('%s: %d member(s) not seen changing yet; watching up to '
+                  '%.0fs more before calling them down (service_down_time; '
+                  '--quick answers now).' % (PROG, waiting, deadline - now),
+                  file=sys.stderr, flush=True)
         time.sleep(step)
         members = sg.get_all(group)
     return members
+
+
+def from_broker(conf: cfg.ConfigOpts, group: str | None,
+                groups: set[str]) -> list[dict[str, Any]] | None:
+    """Rows from the local broker's observer, if it watches what is asked.
+
+    None when no broker answers on [broker] socket_path, or when it does
+    not watch ``group`` (or, without one, every group in ``groups``).
+    """
+    from heartbeat.broker.client import BrokerClient
+    from heartbeat.broker import status as broker_status
+    from heartbeat import exception
+
+    # Registered only now: until then conf.broker is the --broker flag.
+    broker_conf.register_opts(conf)
+    path = conf.broker.socket_path
+    if not os.path.exists(path):
+        return None
+    client = BrokerClient(path, min(2.0, conf.broker.call_timeout))
+    try:
+        status = client.get_status()
+    except exception.HeartbeatError as err:
+        LOG.debug('No answer from the broker at %s (%s); observing the '
+                  'group instead.', path, err)
+        return None
+    finally:
+        client.close()
+    own = status.own.group
+    if (group is not None and group != own) or (
+            group is None and not groups <= {own}):
+        return None
+    LOG.debug('Answered by the observer of the broker at %s (group %s, '
+              'watching for %ss).', path, own, status.peers.observed_s)
+    rows = []
+    for peer in status.peers.members:
+        row = broker_status.to_dict(peer)
+        rows.append({key: row.get(key) for key in ROW_KEYS})
+    return rows
 
 
 def event_dict(e: Event) -> dict[str, Any]:
@@ -191,25 +266,38 @@ def invalid_dict(location: str, reason: str) -> dict[str, Any]:
 
 def unaccounted(snapshot: Snapshot, members: Sequence[Member]
                 ) -> list[InvalidRecord]:
-    """Unreadable records of ``snapshot`` at no member's location."""
+    """Records of ``snapshot`` no member row accounts for, with why.
+
+    Unreadable records at no member's location, and reports of a member id
+    that another location holds too (two writers configured with the same
+    id): each is a row of its own, never dropped.
+    """
     known = {m.report.location for m in members}
-    return [rec for rec in snapshot.invalid if rec.location not in known]
+    out = [rec for rec in snapshot.invalid if rec.location not in known]
+    where = {(m.group, m.member_id): m.report.location for m in members}
+    for report in snapshot.reports:
+        shown = where.get((report.group, report.member_id))
+        if shown is not None and report.location != shown:
+            out.append(InvalidRecord(
+                report.location or '-',
+                'duplicate member id %s/%s (also in %s); each member id may '
+                'be written by one process' % (report.group,
+                                               report.member_id, shown)))
+    return out
 
 
-def show(members: Sequence[Member], invalid: Sequence[InvalidRecord],
+def show(rows: Sequence[dict[str, Any]], invalid: Sequence[InvalidRecord],
          area: GlobalCheck | None, as_json: bool) -> None:
-    """Print members, then unreadable records (slot 0 first)."""
+    """Print member rows, then unreadable records (slot 0 first)."""
     extra = [invalid_dict(rec.location, rec.reason) for rec in invalid]
     if area is not None and area.problem is not None:
         extra.insert(0, dict(invalid_dict('slot 0', area.problem),
                              repair=area.repair,
                              geometry=area.as_dict()['geometry']))
     if as_json:
-        print(json.dumps([*(member_dict(m) for m in members), *extra],
-                         indent=2))
+        print(json.dumps([*rows, *extra], indent=2))
         return
-    text = table(members, [(row['location'], row['invalid_reason'])
-                           for row in extra])
+    text = table([*rows, *extra])
     if area is not None and area.problem is not None:
         text += '\n' + area.summary()
     print(text)
@@ -234,8 +322,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return broker_status.show(conf, conf.json, conf.history)
         settle = conf.settle
-        if settle is None:
+        if conf.quick:
             settle = 1.5 * conf.heartbeat.report_interval
+        elif settle is None:
+            settle = conf.heartbeat.service_down_time
         area = _storage_check(conf)
         damaged = area is not None and area.problem is not None
         driver = None
@@ -253,10 +343,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 watch(sg, conf.group, conf.json, stop)
             return 1 if damaged else 0
         with servicegroup.API(conf, driver=driver) as sg:
-            members = observe(sg, conf.group, settle)
-            invalid = unaccounted(sg.driver.snapshot(conf.group), members)
-        show(members, invalid, area, conf.json)
-        return 1 if damaged else 0
+            sg.refresh(conf.group)   # connects, and the first read
+            first = sg.driver.snapshot(conf.group)
+            rows = None
+            if not conf.quick and conf.settle is None:
+                rows = from_broker(conf, conf.group,
+                                   {r.group for r in first.reports})
+            if rows is None:
+                members = observe(sg, conf.group, settle,
+                                  progress=not conf.quick)
+                rows = [member_dict(m) for m in members]
+                invalid = unaccounted(sg.driver.snapshot(conf.group),
+                                      members)
+            else:
+                invalid = [rec for rec in first.invalid if rec.location
+                           not in {r['location'] for r in rows}]
+        show(rows, invalid, area, conf.json)
+        down = any(r['status'] == Status.DOWN.value for r in rows)
+        return 1 if damaged or down else 0
 
     return cmd.run(PROG, body)
 
