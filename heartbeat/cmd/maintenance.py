@@ -6,8 +6,6 @@ takes it), stops the domain monitor and publishes score 0.  ``--mode
 global``: every agent of the cluster hands off (nothing is started or
 stopped; a running workload keeps running).  ``--mode none`` clears both.
 Without --mode, shows the current maintenance.
-
-Exit status: 0 done, 2 usage, configuration or broker error.
 """
 
 from __future__ import annotations
