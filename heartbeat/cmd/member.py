@@ -14,6 +14,8 @@ so that its supervisor restarts it (or an operator sees why).
 from __future__ import annotations
 
 from collections.abc import Sequence
+import json
+import os
 import signal
 import sys
 import threading
@@ -38,6 +40,9 @@ CLI_OPTS = [
                     'every beat (overrides --state while it exists).'),
     cfg.IntOpt('host-id', min=1, max=2000,
                help='Overrides [heartbeat] host_id (the storage slot).'),
+    cfg.BoolOpt('json', default=False,
+                help='Say that the member joined as one JSON object (member, '
+                     'group, driver, host_id, pid) instead of a sentence.'),
     cfg.IntOpt('max-failures', default=10, min=0,
                help='Exit with status 1 after this many reports in a row '
                     'failed, so that a supervisor restarts the member; 0 '
@@ -91,8 +96,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sg = servicegroup.API(conf)
         try:
             rep = sg.join(member_id, conf.group, state_cb=_state_reader(conf))
-            print('%s: %s joined %s' % (PROG, member_id, conf.group),
-                  flush=True)
+            if conf.json:
+                print(json.dumps({
+                    'event': 'joined', 'member_id': member_id,
+                    'group': conf.group, 'driver': conf.heartbeat.driver,
+                    'host_id': conf.heartbeat.host_id, 'pid': os.getpid(),
+                    'report_interval': conf.heartbeat.report_interval},
+                    sort_keys=True), flush=True)
+            else:
+                print('%s: %s joined %s' % (PROG, member_id, conf.group),
+                      flush=True)
             tick = min(1.0, conf.heartbeat.report_interval / 2)
             while not stop.wait(tick):
                 if _gave_up(rep.counters, conf.max_failures, member_id,

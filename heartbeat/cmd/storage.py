@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import json
 import sys
 import time
+from typing import Any
 
 from oslo_config import cfg
 
@@ -30,6 +31,9 @@ REPAIR_GLOBAL_HELP = (
     'alone. Unlike "init --force", no member has to rejoin.')
 
 
+JSON_HELP = 'Print the result as one JSON object instead of a sentence.'
+
+
 def _add_parsers(subparsers: object) -> None:
     sp = subparsers.add_parser(  # type: ignore[attr-defined]
         'init', help='Create or re-initialise the area at '
@@ -45,6 +49,7 @@ def _add_parsers(subparsers: object) -> None:
                     help='Seconds one read of the area may take while '
                          'checking for live members; a slower or failing '
                          'read makes init refuse (nobody can tell).')
+    sp.add_argument('--json', action='store_true', help=JSON_HELP)
     sp = subparsers.add_parser(  # type: ignore[attr-defined]
         'dump', help='Show the global slot and every host slot, valid or '
                      'not, and why not.')
@@ -64,6 +69,7 @@ def _add_parsers(subparsers: object) -> None:
                     help='Also rewrite a slot 0 that holds a record of a '
                          'newer format version (only when no host runs a '
                          'newer heartbeat, so the version field is damage).')
+    sp.add_argument('--json', action='store_true', help=JSON_HELP)
     sp = subparsers.add_parser(  # type: ignore[attr-defined]
         'sanlock-init', help='Write the sanlock lockspace and the workload '
                              'resource lease into [fencing] lease_path '
@@ -71,6 +77,7 @@ def _add_parsers(subparsers: object) -> None:
     sp.add_argument('--force', action='store_true',
                     help='Overwrite an initialised lockspace (every host '
                          'using it loses its leases).')
+    sp.add_argument('--json', action='store_true', help=JSON_HELP)
 
 
 CLI_OPTS = [cfg.SubCommandOpt('action', handler=_add_parsers,
@@ -106,6 +113,15 @@ def _dump(conf: cfg.ConfigOpts) -> int:
     return 0 if check.problem is None else 1
 
 
+def _done(conf: cfg.ConfigOpts, message: str, **fields: Any) -> None:
+    """Say what an action did: a sentence, or JSON with ``--json``."""
+    if conf.action.json:
+        print(json.dumps({'action': conf.action.name, 'ok': True,
+                          'message': message, **fields}, sort_keys=True))
+    else:
+        print(message)
+
+
 def _dump_row(r: admin.DumpRow) -> tuple[str, str, str]:
     if r.status == 'invalid':
         detail = r.detail['reason']
@@ -125,24 +141,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         conf = cmd.make_conf(argv, CLI_OPTS, __doc__ or '', quiet=True)
-        if conf.action.name == 'sanlock-init':
+        action = conf.action.name
+        if action == 'sanlock-init':
             from heartbeat.conf import fencing as fencing_conf
             from heartbeat.fencing import sanlock
 
             fencing_conf.register_opts(conf)
-            print(sanlock.init_areas(conf, force=conf.action.force))
+            message = sanlock.init_areas(conf, force=conf.action.force)
+            _done(conf, message, lease_path=conf.fencing.lease_path)
             return 0
-        if conf.action.name == 'init':
-            print(admin.init_area(conf, force=conf.action.force,
-                                  watch=conf.action.watch,
-                                  io_timeout=conf.action.io_timeout))
-            return 0
-        if conf.action.name == 'repair-global':
-            print(diagnosis.repair_global(
+        if action == 'init':
+            message = admin.init_area(conf, force=conf.action.force,
+                                      watch=conf.action.watch,
+                                      io_timeout=conf.action.io_timeout)
+        elif action == 'repair-global':
+            message = diagnosis.repair_global(
                 conf, maintenance=conf.action.maintenance,
-                force=conf.action.force))
-            return 0
-        return _dump(conf)
+                force=conf.action.force)
+        else:
+            return _dump(conf)
+        opts = conf.heartbeat_storage
+        _done(conf, message, path=opts.path, slot_size=opts.slot_size,
+              max_hosts=opts.max_hosts)
+        return 0
 
     return cmd.run(PROG, body)
 

@@ -160,3 +160,29 @@ def test_tooz_backend_that_cannot_work(tmp_path, url, needle):
     assert time.monotonic() - started < 10
     line = _one_line_error(proc)
     assert needle in line and '[heartbeat_tooz]' in line, line
+
+
+def test_reporting_commands_speak_json(tmp_path):
+    import json
+
+    conf = tmp_path / 'hb.conf'
+    conf.write_text('[heartbeat]\nhost_id = 1\nreport_interval = 0.2\n'
+                    'service_down_time = 1\n[heartbeat_storage]\n'
+                    'path = %s\nmax_hosts = 4\n' % (tmp_path / 'md'))
+    init = run(COMMANDS['heartbeat-storage'], '--config-file', str(conf),
+               'init', '--json')
+    assert init.returncode == 0, init.stderr
+    said = json.loads(init.stdout)
+    assert said['action'] == 'init' and said['max_hosts'] == 4
+    member = subprocess.Popen(
+        [sys.executable, '-m', COMMANDS['heartbeat-member'], '--config-file',
+         str(conf), '--group', 'g', '--member-id', 'm1', '--json'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = member.stdout.readline()
+        joined = json.loads(line)
+        assert joined['event'] == 'joined' and joined['member_id'] == 'm1'
+        assert joined['pid'] == member.pid and joined['host_id'] == 1
+    finally:
+        member.terminate()
+        member.wait(timeout=30)
