@@ -158,11 +158,21 @@ def check_config_files(conf: cfg.ConfigOpts) -> None:
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:
-    """Left-aligned columns, two spaces apart; the first row is the header."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return '\n'.join(
-        '  '.join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-        for r in rows)
+    """Left-aligned columns, two spaces apart; the first row is the header.
+
+    Drawn by prettytable, as OpenStack's command-line clients do, without
+    borders so that the output stays easy to grep and cut.
+    """
+    import prettytable
+
+    table = prettytable.PrettyTable(list(rows[0]))
+    table.add_rows([list(r) for r in rows[1:]])
+    table.align = 'l'
+    table.border = False
+    table.left_padding_width = 0
+    table.right_padding_width = 2
+    return '\n'.join(line.rstrip()
+                     for line in table.get_string().splitlines())
 
 
 def run(prog: str, body: Callable[[], int | None]) -> int:
