@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-import random
 from typing import Any
 import urllib.parse
 
@@ -145,20 +144,23 @@ def make_client(conf: cfg.ConfigOpts) -> redis.Redis:
 
 
 class Backoff:
-    """Exponential delays with jitter between reconnect attempts."""
+    """Delays between reconnect attempts: exponential, with jitter.
 
-    def __init__(self, first: float, cap: float,
-                 rand: Callable[[], float] = random.random) -> None:
-        self.first = first
-        self.cap = max(cap, first)
-        self.rand = rand
+    redis-py's equal-jitter policy (each delay between half and all of a
+    step that doubles from ``first`` up to ``cap``); this class only counts
+    the failures since the last :meth:`reset`.
+    """
+
+    def __init__(self, first: float, cap: float) -> None:
+        self.policy = redis_backoff.EqualJitterBackoff(cap=max(cap, first),
+                                                       base=first)
         self.failures = 0
 
     def next(self) -> float:
-        """Delay before the next attempt (half to full of the step)."""
-        step = min(self.cap, self.first * (2.0 ** min(self.failures, 30)))
+        """Delay before the next attempt."""
+        delay = self.policy.compute(min(self.failures, 30))
         self.failures += 1
-        return float(step * (0.5 + self.rand() / 2))
+        return float(delay)
 
     def reset(self) -> None:
         self.failures = 0
