@@ -251,13 +251,14 @@ class RedisDriver(base.Driver):
             self._reconnector.start()
 
     def _reconnect_backoff(self) -> client_mod.Backoff:
-        """Backoff of the reconnect thread: never slower than the beat.
+        """Backoff of the reconnect thread: never slower than half a beat.
 
-        A member is back at most one report_interval after the server
-        answers again, whatever reconnect_max_delay says.
+        A member is back (its newest report republished) within about half
+        a report_interval after the server answers again, whatever
+        reconnect_max_delay says.
         """
         cap = min(self.opts.reconnect_max_delay,
-                  self.conf.heartbeat.report_interval)
+                  self.conf.heartbeat.report_interval / 2)
         return client_mod.Backoff(min(self.opts.reconnect_min_delay, cap),
                                   cap)
 
