@@ -4,8 +4,10 @@ Creates a metadata file in the work directory, writes
 ``WORKDIR/heartbeat.conf`` (so ``heartbeat-status --config-file
 WORKDIR/heartbeat.conf`` works from another terminal), starts one
 heartbeat-member process per host with short intervals and shows the live
-status until interrupted or until ``--duration`` has passed.  The exit code
-is 0 when every member was up at the end, 1 otherwise.  An existing
+status until interrupted or until ``--duration`` has passed (``--json``:
+one summary at exit instead).  The exit code is 0 when every member was up
+at the end, 1 otherwise.  A temporary work directory is removed at exit
+unless ``--keep``; a ``--workdir`` given is always kept.  An existing
 ``--workdir`` whose metadata file members are writing (another local
 cluster) is refused with exit code 2 unless ``--force``.
 """
@@ -13,6 +15,7 @@ cluster) is refused with exit code 2 unless ``--force``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import json
 import os
 import shutil
 import signal
@@ -29,6 +32,7 @@ from heartbeat.drivers import storage
 from heartbeat.drivers.storage import admin
 from heartbeat.drivers.storage import layout
 from heartbeat import exception
+from heartbeat.model import Member
 from heartbeat.model import Status
 from heartbeat import servicegroup
 from heartbeat.testing.members import StorageCluster
@@ -54,6 +58,13 @@ CLI_OPTS = [
     cfg.BoolOpt('force', default=False,
                 help='Re-initialise the metadata file of --workdir even if '
                      'members (another local cluster) are writing it.'),
+    cfg.BoolOpt('keep', default=False,
+                help='Keep the work directory (its heartbeat.conf, metadata '
+                     'file and member logs) at exit, so that the commands '
+                     'printed still work afterwards.'),
+    cfg.BoolOpt('json', default=False,
+                help='No status screens: print one JSON summary at exit '
+                     '(hosts, members up, each member, the work directory).'),
 ]
 
 
@@ -101,8 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  max_hosts=max(boot.hosts, 16))
         config = cluster.config_path
         conf = cmd.make_conf(['--config-file', config], [], '', quiet=True)
-        print('config: %s  (heartbeat-status --config-file %s)'
-              % (config, config), flush=True)
+        removed = own_dir and not boot.keep
+        if not boot.json:
+            print('config: %s  (heartbeat-status --config-file %s%s)'
+                  % (config, config, ', while this runs; --keep keeps it'
+                     if removed else ''), flush=True)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         for host_id in range(1, boot.hosts + 1):
@@ -112,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if boot.duration is not None else None)
         interactive = sys.stdout.isatty()
         ok = False
+        members: list[Member] = []
         try:
             with servicegroup.API(conf) as sg:
                 while not stop.is_set():
@@ -119,12 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ok = (len(members) == boot.hosts and all(
                         m.status is Status.UP for m in members))
                     up = sum(m.status is Status.UP for m in members)
-                    if interactive:
+                    if interactive and not boot.json:
                         sys.stdout.write('\x1b[2J\x1b[H')
-                    print('%s: %d/%d members up (%s)\n%s\n' % (
-                        time.strftime('%H:%M:%S'), up, boot.hosts, config,
-                        status_cmd.table([status_cmd.member_dict(m)
-                                          for m in members])), flush=True)
+                    if not boot.json:
+                        print('%s: %d/%d members up (%s)\n%s\n' % (
+                            time.strftime('%H:%M:%S'), up, boot.hosts,
+                            config, status_cmd.table(
+                                [status_cmd.member_dict(m)
+                                 for m in members])), flush=True)
                     if deadline is not None and time.monotonic() >= deadline:
                         break
                     wait = boot.refresh
@@ -135,8 +152,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             for host_id in list(cluster.procs):
                 cluster.stop_member(host_id)
             cluster.stop()
-            if own_dir:
+            if removed:
                 shutil.rmtree(workdir, ignore_errors=True)
+            elif not boot.json:
+                print('kept %s: heartbeat-status --config-file %s' % (
+                    workdir, config), flush=True)
+        if boot.json:
+            print(json.dumps({
+                'hosts': boot.hosts, 'ok': ok,
+                'up': sum(m.status is Status.UP for m in members),
+                'members': [status_cmd.member_dict(m) for m in members],
+                'workdir': None if removed else workdir,
+                'config': None if removed else config}, indent=2,
+                sort_keys=True))
         return 0 if ok else 1
 
     return cmd.run(PROG, body)

@@ -186,3 +186,25 @@ def test_reporting_commands_speak_json(tmp_path):
     finally:
         member.terminate()
         member.wait(timeout=30)
+
+
+def test_local_cluster_json_summary_and_keep():
+    import json
+    import shutil
+
+    proc = run(COMMANDS['heartbeat-local-cluster'], '--hosts', '2',
+               '--duration', '2', '--interval', '0.1', '--down-time', '0.5',
+               '--json', '--keep')
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    try:
+        assert summary['ok'] and summary['up'] == 2 and summary['hosts'] == 2
+        assert sorted(m['member_id'] for m in summary['members']) == [
+            'host-1', 'host-2']
+        # What it printed still works after it ended.
+        after = run(COMMANDS['heartbeat-status'], '--config-file',
+                    summary['config'], '--json', '--quick')
+        assert after.returncode == 0, after.stderr
+        assert {m['status'] for m in json.loads(after.stdout)} == {'left'}
+    finally:
+        shutil.rmtree(summary['workdir'], ignore_errors=True)
