@@ -12,6 +12,7 @@ Stopping the agent never stops the workload: the next agent adopts it.
 from __future__ import annotations
 
 import os
+import time
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -25,6 +26,7 @@ from heartbeat.conf import fencing as fencing_conf
 from heartbeat.conf import workload as workload_conf
 from heartbeat import exception
 from heartbeat.service.daemon import ReloadableService
+from heartbeat.service import notify
 from heartbeat.service.reload import Area
 from heartbeat.service.reload import ReloadResult
 from heartbeat.workload.health import HealthChecker
@@ -33,6 +35,9 @@ from heartbeat.workload.process import WorkloadProcess
 LOG = logging.getLogger(__name__)
 
 PROG = 'heartbeat-agent'
+
+#: Loop intervals without a new decision after which the loop is hung.
+LOOP_STALL_TURNS = 10
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
@@ -71,7 +76,8 @@ def build_loop(conf: cfg.ConfigOpts) -> AgentLoop:
         sanlock_run_dir=conf.fencing.sanlock_run_dir,
         stop_signal=workload_conf.stop_signal(conf),
         log_file=w.log_file or os.path.join(conf.agent.state_dir,
-                                            'workload.log'))
+                                            'workload.log'),
+        env=notify.child_environ())
     health = HealthChecker(
         command=w.health_command, url=w.health_url,
         interval=lambda: conf.workload.health_interval,
@@ -88,6 +94,8 @@ class AgentService(ReloadableService):
         super().__init__(conf, register_opts, _areas, PROG,
                          validate=validate)
         self.loop: AgentLoop | None = None
+        self._seen: object = None
+        self._seen_at = time.monotonic()
 
     def _start(self) -> None:
         register_opts(self.conf)
@@ -97,6 +105,28 @@ class AgentService(ReloadableService):
         LOG.info('%s started: broker %s, workload %r, loop every %.1fs.',
                  PROG, self.conf.agent.broker_socket,
                  self.conf.workload.command, self.conf.agent.loop_interval)
+
+    def alive(self) -> str | None:
+        """None while the agent loop keeps turning.
+
+        The loop makes a new decision every loop_interval (a slow broker
+        call delays a turn by its timeout only); a loop without a new
+        decision for LOOP_STALL_TURNS intervals, and at least a minute, is
+        hung.
+        """
+        loop = self.loop
+        if loop is None:
+            return 'the agent loop is not running'
+        now = time.monotonic()
+        last = loop.last
+        if last is not self._seen:
+            self._seen, self._seen_at = last, now
+            return None
+        limit = max(60.0, LOOP_STALL_TURNS * self.conf.agent.loop_interval)
+        if now - self._seen_at > limit:
+            return 'the agent loop made no decision for %.0fs' % (
+                now - self._seen_at)
+        return None
 
     def _stop(self) -> None:
         if self.loop is not None:

@@ -18,6 +18,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from heartbeat.broker import api
+from heartbeat.broker.client import BrokerClient
 from heartbeat.broker import core
 from heartbeat.broker import protocol
 from heartbeat.broker.server import Authorizer
@@ -25,6 +26,7 @@ from heartbeat.broker.server import ConnectionLimits
 from heartbeat.broker.server import RPCServer
 from heartbeat import conf as hb_conf
 from heartbeat.conf import opts as hb_opts
+from heartbeat import exception
 from heartbeat.service.daemon import ReloadableService
 from heartbeat.service.reload import Area
 from heartbeat.service.reload import ReloadResult
@@ -32,6 +34,9 @@ from heartbeat.service.reload import ReloadResult
 LOG = logging.getLogger(__name__)
 
 PROG = 'heartbeat-broker'
+
+#: Seconds the watchdog's ping of the broker's own socket may take.
+ALIVE_TIMEOUT = 5.0
 
 
 def _areas() -> list[Area]:
@@ -69,6 +74,25 @@ class BrokerService(ReloadableService):
         LOG.info('%s serving %s as %s (host_id %s).', self.name,
                  conf.broker.socket_path, self.broker.member_id,
                  conf.heartbeat.host_id)
+
+    def alive(self) -> str | None:
+        """None while the broker answers a ping on its own socket.
+
+        A storage stall is no reason (the broker is built to serve through
+        one); an RPC server that no longer answers is.
+        """
+        if self.server is None:
+            return 'the RPC server is not running'
+        client = BrokerClient(self.conf.broker.socket_path,
+                              timeout=ALIVE_TIMEOUT)
+        try:
+            client.ping()
+        except exception.HeartbeatError as err:
+            return 'no answer to ping on %s: %s' % (
+                self.conf.broker.socket_path, err)
+        finally:
+            client.close()
+        return None
 
     def _stop(self) -> None:
         if self.server is not None:

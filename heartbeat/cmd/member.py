@@ -19,12 +19,14 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 from oslo_config import cfg
 
 from heartbeat import cmd
 from heartbeat import reporter
+from heartbeat.service import notify
 from heartbeat import servicegroup
 
 PROG = 'heartbeat-member'
@@ -68,6 +70,29 @@ def _state_reader(conf: cfg.ConfigOpts) -> Any:
     return state
 
 
+def _turning(rep: reporter.Reporter) -> notify.Check:
+    """A watchdog check: the report task keeps beating (or failing).
+
+    Failed reports are progress too (``--max-failures`` deals with them);
+    a task that does neither for ten report intervals, and at least a
+    minute, is hung.
+    """
+    seen = [-1, time.monotonic()]
+
+    def check() -> str | None:
+        c = rep.counters
+        done = c.beats + c.failures
+        now = time.monotonic()
+        if done != seen[0]:
+            seen[0], seen[1] = done, now
+            return None
+        limit = max(60.0, 10 * rep.interval)
+        if now - seen[1] > limit:
+            return 'no report attempted for %.0fs' % (now - seen[1])
+        return None
+    return check
+
+
 def _gave_up(counters: reporter.Counters, limit: int, member_id: str,
              group: str) -> bool:
     """Whether ``limit`` reports in a row failed (said on stderr)."""
@@ -106,11 +131,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 print('%s: %s joined %s' % (PROG, member_id, conf.group),
                       flush=True)
+            notify.notify('READY=1', 'STATUS=reporting %s/%s'
+                          % (conf.group, member_id))
+            watchdog = notify.Watchdog(_turning(rep))
+            watchdog.start()
             tick = min(1.0, conf.heartbeat.report_interval / 2)
-            while not stop.wait(tick):
-                if _gave_up(rep.counters, conf.max_failures, member_id,
-                            conf.group):
-                    return EXIT_CANNOT_PUBLISH
+            try:
+                while not stop.wait(tick):
+                    if _gave_up(rep.counters, conf.max_failures, member_id,
+                                conf.group):
+                        return EXIT_CANNOT_PUBLISH
+            finally:
+                watchdog.stop()
+                notify.notify('STOPPING=1')
         finally:
             sg.close()
         return 0

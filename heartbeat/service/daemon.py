@@ -58,6 +58,13 @@ class Daemon(Protocol):
     def request_reload(self) -> None:
         """Reload the configuration soon; return at once."""
 
+    def alive(self) -> str | None:
+        """None while the daemon's loops make progress, else why not.
+
+        Called by the systemd watchdog feeder (see
+        :mod:`heartbeat.service.notify`) from a thread of its own.
+        """
+
 
 class ReloadableService(ServiceBase):  # type: ignore[misc]
     """Start, in-place reload and stop of one daemon; see the module doc.
@@ -126,6 +133,10 @@ class ReloadableService(ServiceBase):  # type: ignore[misc]
 
     def _reset(self) -> None:
         """The options were mutated in place by someone else: use them."""
+
+    def alive(self) -> str | None:
+        """None while the daemon serves; a subclass checks its loops."""
+        return None
 
     # -- the ServiceBase contract -------------------------------------------
 

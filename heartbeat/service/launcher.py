@@ -31,6 +31,7 @@ from oslo_service import opts as service_opts
 
 from heartbeat import exception
 from heartbeat.service.daemon import Daemon
+from heartbeat.service import notify
 
 LOG = logging.getLogger(__name__)
 
@@ -65,9 +66,18 @@ class DaemonWorker(cotyledon.Service):
             self.service.start()
         except (exception.ConfigError, cfg.Error) as err:
             LOG.error('%s cannot start: %s', self.service.name, err)
+            notify.notify('STATUS=cannot start: %s' % err)
             # cotyledon ends the worker with this status.
             raise SystemExit(EXIT_CONFIG) from None
-        self.service.wait()
+        # Only now does the daemon serve: systemd's Type=notify waits for it.
+        notify.notify('READY=1', 'STATUS=serving')
+        watchdog = notify.Watchdog(self.service.alive,
+                                   name='%s-watchdog' % self.service.name)
+        watchdog.start()
+        try:
+            self.service.wait()
+        finally:
+            watchdog.stop()
 
     def reload(self) -> None:
         # cotyledon drops a SIGHUP that arrives while this runs: return at
@@ -75,6 +85,7 @@ class DaemonWorker(cotyledon.Service):
         self.service.request_reload()
 
     def terminate(self) -> None:
+        notify.notify('STOPPING=1')
         self.service.stop()
 
 
@@ -106,6 +117,8 @@ def launch(conf: cfg.ConfigOpts, service: Daemon) -> int:
 
     manager.register_hooks(on_dead_worker=on_dead_worker)
     manager.add(worker_class(service.name), workers=1, args=(service,))
+    # READY=1 is the worker's to send, once it serves (not the master's).
+    notify.claim()
     try:
         manager.run()
     except SystemExit as exc:
