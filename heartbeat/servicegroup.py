@@ -32,6 +32,7 @@ from types import TracebackType
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from heartbeat import clock as clock_mod
 from heartbeat import conf as hb_conf
 from heartbeat import drivers
 from heartbeat.drivers.base import Driver
@@ -53,11 +54,12 @@ class API:
     """Join groups, report liveness and state, and ask who is up."""
 
     def __init__(self, conf: cfg.ConfigOpts, driver: Driver | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: clock_mod.Clock | Callable[[], float] = (
+                     clock_mod.MONOTONIC)) -> None:
         hb_conf.register_opts(conf)
         hb_conf.validate(conf)
         self.conf = conf
-        self.clock = clock
+        self.clock = clock_mod.as_clock(clock)
         self.driver = driver if driver is not None else drivers.load(conf)
         self._started = False
         self._lock = threading.RLock()

@@ -25,6 +25,7 @@ from heartbeat.agent import settings as settings_mod
 from heartbeat.broker.client import BrokerClient
 from heartbeat.broker import errors
 from heartbeat.broker.status import BrokerStatus
+from heartbeat import clock as clock_mod
 from heartbeat import exception
 from heartbeat.workload.health import HealthChecker
 from heartbeat.workload.process import WorkloadProcess
@@ -40,15 +41,17 @@ class AgentLoop:
 
     def __init__(self, conf: cfg.ConfigOpts, client: BrokerClient,
                  workload: WorkloadProcess, health: HealthChecker,
-                 clock: Callable[[], float] = time.monotonic,
+                 clock: clock_mod.Clock | Callable[[], float] = (
+                     clock_mod.MONOTONIC),
                  wall: Callable[[], float] = time.time) -> None:
         self.conf = conf
         self.client = client
         self.workload = workload
         self.health = health
-        self.clock = clock
+        #: Decides and paces the loop (``clock.wait``).
+        self.clock = clock_mod.as_clock(clock)
         self.wall = wall
-        self.agent = fsm.Agent(settings_mod.from_conf(conf), clock())
+        self.agent = fsm.Agent(settings_mod.from_conf(conf), self.clock())
         self.last: fsm.Decision | None = None
         self._launch: fsm.LaunchResult | None = None
         self._broker_error: str | None = None
@@ -99,7 +102,7 @@ class AgentLoop:
             if spent > interval:
                 LOG.warning('An agent loop took %.1fs, longer than [agent] '
                             'loop_interval (%.1fs).', spent, interval)
-            self._wake.wait(max(0.0, interval - spent))
+            self.clock.wait(self._wake, max(0.0, interval - spent))
             self._wake.clear()
         self.turn(shutdown=True)
 

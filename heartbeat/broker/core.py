@@ -14,7 +14,6 @@ from collections.abc import Mapping
 import os
 import socket
 import threading
-import time
 from typing import Any
 
 from oslo_config import cfg
@@ -27,6 +26,7 @@ from heartbeat.broker.store import StatusStore
 from heartbeat.broker.submonitors import base as sub_base
 from heartbeat.broker.submonitors import runner as sub_runner
 from heartbeat.broker.writer import WriterThread
+from heartbeat import clock as clock_mod
 from heartbeat import conf as hb_conf
 from heartbeat.conf import broker as broker_conf
 from heartbeat.conf import fencing as fencing_conf
@@ -57,10 +57,12 @@ class Broker:
 
     def __init__(self, conf: cfg.ConfigOpts, driver: Driver | None = None,
                  fencer: Fencer | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: clock_mod.Clock | Callable[[], float] = (
+                     clock_mod.MONOTONIC)) -> None:
         register_opts(conf)
         self.conf = conf
-        self.clock = clock
+        # One clock (time and waits) for the store and every loop.
+        self.clock = clock = clock_mod.as_clock(clock)
         hb = conf.heartbeat
         self.member_id: str = hb.member_id or hb.host
         self.driver = driver if driver is not None else drivers.load(conf)

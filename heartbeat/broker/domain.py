@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 import enum
 import threading
-import time
 
 from oslo_log import log as logging
 
 from heartbeat.broker.connection import ProbeResult
 from heartbeat.broker import status
+from heartbeat import clock as clock_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -39,11 +39,12 @@ class DomainMonitor:
 
     def __init__(self, probe: Callable[[], ProbeResult],
                  interval: Callable[[], float], timeout: Callable[[], float],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: clock_mod.Clock | Callable[[], float] = (
+                     clock_mod.MONOTONIC)) -> None:
         self.probe = probe
         self.interval = interval
         self.timeout = timeout
-        self.clock = clock
+        self.clock = clock_mod.as_clock(clock)
         self.state = MonitorState.NEVER_STARTED
         self._lock = threading.Lock()
         # Notified on stop and on reschedule (a reload may change the
@@ -86,7 +87,9 @@ class DomainMonitor:
         with self._lock:
             while generation == self._generation:
                 remaining = since + self.interval() - self.clock()
-                if remaining <= 0 or not self._wake.wait(remaining):
+                if remaining <= 0:
+                    return
+                if not self.clock.wait(self._wake, remaining):
                     return
 
     def _run(self, generation: int) -> None:

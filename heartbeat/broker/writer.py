@@ -28,6 +28,7 @@ from heartbeat.broker.status import AGENT_STALE
 from heartbeat.broker.status import agent_stale
 from heartbeat.broker.store import PostedState
 from heartbeat.broker.store import StatusStore
+from heartbeat import clock as clock_mod
 from heartbeat.drivers.base import Capability
 from heartbeat.drivers.base import Driver
 from heartbeat.drivers.base import MAINTENANCE_FLAG
@@ -45,7 +46,8 @@ class WriterThread:
                  report_interval: Callable[[], float],
                  peer_interval: Callable[[], float],
                  retry_interval: Callable[[], float],
-                 clock: Callable[[], float] = time.monotonic,
+                 clock: clock_mod.Clock | Callable[[], float] = (
+                     clock_mod.MONOTONIC),
                  host_id: int | None = None) -> None:
         """Set up the writer; start() runs it.
 
@@ -58,7 +60,7 @@ class WriterThread:
         self.report_interval = report_interval
         self.peer_interval = peer_interval
         self.retry_interval = retry_interval
-        self.clock = clock
+        self.clock = clock_mod.as_clock(clock)
         self.incarnation = random.SystemRandom().getrandbits(63)
         self.seq = 0
         self._current: PostedState | None = None
@@ -154,7 +156,7 @@ class WriterThread:
         while not self._stop.is_set():
             if not self._joined:
                 if not self._connect():
-                    self._stop.wait(self.retry_interval())
+                    self.clock.wait(self._stop, self.retry_interval())
                     continue
                 last_beat = last_read = -math.inf
             with self.store.condition:
@@ -167,7 +169,7 @@ class WriterThread:
                             or self.store.to_write_global.pending
                             or now >= due):
                         break
-                    self.store.condition.wait(due - now)
+                    self.clock.wait(self.store.condition, due - now)
             if self._stop.is_set():
                 break
             mode = self._global_step()

@@ -32,6 +32,7 @@ import time
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from heartbeat import clock as clock_mod
 from heartbeat.conf import monitor as monitor_conf
 from heartbeat.drivers.base import Capability
 from heartbeat.drivers.base import Driver
@@ -77,10 +78,11 @@ class Monitor:
     """Reads watched groups through one driver and pushes events."""
 
     def __init__(self, driver: Driver, conf: cfg.ConfigOpts,
-                 clock: Callable[[], float] = time.monotonic,
+                 clock: clock_mod.Clock | Callable[[], float] = (
+                     clock_mod.MONOTONIC),
                  wall_clock: Callable[[], float] = time.time) -> None:
         self.driver = driver
-        self.clock = clock
+        self.clock = clock_mod.as_clock(clock)
         self.wall_clock = wall_clock
         self.poll_interval = monitor_conf.poll_interval(conf)
         mon = conf.heartbeat_monitor
@@ -219,7 +221,7 @@ class Monitor:
             except Exception:
                 # A bug must not silently end detection for every group.
                 LOG.exception('Monitor loop step failed; going on.')
-                self._wake.wait(self.poll_interval)
+                self.clock.wait(self._wake, self.poll_interval)
 
     def _step(self, next_poll: float) -> float:
         """Wait for the next reason to read, read, and return next_poll."""
@@ -235,7 +237,7 @@ class Monitor:
             wake_at = self.clock() + IDLE_WAIT
         delay = wake_at - self.clock()
         if delay > 0:
-            self._wake.wait(delay)
+            self.clock.wait(self._wake, delay)
         self._wake.clear()
         if self._stopping:
             return next_poll

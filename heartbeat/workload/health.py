@@ -26,7 +26,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 from typing import IO
 import urllib.error
 import urllib.parse
@@ -34,6 +33,7 @@ import urllib.request
 
 from oslo_log import log as logging
 
+from heartbeat import clock as clock_mod
 from heartbeat.workload.errors import WorkloadError
 
 LOG = logging.getLogger(__name__)
@@ -70,13 +70,15 @@ class HealthChecker:
     always says no check is configured and :meth:`start` does nothing).
     ``interval`` and ``timeout`` are seconds, or functions returning them,
     read before each check so that reloaded options apply at once.
-    ``clock`` (monotonic seconds) only dates results, so tests can age them
-    without sleeping.
+    ``clock`` (a :class:`heartbeat.clock.Clock`, or a bare function of
+    monotonic seconds) dates the results and paces the checks, so tests
+    can age results and run the next check without sleeping.
     """
 
     def __init__(self, command: str | None = None, url: str | None = None,
                  *, interval: Seconds = 10.0, timeout: Seconds = 5.0,
-                 clock: Callable[[], float] = time.monotonic,
+                 clock: clock_mod.Clock | Callable[[], float] = (
+                     clock_mod.MONOTONIC),
                  env: Mapping[str, str] | None = None,
                  name: str = 'workload') -> None:
         if command and url:
@@ -90,7 +92,7 @@ class HealthChecker:
         self.argv = _parse_command(command) if command else None
         self.url = _parse_url(url) if url else None
         self.name = name
-        self._clock = clock
+        self._clock = clock_mod.as_clock(clock)
         self._env = dict(env) if env is not None else None
         self._lock = threading.Lock()
         self._result: tuple[_Verdict, float] | None = None
@@ -181,7 +183,7 @@ class HealthChecker:
     def _loop(self) -> None:
         interval = self.interval
         while not self._stopping.is_set():
-            began = time.monotonic()
+            began = self._clock.now()
             try:
                 interval = self.interval
                 self.run_once()
@@ -190,9 +192,9 @@ class HealthChecker:
                 LOG.exception('The %s health check failed unexpectedly '
                               '(%d so far); checking again in %.1fs.',
                               self.name, self.errors, interval)
-            spent = time.monotonic() - began
+            spent = self._clock.now() - began
             # Never a busy loop, whatever a reloaded option says.
-            self._stopping.wait(max(0.05, interval - spent))
+            self._clock.wait(self._stopping, max(0.05, interval - spent))
 
     def _check(self) -> _Verdict:
         if self.argv is not None:

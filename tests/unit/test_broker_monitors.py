@@ -3,7 +3,6 @@
 import http.server
 import socket
 import threading
-import time
 
 import pytest
 
@@ -21,6 +20,7 @@ from heartbeat.broker.submonitors.workload_health import (
     WorkloadHealthMonitor)
 from heartbeat.conf import submonitors as sub_conf
 from heartbeat import exception
+from heartbeat.testing.clock import VirtualClock
 from heartbeat.testing import config
 from heartbeat.testing.waiting import wait_for
 
@@ -43,42 +43,64 @@ class GatedProbe:
 
 
 def test_domain_never_started_is_invalid_and_stopped_is_valid_unvalidated():
+    clock = VirtualClock()
     probe = GatedProbe()
-    dom = DomainMonitor(probe, interval=lambda: 0.05, timeout=lambda: 0.2)
+    dom = DomainMonitor(probe, interval=lambda: 5.0, timeout=lambda: 1.0,
+                        clock=clock)
     view = dom.view()
     assert view.monitor == 'never_started' and view.valid is False
     assert probe.calls == 0
     dom.start()
-    wait_for(lambda: dom.view().valid)
-    assert dom.view().validated and dom.view().delay_s == 0.001
+    clock.wait_for_sleepers()
+    assert probe.calls == 1 and clock.next_wakeup() == 5.0
+    view = dom.view()
+    assert view.valid and view.validated and view.delay_s == 0.001
+    clock.advance(4.9)
+    assert probe.calls == 1
+    clock.advance(0.1)
+    clock.wait_for_sleepers()
+    assert probe.calls == 2 and dom.view().last_probe_age_s == 0.0
+    thread = dom._thread
     dom.stop()
-    calls = probe.calls
+    thread.join(5)
     view = dom.view()
     assert (view.monitor, view.valid, view.validated) == (
         'stopped', True, False)
-    time.sleep(0.2)
-    assert probe.calls <= calls + 1
+    clock.advance(60.0)
+    assert probe.calls == 2 and not thread.is_alive()
 
 
 def test_domain_stuck_probe_turns_invalid_without_waiting():
+    clock = VirtualClock()
     probe = GatedProbe()
-    dom = DomainMonitor(probe, interval=lambda: 0.05, timeout=lambda: 0.2)
+    dom = DomainMonitor(probe, interval=lambda: 5.0, timeout=lambda: 1.0,
+                        clock=clock)
     dom.start()
-    wait_for(lambda: dom.view().valid)
+    clock.wait_for_sleepers()
+    assert dom.view().valid
     probe.gate.clear()
-    wait_for(lambda: not dom.view().valid)
-    assert 'stalled' in dom.view().error
+    clock.advance(5.0)
+    wait_for(lambda: probe.calls == 2)
+    # Stuck, but not for longer than the timeout yet.
+    assert dom.view().valid
+    clock.advance(1.5)
+    view = dom.view()
+    assert not view.valid and 'stalled' in view.error
+    assert '1.5s' in view.error
     probe.gate.set()
-    wait_for(lambda: dom.view().valid)
+    clock.wait_for_sleepers()
+    assert dom.view().valid
     dom.stop()
 
 
 def test_domain_failed_probe_is_invalid():
+    clock = VirtualClock()
     dom = DomainMonitor(lambda: ProbeResult(False, 0.5, 'EIO'),
-                        interval=lambda: 0.05, timeout=lambda: 1.0)
+                        interval=lambda: 5.0, timeout=lambda: 1.0,
+                        clock=clock)
     dom.start()
-    wait_for(lambda: dom.view().error == 'EIO')
-    assert dom.view().valid is False
+    clock.wait_for_sleepers()
+    assert dom.view().error == 'EIO' and dom.view().valid is False
     dom.stop()
 
 
@@ -174,12 +196,15 @@ def test_workload_health_from_the_agent_without_command_or_url():
 
 def test_storage_domain_reflects_the_domain_monitor():
     conf = make_conf()
+    clock = VirtualClock()
     dom = DomainMonitor(lambda: ProbeResult(True, 0.002),
-                        interval=lambda: 0.05, timeout=lambda: 1.0)
+                        interval=lambda: 5.0, timeout=lambda: 1.0,
+                        clock=clock)
     mon = StorageDomainMonitor(conf, Context(domain=dom))
     assert not mon.measure().ok
     dom.start()
-    wait_for(lambda: mon.measure().ok)
+    clock.wait_for_sleepers()
+    assert mon.measure().ok
     dom.stop()
 
 
@@ -200,17 +225,26 @@ class Broken(Submonitor):
 
 
 def test_runner_answers_while_a_submonitor_is_stuck():
-    conf = make_conf(interval=0.05, timeout=0.05)
+    clock = VirtualClock()
+    conf = make_conf(interval=5.0, timeout=1.0)
     run = runner.SubmonitorRunner([Stuck(conf, Context()),
-                                   Broken(conf, Context())])
+                                   Broken(conf, Context())], clock=clock)
     run.start()
     try:
-        start = time.monotonic()
-        wait_for(lambda: run.view()['broken'].error)
+        # Broken measured and sleeps; Stuck is still in its measurement.
+        clock.wait_for_sleepers()
         assert 'plugin bug' in run.view()['broken'].error
-        wait_for(lambda: run.view()['stuck'].error)
-        assert 'running' in run.view()['stuck'].error
-        assert time.monotonic() - start < 5
+        assert run.view()['stuck'].error is None
+        clock.advance(2.0)
+        assert run.view()['stuck'].error is None
+        clock.advance(0.5)
+        view = run.view()
+        assert view['stuck'].ok is False
+        assert view['stuck'].error == 'measurement running for 2.5s'
+        assert view['broken'].age_s == 2.5
+        clock.advance(2.5)
+        clock.wait_for_sleepers()
+        assert run.view()['broken'].age_s == 0.0
     finally:
         Stuck.gate.set()
         run.stop()

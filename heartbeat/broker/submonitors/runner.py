@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 import threading
-import time
 from typing import Any
 
 from oslo_config import cfg
@@ -15,6 +14,7 @@ from heartbeat.broker import status
 from heartbeat.broker.submonitors.base import Context
 from heartbeat.broker.submonitors.base import Reading
 from heartbeat.broker.submonitors.base import Submonitor
+from heartbeat import clock as clock_mod
 from heartbeat import exception
 from heartbeat import plugins
 
@@ -34,9 +34,10 @@ class SubmonitorRunner:
     """One thread per submonitor; readings answered from memory."""
 
     def __init__(self, monitors: Sequence[Submonitor],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: clock_mod.Clock | Callable[[], float] = (
+                     clock_mod.MONOTONIC)) -> None:
         self.monitors = list(monitors)
-        self.clock = clock
+        self.clock = clock_mod.as_clock(clock)
         self._lock = threading.Lock()
         self._readings: dict[str, tuple[Reading | None, str | None,
                                         float]] = {}
@@ -74,7 +75,9 @@ class SubmonitorRunner:
         with self._pace:
             while not self._stop.is_set():
                 remaining = since + mon.interval - self.clock()
-                if remaining <= 0 or not self._pace.wait(remaining):
+                if remaining <= 0:
+                    return
+                if not self.clock.wait(self._pace, remaining):
                     return
 
     def _run(self, mon: Submonitor) -> None:

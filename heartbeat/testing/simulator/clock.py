@@ -1,6 +1,7 @@
 """The simulator's time: one true clock, an event queue, per-host clocks.
 
-:class:`VirtualClock` holds the simulated true time and the queue of what
+:class:`VirtualClock` (from :mod:`heartbeat.testing.clock`, the fake
+clock of every test) holds the simulated true time and the queue of what
 happens next; nothing in the simulator reads the real clock, so a run is a
 pure function of its inputs.  :class:`HostClock` is what one host sees of
 that time: a monotonic clock (its own origin and rate) and a wall clock
@@ -11,80 +12,11 @@ example :class:`heartbeat.agent.loop.AgentLoop`) can run on them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-import dataclasses
-import heapq
-import itertools
+from heartbeat.testing.clock import ClockError
+from heartbeat.testing.clock import Timer
+from heartbeat.testing.clock import VirtualClock
 
-from heartbeat import exception
-
-
-class ClockError(exception.HeartbeatError):
-    """An event was scheduled in the past of the virtual clock."""
-
-
-@dataclasses.dataclass
-class Timer:
-    """A scheduled callback; :meth:`cancel` keeps it from running."""
-
-    when: float
-    callback: Callable[[], None]
-    cancelled: bool = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
-class VirtualClock:
-    """Simulated true time and the events due at future instants.
-
-    Events due at the same instant run in the order they were scheduled,
-    which makes every run with the same inputs identical.
-    """
-
-    def __init__(self, start: float = 0.0) -> None:
-        self._now = start
-        self._queue: list[tuple[float, int, Timer]] = []
-        self._order = itertools.count()
-
-    def now(self) -> float:
-        """The current simulated time, in seconds."""
-        return self._now
-
-    def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
-        """Run ``callback`` at simulated time ``when`` (not before now)."""
-        if when < self._now:
-            raise ClockError('Cannot schedule at %.3f: the clock is at %.3f.'
-                             % (when, self._now))
-        timer = Timer(when, callback)
-        heapq.heappush(self._queue, (when, next(self._order), timer))
-        return timer
-
-    def call_later(self, delay: float,
-                   callback: Callable[[], None]) -> Timer:
-        """Run ``callback`` ``delay`` seconds from now."""
-        return self.call_at(self._now + max(0.0, delay), callback)
-
-    def run_until(self, end: float,
-                  after_each: Callable[[], None] | None = None) -> int:
-        """Run the events due up to ``end``; return how many ran.
-
-        ``after_each`` is called after every event, at the event's
-        instant, so that a checker sees every state the model goes
-        through.  The clock is left at ``end``.
-        """
-        count = 0
-        while self._queue and self._queue[0][0] <= end:
-            when, _, timer = heapq.heappop(self._queue)
-            if timer.cancelled:
-                continue
-            self._now = when
-            timer.callback()
-            count += 1
-            if after_each is not None:
-                after_each()
-        self._now = max(self._now, end)
-        return count
+__all__ = ['ClockError', 'HostClock', 'Timer', 'VirtualClock']
 
 
 class HostClock:
