@@ -1,7 +1,6 @@
 """The fetch loop with an in-memory driver (no server needed)."""
 
 import threading
-import time
 
 import pytest
 
@@ -11,12 +10,20 @@ from heartbeat.model import Snapshot
 from heartbeat.model import Status
 from heartbeat.monitor.pipeline import Monitor
 from heartbeat import servicegroup
+from heartbeat.testing.clock import VirtualClock
 from heartbeat.testing import config
 from heartbeat.testing.memory import MemoryDriver
 from heartbeat.testing.waiting import wait_for
 
+# Intervals of the tests on the real clock.
 REPORT = 0.05
 DOWN = 0.3
+
+#: Intervals of the tests on virtual time (exact in binary, so that sums
+#: of them land exactly on deadlines).
+V_REPORT = 1.0
+V_DOWN = 6.0
+V_POLL = 0.5
 
 
 class PushDriver(MemoryDriver):
@@ -38,39 +45,29 @@ class IncrementalDriver(MemoryDriver):
         return Snapshot((), complete=False, cursor=len(self.reads))
 
 
-def make_conf(poll=None, queue=1000):
+def make_conf(poll=None, queue=1000, report=REPORT, down=DOWN):
     monitor = {'subscriber_queue_size': queue}
     if poll is not None:
         monitor['poll_interval'] = poll
     return config.make_conf(
-        heartbeat={'report_interval': REPORT, 'service_down_time': DOWN},
+        heartbeat={'report_interval': report, 'service_down_time': down},
         heartbeat_monitor=monitor)
 
 
-class Beater:
-    """Beats members of a MemoryDriver every REPORT seconds in a thread."""
+def virtual_monitor(driver, poll=V_POLL, queue=1000):
+    """A monitor on a virtual clock, and the clock."""
+    clock = VirtualClock()
+    mon = Monitor(driver, make_conf(poll=poll, queue=queue, report=V_REPORT,
+                                    down=V_DOWN), clock=clock)
+    return clock, mon
 
-    def __init__(self, driver, members):
-        self.driver = driver
-        self.members = set(members)
-        self.states = {}
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self):
-        while not self.stop.wait(REPORT):
-            for m in list(self.members):
-                self.driver.beat(m, state=self.states.get(m))
-
-    def __enter__(self):
-        for m in self.members:
-            self.driver.beat(m)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
+def tick(clock, driver, members=(), seconds=V_POLL, states=None):
+    """Beat ``members``, move the time on, and let the loop do its reads."""
+    for m in members:
+        driver.beat(m, state=(states or {}).get(m))
+    clock.advance(seconds)
+    clock.wait_for_sleepers()
 
 
 def kinds(events, member=None):
@@ -83,48 +80,64 @@ def driver():
 
 
 def test_watch_replays_then_pushes_up_down_and_state(driver):
-    mon = Monitor(driver, make_conf())
+    clock, mon = virtual_monitor(driver)
     got = []
-    with Beater(driver, ['m1', 'm2']) as beater:
-        sub = mon.watch('g', got.append)
-        try:
-            wait_for(lambda: kinds(got).count('up') == 2)
-            first = got[:2]
-            assert [(e.kind, e.replay) for e in first] == [
-                ('joined', True), ('joined', True)]
-            beater.states['m1'] = 'maintenance'
-            wait_for(lambda: 'state_changed' in kinds(got, 'm1'))
-            change = next(e for e in got if e.kind == 'state_changed')
-            assert (change.old_state, change.new_state) == (
-                None, 'maintenance')
-            beater.members.discard('m2')
-            wait_for(lambda: 'down' in kinds(got, 'm2'))
-            assert 'down' not in kinds(got, 'm1')
-        finally:
-            mon.stop()
+    members = ['m1', 'm2']
+    states = {}
+    for m in members:
+        driver.beat(m)
+    sub = mon.watch('g', got.append)
+    try:
+        clock.wait_for_sleepers()
+        tick(clock, driver, members)
+        wait_for(lambda: kinds(got).count('up') == 2)
+        first = got[:2]
+        assert [(e.kind, e.replay) for e in first] == [
+            ('joined', True), ('joined', True)]
+        states['m1'] = 'maintenance'
+        tick(clock, driver, members, states=states)
+        wait_for(lambda: 'state_changed' in kinds(got, 'm1'))
+        change = next(e for e in got if e.kind == 'state_changed')
+        assert (change.old_state, change.new_state) == (None, 'maintenance')
+        assert change.observed_at == 2 * V_POLL
+        # m2 stops beating: down service_down_time after its last change.
+        while clock.now() < 2 * V_POLL + V_DOWN:
+            assert 'down' not in kinds(got)
+            tick(clock, driver, ['m1'], states=states)
+        wait_for(lambda: 'down' in kinds(got, 'm2'))
+        down = next(e for e in got if e.kind == 'down')
+        assert down.observed_at == 2 * V_POLL + V_DOWN
+        assert 'down' not in kinds(got, 'm1')
+    finally:
+        mon.stop()
     assert not sub.active
 
 
 def test_down_is_scheduled_at_the_deadline_not_the_next_poll(driver):
     # A poll every 60 s: only deadline wake-ups can notice anything.
-    mon = Monitor(driver, make_conf(poll=60.0))
+    clock, mon = virtual_monitor(driver, poll=60.0)
     got = []
-    with Beater(driver, ['m1']) as beater:
-        mon.watch('g', got.append)
-        try:
-            # Reading at the deadline sees the beats: up, not down.
-            wait_for(lambda: 'up' in kinds(got))
-            time.sleep(3 * DOWN)
-            assert 'down' not in kinds(got)
-            beater.members.clear()
-            stopped = time.monotonic()
-            wait_for(lambda: 'down' in kinds(got), timeout=10)
-            down = next(e for e in got if e.kind == 'down')
-            # Down comes a deadline after the last change seen, far
-            # sooner than the 60 s poll.
-            assert down.observed_at - stopped < 10 * DOWN
-        finally:
-            mon.stop()
+    driver.beat('m1')
+    mon.watch('g', got.append)
+    try:
+        clock.wait_for_sleepers()
+        # First seen at 0: the loop wakes at that deadline, not at 60 s.
+        assert clock.next_wakeup() == V_DOWN
+        driver.beat('m1')
+        tick(clock, driver, seconds=V_DOWN)
+        # Reading at the deadline sees the beat: up, not down.
+        wait_for(lambda: 'up' in kinds(got))
+        assert clock.next_wakeup() == 2 * V_DOWN
+        tick(clock, driver, seconds=V_DOWN - 0.5)
+        assert 'down' not in kinds(got)
+        tick(clock, driver, seconds=0.5)
+        wait_for(lambda: 'down' in kinds(got))
+        down = next(e for e in got if e.kind == 'down')
+        # Down comes a deadline after the last change seen, far
+        # sooner than the 60 s poll.
+        assert down.observed_at == 2 * V_DOWN
+    finally:
+        mon.stop()
 
 
 def test_push_reads_the_pushed_group_at_once():
@@ -147,16 +160,20 @@ def test_push_reads_the_pushed_group_at_once():
 def test_incremental_driver_is_read_with_its_cursor():
     driver = IncrementalDriver(make_conf())
     driver.beat('m1')
-    mon = Monitor(driver, make_conf(poll=0.02))
+    clock, mon = virtual_monitor(driver)
     sub = mon.watch('g')
     try:
-        wait_for(lambda: len(driver.reads) >= 3)
+        clock.wait_for_sleepers()
+        tick(clock, driver)
+        tick(clock, driver)
+        assert len(driver.reads) == 3
         # Unchanged members of an incremental read stay known...
         assert mon.member('g', 'm1') is not None
         # ...and go down at their deadline like any other.
-        got = []
-        wait_for(lambda: got.append(sub.get(0.1)) or
-                 'down' in kinds(e for e in got if e))
+        tick(clock, driver, seconds=V_DOWN - 2 * V_POLL)
+        got = [sub.get(1), sub.get(1)]
+        assert kinds(got) == ['joined', 'down']
+        assert got[1].observed_at == V_DOWN
     finally:
         mon.stop()
     assert driver.reads[0] == ('g', None)
@@ -166,12 +183,17 @@ def test_incremental_driver_is_read_with_its_cursor():
 def test_one_read_serves_several_groups_of_a_batched_driver(driver):
     driver.beat('a1', group='a')
     driver.beat('b1', group='b')
-    mon = Monitor(driver, make_conf(poll=0.02))
+    clock, mon = virtual_monitor(driver)
     mon.watch('a')
     mon.watch('b')
     try:
+        clock.wait_for_sleepers()
+        # The loop may have planned its first read before 'b' was added.
+        tick(clock, driver)
         before = len(driver.reads)
-        wait_for(lambda: len(driver.reads) >= before + 3)
+        for _ in range(3):
+            tick(clock, driver)
+        assert len(driver.reads) == before + 3
         assert [m.member_id for m in mon.members('a')] == ['a1']
         assert [m.member_id for m in mon.members('b')] == ['b1']
     finally:
@@ -180,21 +202,27 @@ def test_one_read_serves_several_groups_of_a_batched_driver(driver):
 
 
 def test_failed_reads_are_counted_and_members_go_down(driver):
-    mon = Monitor(driver, make_conf(poll=0.02))
+    clock, mon = virtual_monitor(driver)
     got = []
-    with Beater(driver, ['m1']):
-        mon.watch('g', got.append)
-        try:
-            wait_for(lambda: 'up' in kinds(got))
-            driver.fail = True
-            wait_for(lambda: 'down' in kinds(got))
-            assert mon.stats.fetch_errors > 0
-            assert 'memory backend is down' in mon.stats.last_error
-            driver.fail = False
-            wait_for(lambda: kinds(got).count('up') == 2)
-            assert mon.stats.consecutive_fetch_errors == 0
-        finally:
-            mon.stop()
+    driver.beat('m1')
+    mon.watch('g', got.append)
+    try:
+        clock.wait_for_sleepers()
+        tick(clock, driver, ['m1'])
+        wait_for(lambda: 'up' in kinds(got))
+        driver.fail = True
+        while clock.now() < V_POLL + V_DOWN:
+            tick(clock, driver, ['m1'])
+        wait_for(lambda: 'down' in kinds(got))
+        assert mon.stats.fetch_errors == mon.stats.consecutive_fetch_errors
+        assert mon.stats.fetch_errors == V_DOWN / V_POLL
+        assert 'memory backend is down' in mon.stats.last_error
+        driver.fail = False
+        tick(clock, driver, ['m1'])
+        wait_for(lambda: kinds(got).count('up') == 2)
+        assert mon.stats.consecutive_fetch_errors == 0
+    finally:
+        mon.stop()
 
 
 def test_watch_fails_when_the_first_read_fails(driver):
@@ -207,34 +235,36 @@ def test_watch_fails_when_the_first_read_fails(driver):
 
 
 def test_slow_subscriber_does_not_delay_a_fast_one(driver):
-    mon = Monitor(driver, make_conf(poll=0.02, queue=2))
+    clock, mon = virtual_monitor(driver, queue=2)
     release = threading.Event()
     slow, fast = [], []
+    members = ['m%d' % i for i in range(5)]
 
     def slow_cb(event):
         release.wait(10)
         slow.append(event)
 
-    with Beater(driver, ['m%d' % i for i in range(5)]) as beater:
-        mon.watch('g', slow_cb)
-        mon.watch('g', fast.append)
-        try:
-            wait_for(lambda: kinds(fast).count('up') == 5)
-            beater.members.clear()
-            wait_for(lambda: kinds(fast).count('down') == 5)
-            assert slow == []
-            slow_sub = mon.dispatcher.subscriptions[0]
-            assert slow_sub.counters.coalesced > 0
-            release.set()
-            # The slow one converges: its last word on every member is
-            # 'down', whatever was coalesced on the way.
-            wait_for(lambda: len(mon.dispatcher.subscriptions[0]
-                                 .queue) == 0 and len(slow) > 0)
-            time.sleep(0.05)
-            last = {e.member_id: e.kind for e in slow}
-            assert last == {'m%d' % i: 'down' for i in range(5)}
-        finally:
-            mon.stop()
+    for m in members:
+        driver.beat(m)
+    mon.watch('g', slow_cb)
+    mon.watch('g', fast.append)
+    try:
+        clock.wait_for_sleepers()
+        tick(clock, driver, members)
+        wait_for(lambda: kinds(fast).count('up') == 5)
+        tick(clock, driver, seconds=V_DOWN)
+        wait_for(lambda: kinds(fast).count('down') == 5)
+        assert slow == []
+        slow_sub = mon.dispatcher.subscriptions[0]
+        assert slow_sub.counters.coalesced > 0
+        release.set()
+        # The slow one converges: its last word on every member is
+        # 'down', whatever was coalesced on the way.
+        wait_for(lambda: {e.member_id: e.kind for e in slow}
+                 == {m: 'down' for m in members})
+        assert len(slow_sub.queue) == 0
+    finally:
+        mon.stop()
 
 
 def test_cancel_unwatches_the_group(driver):
