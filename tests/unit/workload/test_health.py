@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from heartbeat.testing.clock import VirtualClock
 from heartbeat.testing.waiting import wait_for
 from heartbeat.workload.errors import WorkloadError
 from heartbeat.workload.health import HealthChecker
@@ -143,29 +144,44 @@ def test_bad_settings_are_refused(kwargs, match):
 
 def test_the_thread_checks_in_the_background_and_stops(tmp_path):
     count = tmp_path / 'count'
+    clock = VirtualClock()
     checker = HealthChecker(command='sh -c "echo x >> %s"' % count,
-                            interval=0.05)
+                            interval=10.0, clock=clock)
+
+    def checks():
+        return len(count.read_text().split())
+
     checker.start()
     try:
-        wait_for(lambda: count.exists()
-                 and len(count.read_text().split()) >= 3)
+        clock.wait_for_sleepers()
+        assert checks() == 1 and clock.next_wakeup() == 10.0
+        clock.advance(9.5)
+        assert checks() == 1
+        clock.advance(0.5)
+        clock.wait_for_sleepers()
+        assert checks() == 2
+        clock.advance(10.0)
+        clock.wait_for_sleepers()
+        assert checks() == 3
         assert checker.latest().healthy is True
     finally:
         assert checker.stop(5)
-    seen = len(count.read_text().split())
-    time.sleep(0.2)
-    assert len(count.read_text().split()) == seen
+    clock.advance(100.0)
+    assert checks() == 3 and clock.sleepers() == 0
 
 
 def test_stop_kills_a_check_in_progress_without_recording_it(tmp_path):
     flag = tmp_path / 'healthy'
     flag.touch()
+    clock = VirtualClock()
     checker = HealthChecker(
         command='sh -c "test -e %s || sleep 30"' % flag, timeout=30,
-        interval=0.05)
+        interval=10.0, clock=clock)
     checker.start()
-    wait_for(lambda: checker.latest().healthy)
+    clock.wait_for_sleepers()
+    assert checker.latest().healthy
     flag.unlink()
+    clock.advance(10.0)
     wait_for(lambda: checker._proc is not None)
     start = time.monotonic()
     assert checker.stop(5)
@@ -193,10 +209,16 @@ class Flaky(HealthChecker):
 
 
 def test_the_thread_survives_a_check_that_raises():
-    checker = Flaky(command='true', interval=0.05)
+    clock = VirtualClock()
+    checker = Flaky(command='true', interval=10.0, clock=clock)
     checker.start()
     try:
-        result = wait_for(lambda: checker.latest().healthy)
-        assert result is True and checker.errors == 2
+        for errors in (1, 2):
+            clock.wait_for_sleepers()
+            assert checker.errors == errors
+            assert checker.latest().healthy is None
+            clock.advance(10.0)
+        clock.wait_for_sleepers()
+        assert checker.latest().healthy is True and checker.errors == 2
     finally:
         checker.stop(5)
