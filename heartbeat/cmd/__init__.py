@@ -97,7 +97,8 @@ def make_conf(argv: Sequence[str] | None, cli_opts: Sequence[cfg.Opt],
     conf.set_default('use_stderr', True)
     conf.register_cli_opts([*(_with_default(o) for o in cli_opts),
                             STRICT_OPT])
-    _parse(conf, list(sys.argv[1:] if argv is None else argv), description)
+    _parse(conf, list(sys.argv[1:] if argv is None else argv), description,
+           _flags(cli_opts))
     # A plugin that cannot be loaded is said once, by our error.
     levels = [*conf.default_log_levels, 'stevedore=ERROR']
     if quiet and not conf.debug:
@@ -115,21 +116,68 @@ def make_conf(argv: Sequence[str] | None, cli_opts: Sequence[cfg.Opt],
     return conf
 
 
-def _parse(conf: cfg.ConfigOpts, args: list[str], description: str) -> None:
+def _flags(cli_opts: Sequence[cfg.Opt]) -> set[str]:
+    """The command-line flags of a command's own options."""
+    flags = {'-h', '--help'}
+    for opt in cli_opts:
+        flags.add('--' + opt.name)
+        if isinstance(opt, cfg.BoolOpt):
+            flags.add('--no' + opt.name)
+    return flags
+
+
+def own_options_first(text: str, own: set[str]) -> str:
+    """argparse help with the command's own options before the others.
+
+    oslo.config sorts every option by name, so a command's few options are
+    lost among oslo.log's; the others go to a section of their own after
+    them.
+    """
+    lines = text.split('\n')
+    try:
+        start = lines.index('options:') + 1
+    except ValueError:
+        return text
+    end = start
+    while end < len(lines) and lines[end].startswith(' '):
+        end += 1
+    entries: list[list[str]] = []
+    for line in lines[start:end]:
+        if line.startswith('  -') or not entries:
+            entries.append([line])
+        else:
+            entries[-1].append(line)
+    mine = [e for e in entries if e[0].split()[0].rstrip(',') in own]
+    rest = [e for e in entries if e not in mine]
+    if not mine or not any(e[0].split()[0] == '--config-dir'
+                           for e in rest):
+        return text   # not the top-level help (a sub-command's, say)
+    body = [line for e in mine for line in e]
+    body += ['', 'configuration and logging options:']
+    body += [line for e in rest for line in e]
+    return '\n'.join(lines[:start] + body + lines[end:])
+
+
+def _parse(conf: cfg.ConfigOpts, args: list[str], description: str,
+           own: set[str] | None = None) -> None:
     """Parse ``args``; bad values and unreadable files in one line, rc 2.
 
     oslo.config reports a bad command-line value on stderr and exits 1,
     without the program's name: that is caught here and said the way
-    argparse says usage errors.
+    argparse says usage errors.  ``--help`` lists the ``own`` flags first.
     """
     prog = _prog[-1] if _prog else os.path.basename(sys.argv[0])
     captured = io.StringIO()
+    helped = io.StringIO()
     try:
-        with contextlib.redirect_stderr(captured):
+        with contextlib.redirect_stderr(captured), \
+                contextlib.redirect_stdout(helped):
             conf(args, project='heartbeat', prog=prog,
                  version=version(), description=description,
                  epilog=EXIT_STATUS)
     except SystemExit as exc:
+        sys.stdout.write(own_options_first(helped.getvalue(), own or set()))
+        sys.stdout.flush()
         text = captured.getvalue()
         if exc.code == 1 and text.startswith('argument --'):
             name, _, rest = text[len('argument --'):].partition(':')
@@ -139,10 +187,12 @@ def _parse(conf: cfg.ConfigOpts, args: list[str], description: str) -> None:
         sys.stderr.write(text)
         raise
     except OSError as err:
+        sys.stdout.write(helped.getvalue())
         sys.stderr.write(captured.getvalue())
         raise exception.ConfigError(
             'Cannot read config file %s: %s'
             % (err.filename, err.strerror or err)) from err
+    sys.stdout.write(helped.getvalue())
     sys.stderr.write(captured.getvalue())
 
 

@@ -8,6 +8,7 @@ and the command that repairs it (``repair-global``)."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 import json
 import sys
@@ -35,7 +36,13 @@ JSON_HELP = 'Print the result as one JSON object instead of a sentence.'
 
 
 def _add_parsers(subparsers: object) -> None:
-    sp = subparsers.add_parser(  # type: ignore[attr-defined]
+    def add(name: str, **kwargs: Any) -> Any:
+        # Each option's default in its help, as for the top-level options.
+        return subparsers.add_parser(  # type: ignore[attr-defined]
+            name, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            **kwargs)
+
+    sp = add(
         'init', help='Create or re-initialise the area at '
                      '[heartbeat_storage] path (refuses while members are '
                      'writing it).')
@@ -50,14 +57,14 @@ def _add_parsers(subparsers: object) -> None:
                          'checking for live members; a slower or failing '
                          'read makes init refuse (nobody can tell).')
     sp.add_argument('--json', action='store_true', help=JSON_HELP)
-    sp = subparsers.add_parser(  # type: ignore[attr-defined]
+    sp = add(
         'dump', help='Show the global slot and every host slot, valid or '
                      'not, and why not.')
     sp.add_argument('--all', action='store_true',
                     help='Also list empty slots.')
     sp.add_argument('--json', action='store_true',
                     help='Print JSON instead of a table.')
-    sp = subparsers.add_parser(  # type: ignore[attr-defined]
+    sp = add(
         'repair-global', help=REPAIR_GLOBAL_HELP,
         description=REPAIR_GLOBAL_HELP)
     sp.add_argument('--maintenance', choices=('none', 'global'),
@@ -70,7 +77,7 @@ def _add_parsers(subparsers: object) -> None:
                          'newer format version (only when no host runs a '
                          'newer heartbeat, so the version field is damage).')
     sp.add_argument('--json', action='store_true', help=JSON_HELP)
-    sp = subparsers.add_parser(  # type: ignore[attr-defined]
+    sp = add(
         'sanlock-init', help='Write the sanlock lockspace and the workload '
                              'resource lease into [fencing] lease_path '
                              '(through the local sanlock daemon).')

@@ -208,3 +208,20 @@ def test_local_cluster_json_summary_and_keep():
         assert {m['status'] for m in json.loads(after.stdout)} == {'left'}
     finally:
         shutil.rmtree(summary['workdir'], ignore_errors=True)
+
+
+@pytest.mark.parametrize('prog,first', [
+    ('heartbeat-member', '--group'), ('heartbeat-status', '--broker'),
+    ('heartbeat-local-cluster', '--down-time')])
+def test_own_options_come_before_oslo_logs(prog, first):
+    out = run(COMMANDS[prog], '--help').stdout
+    own = out.index('\n  %s' % first)
+    general = out.index('\nconfiguration and logging options:')
+    assert own < general < out.index('\n  --log-file')
+    assert out.index('\n  --config-file') > general
+
+
+def test_sub_command_help_shows_defaults():
+    out = ' '.join(run(COMMANDS['heartbeat-storage'], 'init',
+                       '--help').stdout.split())
+    assert 'refuse (nobody can tell). (default: 10.0)' in out
