@@ -79,7 +79,9 @@ class VirtualClock(Clock):
         # schedule more.
         self._lock = threading.RLock()
         self._sleepers: dict[int, tuple[float, Waitable]] = {}
-        self._tokens = itertools.count()
+        #: How many waits for a future deadline began so far: a test sees
+        #: a loop that was woken go back to sleep when this grows.
+        self.waits_begun = 0
 
     def now(self) -> float:
         """The current simulated time, in seconds."""
@@ -153,8 +155,9 @@ class VirtualClock(Clock):
         if self.advance_on_wait and math.isfinite(deadline):
             self.run_until(deadline)
             return waitable.wait(0)
-        token = next(self._tokens)
         with self._lock:
+            token = self.waits_begun
+            self.waits_begun += 1
             self._sleepers[token] = (deadline, waitable)
         try:
             if isinstance(waitable, threading.Condition):

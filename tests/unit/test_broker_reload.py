@@ -20,6 +20,7 @@ from heartbeat.conf import broker as broker_conf
 from heartbeat.conf import submonitors as sub_conf
 from heartbeat import exception
 from heartbeat.service import reload
+from heartbeat.testing.clock import VirtualClock
 from heartbeat.testing import config
 from heartbeat.testing.waiting import wait_for
 from tests.unit.test_broker_store import GatedDriver
@@ -153,84 +154,106 @@ class Counting(Submonitor):
 
 
 def test_runner_applies_a_shorter_interval_at_once():
+    clock = VirtualClock()
     conf = config.make_conf(register=[sub_conf.register_opts],
                             submonitors={'interval': 3600.0})
     mon = Counting(conf, Context())
-    run = runner.SubmonitorRunner([mon])
+    run = runner.SubmonitorRunner([mon], clock=clock)
     run.start()
     try:
-        wait_for(lambda: mon.calls == 1)
-        time.sleep(0.1)
+        clock.wait_for_sleepers()
+        assert mon.calls == 1 and clock.next_wakeup() == 3600.0
+        clock.advance(10.0)
         assert mon.calls == 1   # asleep for an hour
-        conf.set_override('interval', 0.05, 'submonitors')
+        conf.set_override('interval', 5.0, 'submonitors')
         run.reschedule()
-        wait_for(lambda: mon.calls > 5)
-        assert run.view()['counting'].interval_s == 0.05
+        # Due 5 s after the last measurement, that is now.
+        wait_for(lambda: mon.calls == 2)
+        clock.wait_for_sleepers()
+        assert clock.next_wakeup() == 15.0
+        clock.advance(5.0)
+        clock.wait_for_sleepers()
+        assert mon.calls == 3
+        assert run.view()['counting'].interval_s == 5.0
     finally:
         run.stop()
     assert not run._threads
 
 
 def test_domain_monitor_applies_a_shorter_interval_at_once():
+    clock = VirtualClock()
     calls = []
     interval = [3600.0]
 
     def probe():
-        calls.append(1)
+        calls.append(clock.now())
         return ProbeResult(True, 0.0)
 
     dom = DomainMonitor(probe, interval=lambda: interval[0],
-                        timeout=lambda: 1.0)
+                        timeout=lambda: 1.0, clock=clock)
     dom.start()
     try:
-        wait_for(lambda: len(calls) == 1)
-        time.sleep(0.1)
-        assert len(calls) == 1
-        interval[0] = 0.02
+        clock.wait_for_sleepers()
+        assert clock.next_wakeup() == 3600.0
+        clock.advance(1.0)
+        interval[0] = 2.0
         dom.reschedule()
-        wait_for(lambda: len(calls) > 5)
+        wait_for(lambda: clock.next_wakeup() == 2.0)
+        clock.advance(1.0)
+        clock.wait_for_sleepers()
+        clock.advance(2.0)
+        clock.wait_for_sleepers()
+        assert calls == [0.0, 2.0, 4.0]
     finally:
         dom.stop()
-    count = len(calls)
-    time.sleep(0.1)
-    assert len(calls) <= count + 1
+    clock.advance(100.0)
+    assert calls == [0.0, 2.0, 4.0]
 
 
 def test_writer_applies_a_shorter_report_interval_at_once():
+    clock = VirtualClock()
     store = StatusStore('hosts', 'me', down_time=5.0,
-                        stall_after=lambda: 10.0)
+                        stall_after=lambda: 10.0, clock=clock)
     driver = GatedDriver()
     driver.gate.set()
     interval = [3600.0]
     writer = WriterThread(store, driver, NullConnection(),
                           report_interval=lambda: interval[0],
                           peer_interval=lambda: 3600.0,
-                          retry_interval=lambda: 0.05)
+                          retry_interval=lambda: 0.05, clock=clock)
     writer.start()
     try:
-        wait_for(lambda: len(driver.published) == 1)
-        time.sleep(0.1)
+        clock.wait_for_sleepers()
         assert len(driver.published) == 1
-        interval[0] = 0.02
+        assert clock.next_wakeup() == 3600.0
+        interval[0] = 2.0
         writer.reschedule()
-        wait_for(lambda: len(driver.published) > 5)
+        wait_for(lambda: clock.next_wakeup() == 2.0)
+        for beats in (2, 3):
+            clock.advance(2.0)
+            clock.wait_for_sleepers()
+            assert len(driver.published) == beats
     finally:
         assert writer.stop(timeout=5)
     assert driver.published[-1] == 'left'
 
 
 def test_reschedule_wakes_nothing_when_nothing_changed():
+    clock = VirtualClock()
     conf = config.make_conf(register=[sub_conf.register_opts],
                             submonitors={'interval': 3600.0})
     mon = Counting(conf, Context())
-    run = runner.SubmonitorRunner([mon])
+    run = runner.SubmonitorRunner([mon], clock=clock)
     run.start()
     try:
-        wait_for(lambda: mon.calls == 1)
-        for _ in range(20):
+        clock.wait_for_sleepers()
+        for _ in range(3):
+            # Woken, the runner goes back to sleep without measuring.
+            begun = clock.waits_begun
             run.reschedule()
-        time.sleep(0.1)
-        assert mon.calls == 1
+            wait_for(lambda begun=begun: clock.waits_begun > begun
+                     and clock.sleepers() == 1, interval=0.001)
+            assert mon.calls == 1 and clock.next_wakeup() == 3600.0
     finally:
         stopper = threading.Thread(target=run.stop)
         stopper.start()

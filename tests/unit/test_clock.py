@@ -66,7 +66,7 @@ def test_a_virtual_wait_ends_when_time_is_moved_past_it(kind):
     out = []
     thread = sleeper(clock, kind(), 30.0, out)
     clock.wait_for_sleepers()
-    assert clock.next_wakeup() == 30.0
+    assert clock.next_wakeup() == 30.0 and clock.waits_begun == 1
     clock.advance(29.0)
     thread.join(0.05)
     assert out == [] and clock.sleepers() == 1
