@@ -1,4 +1,4 @@
-"""The broker's local RPC server: a unix socket, one thread per client.
+"""The broker's local RPC server: a unix socket, one thread per caller.
 
 The socket is created with mode 0660 (and optionally handed to a group);
 every connection's peer credentials (``SO_PEERCRED``) are checked against
@@ -7,21 +7,29 @@ read.  A client that sends a frame the decoder cannot trust gets an error
 reply and is disconnected; every other failure is one error reply.
 
 Slow and idle clients cannot lock callers out (see
-:class:`ConnectionTable`): a request must arrive whole, and its answer be
-taken, within the read timeout; a connection without a request for the idle
-timeout is closed; and once fewer than the reserved connections are free,
-each new connection closes the stalest one that is not in a call, so that
-a fresh well-formed call is always served.
+:class:`~heartbeat.broker.admission.ConnectionTable`): a request must arrive
+whole, and its answer be taken, within the read timeout; a connection
+without a request for the idle timeout is closed; and once fewer than the
+reserved connections are free, each new connection closes the stalest one
+not in a call of the process that holds the most, so that a fresh
+well-formed call is always served.  A call lasts until its answer is sent.
+
+One selector thread accepts every connection, checks its credentials and
+reads it until its first whole request; only then does the connection get
+a thread of its own.  A slow client therefore costs a file descriptor and
+a table entry, never a thread start, and the accept queue drains at the
+speed of a few system calls per connection however fast slow clients
+reconnect: a fresh caller does not wait long behind them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Hashable
 from collections.abc import Iterable
 import dataclasses
 import grp
 import os
+import selectors
 import socket
 import stat
 import struct
@@ -31,10 +39,15 @@ from typing import Any
 
 from oslo_log import log as logging
 
+from heartbeat.broker.admission import ConnectionLimits
+from heartbeat.broker.admission import ConnectionTable
 from heartbeat.broker.dispatcher import Dispatcher
 from heartbeat.broker import errors
 from heartbeat.broker import protocol
 from heartbeat import exception
+
+__all__ = ['Authorizer', 'ConnectionLimits', 'ConnectionTable', 'Peer',
+           'RPCServer', 'peer_of']
 
 LOG = logging.getLogger(__name__)
 
@@ -42,6 +55,11 @@ PEERCRED = struct.Struct('3i')
 #: Returns the allowed (uids, gids).
 AllowedIds = Callable[[], tuple[Iterable[int], Iterable[int]]]
 RECV_SIZE = 65536
+#: Seconds between two checks of the read timeout of connections that have
+#: not sent a whole request yet (the selector thread's longest sleep).
+SWEEP_INTERVAL = 0.05
+#: Connections accepted in one pass before the selector reads the others.
+ACCEPT_BATCH = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,143 +94,14 @@ class Authorizer:
         return peer.uid in set(uids) or peer.gid in set(gids)
 
 
-@dataclasses.dataclass(frozen=True)
-class ConnectionLimits:
-    """How many connections the server keeps, and for how long.
-
-    ``reserved`` of the ``max_connections`` are kept free for new callers
-    (at most ``max_connections - 1`` are).  ``read_timeout`` bounds the time
-    from connecting, or from the first byte of a request, to the request's
-    last byte, and the time a client may take to read its answer.
-    ``idle_timeout`` bounds the time between two requests.
-    """
-
-    max_connections: int = 64
-    reserved: int = 8
-    read_timeout: float = 2.0
-    idle_timeout: float = 60.0
-
-    @classmethod
-    def from_options(cls, group: Any) -> ConnectionLimits:
-        """The limits in a ``[broker]`` option group."""
-        return cls(max_connections=group.max_connections,
-                   reserved=group.reserved_connections,
-                   read_timeout=group.client_read_timeout,
-                   idle_timeout=group.client_idle_timeout)
-
-    @property
-    def soft_limit(self) -> int:
-        """Open connections above which each new one closes the stalest."""
-        return self.max_connections - min(self.reserved,
-                                          self.max_connections - 1)
-
-
-@dataclasses.dataclass
-class _Entry:
-    progress: float
-    frame_started: float | None = None
-    in_call: bool = False
-    served: int = 0
-
-
-class ConnectionTable:
-    """Which connections to keep, which to close: pure bookkeeping.
-
-    Connections are keyed by any hashable (the server uses the socket);
-    every method takes the current monotonic time, so the rules are tested
-    without sockets or sleeps.  A connection's staleness is the time since
-    its last whole request (or since it connected): a client that sends one
-    byte at a time, or nothing, never makes progress, while a working
-    caller does on every call.  Connections in a call are never chosen.
-    """
-
-    def __init__(self) -> None:
-        self._entries: dict[Hashable, _Entry] = {}
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self._entries
-
-    def admit(self, key: Hashable, now: float,
-              limits: ConnectionLimits) -> list[Hashable] | None:
-        """Add ``key``; the connections to close for it, or None if full.
-
-        None means every connection is in a call and the table is at
-        ``max_connections``: refuse the new one.
-        """
-        victims: list[Hashable] = []
-        while len(self._entries) >= limits.soft_limit:
-            victim = self._stalest()
-            if victim is None:
-                break
-            del self._entries[victim]
-            victims.append(victim)
-        if len(self._entries) >= limits.max_connections:
-            return None
-        self._entries[key] = _Entry(progress=now)
-        return victims
-
-    def _stalest(self) -> Hashable | None:
-        candidates = [(entry.progress, key)
-                      for key, entry in self._entries.items()
-                      if not entry.in_call]
-        if not candidates:
-            return None
-        return min(candidates, key=lambda item: item[0])[1]
-
-    def discard(self, key: Hashable) -> None:
-        """Forget ``key`` (closed, or evicted already)."""
-        self._entries.pop(key, None)
-
-    def received(self, key: Hashable, now: float, requests: int,
-                 pending: int) -> None:
-        """``requests`` whole requests arrived; ``pending`` bytes wait."""
-        entry = self._entries.get(key)
-        if entry is None:
-            return
-        if requests:
-            entry.progress = now
-            entry.served += requests
-            entry.frame_started = None
-        if pending and entry.frame_started is None:
-            entry.frame_started = now
-        elif not pending:
-            entry.frame_started = None
-
-    def set_in_call(self, key: Hashable, in_call: bool, now: float) -> None:
-        """Mark ``key`` as running a call (never closed meanwhile)."""
-        entry = self._entries.get(key)
-        if entry is not None:
-            entry.in_call = in_call
-            if not in_call:
-                entry.progress = now
-
-    def remaining(self, key: Hashable, now: float,
-                  limits: ConnectionLimits) -> float:
-        """Seconds ``key`` may still wait for its next bytes (<= 0: close).
-
-        Until its first whole request, and while a request is incomplete,
-        the read timeout applies; between requests, the idle timeout.
-        """
-        entry = self._entries.get(key)
-        if entry is None:
-            return 0.0
-        if entry.frame_started is not None:
-            return entry.frame_started + limits.read_timeout - now
-        if not entry.served:
-            return entry.progress + limits.read_timeout - now
-        return entry.progress + limits.idle_timeout - now
-
-
 class RPCServer:
     """Serves a :class:`Dispatcher` on a unix socket until stopped.
 
     ``limits`` returns the current :class:`ConnectionLimits`; it is called
-    on every accept and every wait for bytes, so that a reload takes effect
-    at once.  Without it, the defaults apply with ``max_connections``.
-    :attr:`counters` counts the connections refused, evicted and timed out.
+    on every pass of accepts and every wait for bytes, so that a reload
+    takes effect at once.  Without it, the defaults apply with
+    ``max_connections``.  :attr:`counters` counts the connections refused,
+    evicted and timed out.
     """
 
     def __init__(self, path: str, dispatcher: Dispatcher,
@@ -236,6 +125,11 @@ class RPCServer:
         self._lock = threading.Lock()
         self._clients = ConnectionTable()
         self._socks: set[socket.socket] = set()
+        # Connections without a whole request yet, owned by the selector
+        # thread: only it reads, closes or hands them over.
+        self._waiting: dict[socket.socket, protocol.FrameDecoder] = {}
+        self._selector: selectors.BaseSelector | None = None
+        self._waker: tuple[socket.socket, socket.socket] | None = None
         self._stopping = threading.Event()
 
     # -- lifecycle ---------------------------------------------------------
@@ -244,7 +138,13 @@ class RPCServer:
         """Bind the socket (0660) and start accepting."""
         self._stopping.clear()
         self._sock = self._bind()
-        self._thread = threading.Thread(target=self._accept_loop,
+        self._sock.setblocking(False)
+        self._waker = socket.socketpair()
+        self._waker[0].setblocking(False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._sock, selectors.EVENT_READ)
+        self._selector.register(self._waker[0], selectors.EVENT_READ)
+        self._thread = threading.Thread(target=self._select_loop,
                                         name='broker-rpc-accept',
                                         daemon=True)
         self._thread.start()
@@ -308,7 +208,7 @@ class RPCServer:
         self._stopping.set()
         sock = self._sock
         if sock is not None:
-            self._wake_accept()
+            self._wake()
             if self._thread is not None:
                 self._thread.join(timeout=5.0)
                 self._thread = None
@@ -321,56 +221,111 @@ class RPCServer:
         with self._lock:
             clients = list(self._socks)
         for client in clients:
+            self._hang_up(client)
+
+    def _wake(self) -> None:
+        if self._waker is not None:
             try:
-                client.shutdown(socket.SHUT_RDWR)
+                self._waker[1].send(b'x')
             except OSError:
-                pass  # already gone
+                pass  # a wake-up is pending already
 
-    def _wake_accept(self) -> None:
-        # Closing a listening socket does not wake a blocked accept() in
-        # every runtime (eventlet); a connection always does.
-        waker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # -- the selector thread: accepts and first requests -------------------
+
+    def _select_loop(self) -> None:
+        selector = self._selector
+        waker = self._waker
+        assert selector is not None and waker is not None
+        next_sweep = self.clock() + SWEEP_INTERVAL
         try:
-            waker.settimeout(1.0)
-            waker.connect(self.path)
-        except OSError:
-            pass  # the accept loop is gone already
+            while not self._stopping.is_set():
+                timeout = max(0.0, next_sweep - self.clock())
+                ready = [key.fileobj for key, _ in selector.select(timeout)]
+                # Requests first: the accepts may evict their connections.
+                ready.sort(key=lambda sock: sock is self._sock)
+                for sock in ready:
+                    self._ready(sock, waker[0])
+                if self.clock() >= next_sweep:
+                    self._sweep()
+                    next_sweep = self.clock() + SWEEP_INTERVAL
         finally:
-            waker.close()
+            for client in list(self._waiting):
+                self._close_waiting(client)
+            selector.close()
+            for end in waker:
+                end.close()
+            self._selector = self._waker = None
 
-    # -- serving -----------------------------------------------------------
+    def _ready(self, sock: Any, waker: socket.socket) -> None:
+        try:
+            if sock is self._sock:
+                self._accept_ready()
+            elif sock is waker:
+                self._drain_waker()
+            elif sock in self._waiting:
+                # (Not when an accept of the same pass evicted it.)
+                self._read_waiting(sock)
+        except Exception:
+            LOG.exception('Broker RPC selector failed on a connection; '
+                          'carrying on')
+            if sock in self._waiting:
+                self._close_waiting(sock)
 
-    def _accept_loop(self) -> None:
-        while not self._stopping.is_set():
+    def _drain_waker(self) -> None:
+        assert self._waker is not None
+        try:
+            self._waker[0].recv(4096)
+        except OSError:
+            pass  # nothing left to read
+
+    def _accept_ready(self) -> None:
+        """Accept a batch of what the backlog holds.
+
+        A batch is at most a quarter of the connections kept before
+        evictions start, so that a connection accepted in it is read at
+        least once more before newer ones can evict it.
+        """
+        limits: ConnectionLimits | None = None
+        batch = 1
+        while batch > 0:
+            batch -= 1
             sock = self._sock
-            if sock is None:
+            if sock is None or self._stopping.is_set():
                 return
             try:
                 client, _ = sock.accept()
-                if self._stopping.is_set():
-                    client.close()
-                    return
+            except BlockingIOError:
+                return
             except OSError:
-                if self._stopping.is_set():
-                    return
                 LOG.exception('Broker RPC accept failed; carrying on')
-                continue
+                return
             try:
-                self._admit(client)
+                if limits is None:
+                    limits = self.limits()
+                    batch = min(ACCEPT_BATCH, limits.soft_limit // 4)
+                self._admit(client, limits)
             except Exception:
-                # One connection's failure (no thread left, limits that
-                # cannot be read) must not end the accept loop.
+                # One connection's failure (limits that cannot be read)
+                # must not end the selector thread.
                 LOG.exception('Cannot serve a broker RPC connection; '
                               'closing it and carrying on')
-                with self._lock:
-                    self._clients.discard(client)
-                    self._socks.discard(client)
-                client.close()
+                self._close_waiting(client)
 
-    def _admit(self, client: socket.socket) -> None:
-        limits = self.limits()
+    def _admit(self, client: socket.socket, limits: ConnectionLimits) -> None:
+        client.setblocking(False)
+        peer = peer_of(client)
+        if not self.authorizer.permits(peer):
+            LOG.warning('Refusing broker RPC from pid %d uid %d gid %d: '
+                        'not in [broker] allowed_uids/allowed_gids.',
+                        peer.pid, peer.uid, peer.gid)
+            self._refuse(client, 'PermissionDenied',
+                         'uid %d / gid %d may not call this broker; add '
+                         'it to [broker] allowed_uids or allowed_gids'
+                         % (peer.uid, peer.gid))
+            return
         with self._lock:
-            victims = self._clients.admit(client, self.clock(), limits)
+            victims = self._clients.admit(client, self.clock(), limits,
+                                          owner=peer.pid)
             if victims is not None:
                 self._socks.add(client)
                 self.counters['evicted'] += len(victims)
@@ -385,52 +340,132 @@ class RPCServer:
         for victim in victims:
             LOG.debug('Closing the stalest broker RPC connection to make '
                       'room for a new caller')
-            self._hang_up(victim)
-        threading.Thread(target=self._serve, args=(client,),
-                         name='broker-rpc-client', daemon=True).start()
+            if victim in self._waiting:
+                self._close_waiting(victim)
+            else:
+                self._hang_up(victim)  # its thread sees end of file
+        assert self._selector is not None
+        self._waiting[client] = protocol.FrameDecoder(self.max_frame)
+        self._selector.register(client, selectors.EVENT_READ)
+        # A caller sends its request as soon as it connects: take it now,
+        # before the rest of the batch may evict the connection.
+        self._read_waiting(client)
+
+    def _read_waiting(self, client: socket.socket) -> None:
+        """Read a connection that has not sent a whole request yet."""
+        decoder = self._waiting[client]
+        try:
+            data = client.recv(RECV_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as err:
+            LOG.debug('Broker RPC client went away: %s', err)
+            data = b''
+        if not data:
+            self._close_waiting(client)
+            return
+        try:
+            frames = decoder.feed(data)
+        except errors.ProtocolError as err:
+            self._send_now(client, protocol.error_response(
+                None, 'ProtocolError', str(err)))
+            self._close_waiting(client)
+            return
+        with self._lock:
+            self._clients.received(client, self.clock(), len(frames),
+                                   decoder.pending)
+        if frames:
+            self._hand_over(client, decoder, frames)
+
+    def _hand_over(self, client: socket.socket,
+                   decoder: protocol.FrameDecoder,
+                   frames: list[protocol.Frame]) -> None:
+        """Give a connection with whole requests a thread of its own."""
+        assert self._selector is not None
+        self._selector.unregister(client)
+        del self._waiting[client]
+        with self._lock:
+            # Its request is whole: it is served, not evicted.
+            self._clients.set_in_call(client, True, self.clock())
+        client.setblocking(True)
+        try:
+            threading.Thread(target=self._serve,
+                             args=(client, decoder, frames),
+                             name='broker-rpc-client', daemon=True).start()
+        except RuntimeError:
+            LOG.exception('Cannot start a thread for a broker RPC caller; '
+                          'closing its connection')
+            self._forget(client)
+            client.close()
+
+    def _sweep(self) -> None:
+        """Close the waiting connections past their read timeout."""
+        if not self._waiting:
+            return
+        try:
+            limits = self.limits()
+        except Exception:
+            LOG.exception('Cannot read the broker RPC connection limits; '
+                          'checking the read timeouts later')
+            return
+        now = self.clock()
+        with self._lock:
+            late = [client for client in self._waiting
+                    if self._clients.remaining(client, now, limits) <= 0]
+            self.counters['timed_out'] += len(late)
+        for client in late:
+            LOG.debug('Closing a broker RPC connection that sent no '
+                      'whole request in time')
+            self._close_waiting(client)
+
+    def _close_waiting(self, client: socket.socket) -> None:
+        if self._waiting.pop(client, None) is not None:
+            assert self._selector is not None
+            self._selector.unregister(client)
+        self._forget(client)
+        client.close()
+
+    def _forget(self, client: socket.socket) -> None:
+        with self._lock:
+            self._clients.discard(client)
+            self._socks.discard(client)
 
     @staticmethod
     def _hang_up(client: Any) -> None:
-        # Its thread sees end of file and closes it.
         try:
             client.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass  # already gone
 
     @staticmethod
-    def _refuse(client: socket.socket, kind: str, message: str) -> None:
+    def _send_now(client: socket.socket, data: bytes) -> None:
+        # The selector thread never waits for a client: a reply that does
+        # not fit the socket's buffer at once is dropped with the client.
         try:
-            # A client that reads nothing must not hold the caller up.
-            client.settimeout(0.1)
-            client.sendall(protocol.error_response(None, kind, message))
+            client.send(data)
         except OSError:
             pass  # the client is gone already; nothing to tell it
-        finally:
-            client.close()
 
-    def _serve(self, client: socket.socket) -> None:
+    def _refuse(self, client: socket.socket, kind: str, message: str) -> None:
+        self._send_now(client, protocol.error_response(None, kind, message))
+        client.close()
+
+    # -- a caller's own thread ---------------------------------------------
+
+    def _serve(self, client: socket.socket, decoder: protocol.FrameDecoder,
+               frames: list[protocol.Frame]) -> None:
         try:
-            peer = peer_of(client)
-            if not self.authorizer.permits(peer):
-                LOG.warning('Refusing broker RPC from pid %d uid %d gid %d: '
-                            'not in [broker] allowed_uids/allowed_gids.',
-                            peer.pid, peer.uid, peer.gid)
-                self._refuse(client, 'PermissionDenied',
-                             'uid %d / gid %d may not call this broker; add '
-                             'it to [broker] allowed_uids or allowed_gids'
-                             % (peer.uid, peer.gid))
-                return
-            self._converse(client)
+            for frame in frames:
+                self._answer(client, frame)
+            self._converse(client, decoder)
         except OSError as err:
             LOG.debug('Broker RPC client went away: %s', err)
         finally:
-            with self._lock:
-                self._clients.discard(client)
-                self._socks.discard(client)
+            self._forget(client)
             client.close()
 
-    def _converse(self, client: socket.socket) -> None:
-        decoder = protocol.FrameDecoder(self.max_frame)
+    def _converse(self, client: socket.socket,
+                  decoder: protocol.FrameDecoder) -> None:
         while not self._stopping.is_set():
             data = self._receive(client)
             if not data:
@@ -470,18 +505,19 @@ class RPCServer:
                 continue
 
     def _answer(self, client: socket.socket, frame: protocol.Frame) -> None:
-        if frame.kind != protocol.REQUEST:
-            reply = protocol.error_response(
-                None, 'BadRequest', 'expected a request frame')
-        else:
-            with self._lock:
-                self._clients.set_in_call(client, True, self.clock())
-            try:
+        with self._lock:
+            self._clients.set_in_call(client, True, self.clock())
+        try:
+            if frame.kind != protocol.REQUEST:
+                reply = protocol.error_response(
+                    None, 'BadRequest', 'expected a request frame')
+            else:
                 reply = self.dispatcher.dispatch(frame.body)
-            finally:
-                with self._lock:
-                    self._clients.set_in_call(client, False, self.clock())
-        # A client that does not take its answer is as slow as one that
-        # does not send its request.
-        client.settimeout(self.limits().read_timeout)
-        client.sendall(reply)
+            # A client that does not take its answer is as slow as one
+            # that does not send its request.  Until it has it, the call
+            # is not over: an eviction would lose an answer computed.
+            client.settimeout(self.limits().read_timeout)
+            client.sendall(reply)
+        finally:
+            with self._lock:
+                self._clients.set_in_call(client, False, self.clock())

@@ -3,6 +3,8 @@
 import os
 import socket
 import stat
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -12,6 +14,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 import pytest
 
+from heartbeat.broker.admission import ConnectionLimits
+from heartbeat.broker.admission import ConnectionTable
 from heartbeat.broker.client import BrokerClient
 from heartbeat.broker.dispatcher import Dispatcher
 from heartbeat.broker.dispatcher import Method
@@ -19,8 +23,6 @@ from heartbeat.broker.dispatcher import Param
 from heartbeat.broker import errors
 from heartbeat.broker import protocol
 from heartbeat.broker.server import Authorizer
-from heartbeat.broker.server import ConnectionLimits
-from heartbeat.broker.server import ConnectionTable
 from heartbeat.broker.server import Peer
 from heartbeat.broker.server import RPCServer
 from heartbeat.conf import broker as broker_opts
@@ -382,7 +384,10 @@ def test_fresh_caller_is_served_while_slow_clients_fill_the_server(
     slow = [connect(small_server.path) for _ in range(20)]
     try:
         for sock in slow:
-            sock.sendall(b'H')  # the start of a frame, never finished
+            try:
+                sock.sendall(b'H')  # the start of a frame, never finished
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # evicted already by a newer one
         for _ in range(5):
             with BrokerClient(small_server.path, timeout=1) as client:
                 assert client.call('ping') == 'pong'
@@ -404,3 +409,55 @@ def test_accept_loop_survives_limits_that_cannot_be_read(small_server):
     small_server.limits = lambda: good
     with BrokerClient(small_server.path, timeout=2) as client:
         assert client.call('ping') == 'pong'
+
+
+def test_table_evicts_from_the_owner_holding_the_most():
+    table = ConnectionTable()
+    limits = ConnectionLimits(max_connections=4, reserved=1)
+    assert table.admit('caller', 0.0, limits, owner=1) == []
+    for n, key in enumerate('xy'):
+        assert table.admit(key, 1.0 + n, limits, owner=2) == []
+    # The caller's connection is the stalest, but owner 2 holds more.
+    assert table.admit('z', 3.0, limits, owner=2) == ['x']
+    assert table.admit('w', 4.0, limits, owner=2) == ['y']
+    assert 'caller' in table
+    # Once the owners hold as many, the stalest goes, as without owners.
+    table.discard('z')
+    assert table.admit('u', 5.0, limits, owner=3) == []
+    assert table.admit('v', 6.0, limits, owner=4) == ['caller']
+
+
+def test_a_caller_is_served_while_another_process_floods_the_server(
+        small_server):
+    small_server.limits_box['value'] = ConnectionLimits(
+        max_connections=8, reserved=2, read_timeout=30.0, idle_timeout=30.0)
+    # The caller connects first and waits before it sends its request:
+    # the flood that follows evicts its own connections, not the caller's.
+    caller = connect(small_server.path)
+    flood = subprocess.Popen(
+        [sys.executable, '-c', FLOOD, small_server.path],
+        stdout=subprocess.PIPE)
+    try:
+        assert flood.stdout.readline() == b'done\n'
+        wait_for(lambda: small_server.counters['evicted'] >= 20)
+        caller.sendall(protocol.request(1, 'ping', {}))
+        frame = protocol.FrameDecoder().feed(caller.recv(65536))[0]
+        assert protocol.decode_response(frame.body).result == 'pong'
+    finally:
+        caller.close()
+        flood.kill()
+        flood.wait()
+
+
+#: Opens 30 connections, one after the other, and keeps them.
+FLOOD = '''
+import socket, sys, time
+socks = []
+for _ in range(30):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(sys.argv[1])
+    socks.append(sock)
+    time.sleep(0.005)
+print('done', flush=True)
+time.sleep(30)
+'''
