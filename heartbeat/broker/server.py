@@ -239,7 +239,9 @@ class RPCServer:
         next_sweep = self.clock() + SWEEP_INTERVAL
         try:
             while not self._stopping.is_set():
-                timeout = max(0.0, next_sweep - self.clock())
+                # Nothing to time out: sleep until a connection comes.
+                timeout = (max(0.0, next_sweep - self.clock())
+                           if self._waiting else None)
                 ready = [key.fileobj for key, _ in selector.select(timeout)]
                 # Requests first: the accepts may evict their connections.
                 ready.sort(key=lambda sock: sock is self._sock)
