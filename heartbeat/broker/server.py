@@ -301,6 +301,11 @@ class RPCServer:
             except OSError:
                 LOG.exception('Broker RPC accept failed; carrying on')
                 return
+            if not isinstance(client, socket.socket):
+                # eventlet's green socket hands out the raw socket when it
+                # accepts without blocking: make it green again, or its
+                # caller's thread would block the whole process.
+                client = socket.socket(fileno=client.detach())
             try:
                 if limits is None:
                     limits = self.limits()
