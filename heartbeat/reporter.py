@@ -19,6 +19,7 @@ from typing import Any
 from oslo_log import log as logging
 
 from heartbeat.drivers.base import Driver
+from heartbeat.metrics.timing import Histogram
 from heartbeat.model import Report
 from heartbeat import timer
 
@@ -73,6 +74,8 @@ class Reporter:
         self.incarnation = random.SystemRandom().getrandbits(63)
         self.seq = 0
         self.counters = Counters()
+        #: Seconds each successful publish took.
+        self.publish_seconds = Histogram()
         self._state = State()
         self._lock = threading.Lock()
         self._timer: Any = None
@@ -99,7 +102,9 @@ class Reporter:
         with self._lock:
             try:
                 report = self.next_report()
+                started = self.clock()
                 self.driver.publish(report)
+                self.publish_seconds.observe(self.clock() - started)
             except Exception as err:
                 c = self.counters
                 c.failures += 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -23,14 +24,19 @@ from heartbeat.broker.client import BrokerClient
 from heartbeat import conf as hb_conf
 from heartbeat.conf import agent as agent_conf
 from heartbeat.conf import fencing as fencing_conf
+from heartbeat.conf import metrics as metrics_conf
 from heartbeat.conf import workload as workload_conf
 from heartbeat import exception
+from heartbeat import metrics
 from heartbeat.service.daemon import ReloadableService
 from heartbeat.service import notify
 from heartbeat.service.reload import Area
 from heartbeat.service.reload import ReloadResult
 from heartbeat.workload.health import HealthChecker
 from heartbeat.workload.process import WorkloadProcess
+
+if TYPE_CHECKING:
+    from heartbeat.metrics.endpoint import MetricsEndpoint
 
 LOG = logging.getLogger(__name__)
 
@@ -46,12 +52,14 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     agent_conf.register_opts(conf)
     workload_conf.register_opts(conf)
     fencing_conf.register_opts(conf)
+    metrics_conf.register_opts(conf)
 
 
 def validate(conf: cfg.ConfigOpts) -> None:
     """Refuse option combinations that cannot work (ConfigError)."""
     hb_conf.validate(conf)
     agent_conf.validate(conf)
+    metrics_conf.validate(conf)
     # Reads every value now: one out of its range is refused here, before
     # the launcher forks, not in the worker.
     settings_mod.from_conf(conf)
@@ -94,6 +102,7 @@ class AgentService(ReloadableService):
         super().__init__(conf, register_opts, _areas, PROG,
                          validate=validate)
         self.loop: AgentLoop | None = None
+        self.metrics: MetricsEndpoint | None = None
         self._seen: object = None
         self._seen_at = time.monotonic()
 
@@ -102,6 +111,8 @@ class AgentService(ReloadableService):
         validate(self.conf)
         self.loop = build_loop(self.conf)
         self.loop.start()
+        self.metrics = metrics.serve(self.conf, self.conf.metrics.agent_port,
+                                     agent=self.loop)
         LOG.info('%s started: broker %s, workload %r, loop every %.1fs.',
                  PROG, self.conf.agent.broker_socket,
                  self.conf.workload.command, self.conf.agent.loop_interval)
@@ -129,6 +140,9 @@ class AgentService(ReloadableService):
         return None
 
     def _stop(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stop()
+            self.metrics = None
         if self.loop is not None:
             self.loop.stop()
             self.loop = None

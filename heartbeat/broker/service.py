@@ -14,6 +14,8 @@ a restart.  The lifecycle and the reload are
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from oslo_config import cfg
 from oslo_log import log as logging
 
@@ -25,11 +27,17 @@ from heartbeat.broker.server import Authorizer
 from heartbeat.broker.server import ConnectionLimits
 from heartbeat.broker.server import RPCServer
 from heartbeat import conf as hb_conf
+from heartbeat.conf import metrics as metrics_conf
 from heartbeat.conf import opts as hb_opts
 from heartbeat import exception
+from heartbeat import metrics
+from heartbeat.metrics.timing import Timings
 from heartbeat.service.daemon import ReloadableService
 from heartbeat.service.reload import Area
 from heartbeat.service.reload import ReloadResult
+
+if TYPE_CHECKING:
+    from heartbeat.metrics.endpoint import MetricsEndpoint
 
 LOG = logging.getLogger(__name__)
 
@@ -37,6 +45,18 @@ PROG = 'heartbeat-broker'
 
 #: Seconds the watchdog's ping of the broker's own socket may take.
 ALIVE_TIMEOUT = 5.0
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    """Every option the broker daemon reads."""
+    core.register_opts(conf)
+    metrics_conf.register_opts(conf)
+
+
+def validate(conf: cfg.ConfigOpts) -> None:
+    """Refuse option combinations that cannot work (ConfigError)."""
+    hb_conf.validate(conf)
+    metrics_conf.validate(conf)
 
 
 def _areas() -> list[Area]:
@@ -47,10 +67,15 @@ class BrokerService(ReloadableService):
     """The broker and its RPC server as one oslo.service service."""
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
-        super().__init__(conf, core.register_opts, _areas, PROG,
-                         validate=hb_conf.validate)
+        super().__init__(conf, register_opts, _areas, PROG,
+                         validate=validate)
+        # Built before the launcher forks: a missing prometheus-client is
+        # refused here, in one line, not in the worker.
+        register_opts(conf)
+        metrics_conf.validate(conf)
         self.broker: core.Broker | None = None
         self.server: RPCServer | None = None
+        self.metrics: MetricsEndpoint | None = None
 
     def _start(self) -> None:
         conf = self.conf
@@ -63,14 +88,20 @@ class BrokerService(ReloadableService):
         self.broker.start()
         authorizer = Authorizer(lambda: (conf.broker.allowed_uids,
                                          conf.broker.allowed_gids))
+        dispatcher = api.dispatcher_for(self.broker)
+        if conf.metrics.enabled:
+            dispatcher.timings = Timings()
         self.server = RPCServer(
-            conf.broker.socket_path, api.dispatcher_for(self.broker),
+            conf.broker.socket_path, dispatcher,
             authorizer, max_connections=conf.broker.max_connections,
             max_frame=conf.broker.max_frame_bytes or
             protocol.DEFAULT_MAX_FRAME,
             group=conf.broker.socket_group,
             limits=lambda: ConnectionLimits.from_options(conf.broker))
         self.server.start()
+        self.metrics = metrics.serve(conf, conf.metrics.broker_port,
+                                     broker=self.broker,
+                                     rpc=dispatcher.timings)
         LOG.info('%s serving %s as %s (host_id %s).', self.name,
                  conf.broker.socket_path, self.broker.member_id,
                  conf.heartbeat.host_id)
@@ -95,6 +126,9 @@ class BrokerService(ReloadableService):
         return None
 
     def _stop(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stop()
+            self.metrics = None
         if self.server is not None:
             self.server.stop()
             self.server = None

@@ -8,6 +8,7 @@ from heartbeat.conf import agent
 from heartbeat.conf import base
 from heartbeat.conf import broker
 from heartbeat.conf import fencing
+from heartbeat.conf import metrics
 from heartbeat.conf import monitor
 from heartbeat.conf import redis
 from heartbeat.conf import storage
@@ -16,7 +17,7 @@ from heartbeat.conf import tooz
 from heartbeat.conf import workload
 
 AREAS = (base, storage, monitor, redis, tooz, broker, fencing, submonitors,
-         agent, workload)
+         agent, workload, metrics)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:

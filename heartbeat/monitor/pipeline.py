@@ -37,8 +37,10 @@ from heartbeat.conf import monitor as monitor_conf
 from heartbeat.drivers.base import Capability
 from heartbeat.drivers.base import Driver
 from heartbeat import exception
+from heartbeat.metrics.timing import Histogram
 from heartbeat.model import Event
 from heartbeat.model import Member
+from heartbeat.model import MemberDown
 from heartbeat.monitor.dispatcher import Callback
 from heartbeat.monitor.dispatcher import Dispatcher
 from heartbeat.monitor.dispatcher import Subscription
@@ -94,6 +96,10 @@ class Monitor:
         self.fetcher = Fetcher(driver)
         self.dispatcher = Dispatcher()
         self.stats = MonitorStats()
+        #: Seconds of each fetch+update cycle.
+        self.cycle_seconds = Histogram()
+        #: Seconds from a member's last seen change to its MemberDown.
+        self.detection_seconds = Histogram()
         # _io_lock orders read+apply pairs (an older read is never applied
         # after a newer one); _lock guards the in-memory state.  Order:
         # _io_lock, then _lock, then the dispatcher's lock.
@@ -276,6 +282,7 @@ class Monitor:
             st = self.stats
             st.cycles += 1
             st.last_cycle_seconds = self.clock() - started
+            self.cycle_seconds.observe(st.last_cycle_seconds)
             st.last_cycle_cpu = time.thread_time() - cpu
             st.total_cpu += st.last_cycle_cpu
 
@@ -291,7 +298,16 @@ class Monitor:
             events.extend(self.updater.apply(snapshot, done, wall, group))
         events.extend(self.updater.expire(started, wall, groups))
         self.stats.events += len(events)
+        self._detected(events)
         self.dispatcher.dispatch(events)
+
+    def _detected(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, MemberDown) and not event.replay:
+                entry = self.repository.entry(event.key)
+                if entry is not None:
+                    self.detection_seconds.observe(
+                        max(0.0, event.observed_at - entry.last_change))
 
     def _fetch_failed(self, err: Exception) -> None:
         st = self.stats
