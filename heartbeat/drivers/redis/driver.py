@@ -32,6 +32,8 @@ LOG = logging.getLogger(__name__)
 
 US = 1000000
 PURGE_LIMIT = 1000
+#: Members republished in one pipelined round trip after a reconnect.
+REPUBLISH_BATCH = 1000
 #: Position of the reply format among the snapshot script's ARGV.
 FORMAT_ARG = 8
 #: Number of KEYS the join script takes (codec.Keys.all() and groups).
@@ -285,7 +287,7 @@ class RedisDriver(base.Driver):
             return
 
     def _republish(self) -> None:
-        """Send every member's newest report again.
+        """Send every member's newest report again, pipelined in batches.
 
         Connection errors end the attempt (the caller retries); an error
         of one report (another owner, a report over payload_limit) is
@@ -294,15 +296,26 @@ class RedisDriver(base.Driver):
         with self._lock:
             latest = [(m, m.latest) for m in self._members.values()
                       if m.latest is not None]
+        queued = []
         for member, report in latest:
             try:
-                self._send(member, report, False)
-            except (redis.RedisError, exception.BackendError):
-                raise
+                queued.append((member, report,
+                               *self._publish_args(member, report, False)))
             except Exception as err:
-                self.republish_errors += 1
-                LOG.error('Not republishing %s/%s: %s', report.group,
-                          report.member_id, err)
+                self._not_republished(report, err)
+        for first in range(0, len(queued), REPUBLISH_BATCH):
+            batch = queued[first:first + REPUBLISH_BATCH]
+            for (member, report, _, state), ok in zip(
+                    batch, self._send_many(batch), strict=True):
+                try:
+                    self._check_published(report, member, state, ok)
+                except exception.HostIdConflict as err:
+                    self._not_republished(report, err)
+
+    def _not_republished(self, report: Report, err: Exception) -> None:
+        self.republish_errors += 1
+        LOG.error('Not republishing %s/%s: %s', report.group,
+                  report.member_id, err)
 
     # -- members --
 
@@ -466,21 +479,42 @@ class RedisDriver(base.Driver):
         for member, report in zip(members, reports, strict=True):
             member.latest = report
 
-        def fill(pipe: Any) -> None:
-            for _, _, args, _ in queued:
-                self._eval(pipe, scripts.PUBLISH, args)
-
         try:
-            results = self._execute(fill)
-            for i, (member, _, args, _) in enumerate(queued):
-                if results[i] == scripts.RESEND:
-                    results[i] = self._resend(member, args)
+            results = self._send_many(queued)
         except redis.RedisError as err:
             self._lost(err)
             raise self._error('publish', err) from err
         for (member, report, _, state), ok in zip(queued, results,
                                                   strict=True):
             self._check_published(report, member, state, ok)
+
+    def _send_many(self, queued: Sequence[tuple[_Member, Report, list[Any],
+                                                object]]) -> list[Any]:
+        """Run the publish script for every queued report, pipelined.
+
+        Members the server knows no owner of (data lost, purged) are sent
+        again as changes, in a second pipelined round trip; the script's
+        answers come back in the order of ``queued``.
+        """
+        def fill(pipe: Any) -> None:
+            for _, _, args, _ in queued:
+                self._eval(pipe, scripts.PUBLISH, args)
+
+        results = self._execute(fill)
+        again = [i for i, ok in enumerate(results) if ok == scripts.RESEND]
+        if again:
+            LOG.info('%d member(s) of this process had no owner entry in '
+                     'redis (purged, or the data was lost); publishing them '
+                     'as new ones.', len(again))
+
+            def refill(pipe: Any) -> None:
+                for i in again:
+                    member, _, args, _ = queued[i]
+                    self._eval(pipe, scripts.PUBLISH,
+                               member.args.beat(args[3], scripts.CHANGED))
+            for i, ok in zip(again, self._execute(refill), strict=True):
+                results[i] = ok
+        return results
 
     def publish(self, report: Report) -> None:
         # No lock: the members dict changes only under the lock, and one
