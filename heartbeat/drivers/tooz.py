@@ -22,6 +22,13 @@ Considerations:
   group.  The next beat finds the member missing and rejoins with the
   report it was publishing, so the newest state is back within one
   report_interval.
+* On ZooKeeper, kazoo reconnects no slower than every half report_interval,
+  and waits for the answer to one connect request at most that long (or
+  operation_timeout when shorter): the driver lists the servers to kazoo
+  several times, as kazoo divides the session timeout among the entries
+  of its list.  A server that accepted a connection while it was still
+  starting, and never answers it, costs one such wait, not a session.
+  Each round of reconnect attempts tries every entry once.
 * memcached counts expiry times in whole seconds, so a key can vanish up
   to a second early: memberships there are given ``session_timeout`` plus
   one second, and a dead member is dropped by the next read made between
@@ -176,6 +183,37 @@ def _stop_coordinator(coord: Any) -> None:
         LOG.debug('Stopping a tooz coordinator failed: %s', err)
 
 
+#: Times the server list is given to kazoo at the most: each round of
+#: reconnect attempts tries every entry once.
+HANDSHAKE_REPEAT_MAX = 32
+
+
+def _handshake_hosts(netloc: str, query: dict[str, list[str]],
+                     session_timeout: int,
+                     bound: float) -> dict[str, Any]:
+    """Server list that bounds one kazoo handshake by ``bound`` seconds.
+
+    kazoo waits for the answer to its connect request for the session
+    timeout divided by the number of entries in its server list.  A
+    server that accepted the connection while starting may never answer
+    it: with one server, the member would wait a whole session_timeout
+    before trying again, and its session would expire in the meantime.
+    Listing the servers again makes each attempt wait at most about
+    ``bound``: operation_timeout, or the reconnect delay when it is
+    shorter, so that a member is back within about one report_interval
+    after the server answers.
+    """
+    extra = query.get('hosts', [])
+    servers = [h for h in [netloc, *extra] if h]
+    count = sum(len(h.split(',')) for h in servers) or 1
+    repeat = max(1, min(HANDSHAKE_REPEAT_MAX, math.ceil(
+        session_timeout / (count * max(bound, 0.1)))))
+    if repeat == 1:
+        return {}
+    # One string: tooz wraps each keyword option in a list.
+    return {'hosts': ','.join(extra + servers * (repeat - 1))}
+
+
 def coordinator_options(url: str, session_timeout: int,
                         operation_timeout: float,
                         reconnect_delay: float | None = None
@@ -200,6 +238,10 @@ def coordinator_options(url: str, session_timeout: int,
     options: dict[str, Any] = {'membership_timeout': str(membership)}
     if scheme in ('zookeeper', 'kazoo'):
         options['timeout'] = str(session_timeout)
+        options.update(_handshake_hosts(
+            parts.netloc, query, session_timeout,
+            operation_timeout if reconnect_delay is None
+            else min(operation_timeout, reconnect_delay)))
         if reconnect_delay is not None:
             options['connection_retry'] = {
                 'max_tries': -1, 'delay': min(0.1, reconnect_delay),

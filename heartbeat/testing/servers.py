@@ -116,19 +116,37 @@ class ZooKeeperServer(Server):
 
         A second client attaches to the same session and closes it, which
         ends the session on the server: the first client's ephemeral nodes
-        vanish and it is told its session expired.
+        vanish and it is told its session expired.  The first client may
+        take its session back before the close gets through (the server
+        drops whichever connection attached last): the close is repeated
+        until a client that attaches is told that the session is gone.
         """
         from kazoo.client import KazooClient
+        from kazoo.handlers.threading import KazooTimeoutError
 
         session_id, password = client_id
-        other = KazooClient(hosts=self.hosts, client_id=(session_id,
-                                                         password),
-                            timeout=timeout)
-        other.start(timeout)
-        try:
-            other.stop()
-        finally:
-            other.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            other = KazooClient(hosts=self.hosts,
+                                client_id=(session_id, password),
+                                timeout=timeout,
+                                connection_retry={'max_tries': -1,
+                                                  'delay': 0.05,
+                                                  'max_delay': 0.2})
+            try:
+                other.start(max(0.1, deadline - time.monotonic()))
+            except KazooTimeoutError:
+                expired = False
+            else:
+                expired = other.client_id[0] != session_id
+            finally:
+                # Closes the session when attached to it.
+                other.stop()
+                other.close()
+            if expired:
+                return
+        raise TimeoutError('session %#x of ZooKeeper at %s did not expire '
+                           'within %.1fs' % (session_id, self.hosts, timeout))
 
 
 class EtcdServer(Server):

@@ -124,8 +124,10 @@ def _check_rejoin(url: str, group: str,
         with servers.LivenessWatch(observer, group, DOWN_TIME) as watch:
             watch.wait_for(shows('before', {'m1', 'm2'}), 5.0)
             victim = members[0]
-            victim.state = members[1].state = 'during'
             lose(victim)
+            # Set after the loss: a report written before it would show
+            # the new state without a rejoin.
+            victim.state = members[1].state = 'during'
             lost = time.monotonic()
             watch.wait_for(shows('during', {'m1', 'm2'}), 5.0)
             took = time.monotonic() - lost

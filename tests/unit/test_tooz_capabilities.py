@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import metadata
+import urllib.parse
 
 from oslo_config import cfg
 import pytest
@@ -95,7 +96,8 @@ def test_backend_url_is_secret() -> None:
 
 @pytest.mark.parametrize('url, expected', [
     ('zookeeper://127.0.0.1:2181',
-     {'membership_timeout': '30', 'timeout': '30'}),
+     {'membership_timeout': '30', 'timeout': '30',
+      'hosts': ','.join(['127.0.0.1:2181'] * 11)}),
     ('etcd3+http://127.0.0.1:2379', {'membership_timeout': '30'}),
     ('redis://127.0.0.1:6379', {'membership_timeout': '30'}),
     # One more second for memcached's whole-second expiry; the socket
@@ -116,6 +118,23 @@ def test_zookeeper_reconnects_no_slower_than_half_a_beat() -> None:
     # Not for the other backends, which reconnect on each request.
     assert 'connection_retry' not in tooz_driver.coordinator_options(
         'etcd3+http://h:2379', 30, 2.5, reconnect_delay=0.25)
+
+
+@pytest.mark.parametrize('url, operation_timeout, entries', [
+    # kazoo gives one handshake session_timeout / entries: listing the
+    # servers again bounds it by operation_timeout.
+    ('zookeeper://h:2181', 2.5, 12),
+    ('zookeeper://h:2181', 30, 1),
+    ('zookeeper://a:2181,b:2181,c:2181', 2.5, 4),
+    ('kazoo://a:2181?hosts=b:2181', 5, 3),
+])
+def test_zookeeper_handshake_waits_no_longer_than_an_operation(
+        url: str, operation_timeout: float, entries: int) -> None:
+    options = tooz_driver.coordinator_options(url, 30, operation_timeout)
+    netloc = urllib.parse.urlsplit(url).netloc
+    hosts = ','.join([netloc, options.get('hosts', '')]).strip(',').split(',')
+    assert len(hosts) == entries * len(set(hosts))
+    assert 30 / len(hosts) <= max(operation_timeout, 30 / len(set(hosts)))
 
 
 def test_cluster_flags_are_refused_with_the_reason() -> None:
