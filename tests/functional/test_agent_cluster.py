@@ -210,13 +210,18 @@ def stallable():
 def test_storage_lost_on_the_runner_kills_its_workload_first(stallable):
     ha = stallable
     runner = ha.wait_for_runner(timeout=60)
+
+    def last_tick():
+        return max((r.last for r in intervals(ha.tick_log)
+                    if r.host == runner.name), default=None)
+
+    # The workload has ticked at least once before its storage stalls.
+    wait_for(last_tick, timeout=20, interval=0.2)
     stalled_at = time.time()
     ha.mounts[runner.host_id].pause()
     # sanlock cannot renew the runner's lease: it kills the workload there
     # (after about 8 x io_timeout) ...
-    wait_for(lambda: time.time() - max(
-        r.last for r in intervals(ha.tick_log) if r.host == runner.name) > 3,
-        timeout=40, interval=0.5)
+    wait_for(lambda: time.time() - last_tick() > 3, timeout=40, interval=0.5)
     # ... long before another host may take the lease (host dead: ~70 s).
     others = [h for h in ha.hosts if h is not runner]
     new = wait_for(lambda: (lambda r: r[0] if len(r) == 1 else None)(
