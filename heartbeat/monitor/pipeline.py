@@ -58,6 +58,11 @@ IDLE_WAIT = 60.0
 STOP_TIMEOUT = 5.0
 
 
+#: Beats a member has, after a blind spell of the observer, to be seen
+#: again before it may be declared down (plus one poll).
+GRACE_BEATS = 2
+
+
 @dataclasses.dataclass
 class MonitorStats:
     """How the fetch loop has fared so far."""
@@ -68,6 +73,9 @@ class MonitorStats:
     last_error: str | None = None
     events: int = 0
     pushes: int = 0
+    #: Graces granted after the backend could not be seen (failed or
+    #: slow reads) and was read again.
+    graces: int = 0
     #: Wall-clock seconds (monotonic) of the last fetch+update cycle.
     last_cycle_seconds: float = 0.0
     #: CPU seconds of the loop thread in the last fetch+update cycle.
@@ -87,6 +95,15 @@ class Monitor:
         self.clock = clock_mod.as_clock(clock)
         self.wall_clock = wall_clock
         self.poll_interval = monitor_conf.poll_interval(conf)
+        report_interval = float(conf.heartbeat.report_interval)
+        #: A read slower than this leaves the observer blind meanwhile.
+        self.blind_after = report_interval
+        #: How long members have to report after a blind spell.
+        self.grace_seconds = GRACE_BEATS * report_interval + (
+            self.poll_interval)
+        # First and last start of the reads that failed in a row.
+        self._blind_since: float | None = None
+        self._blind_last = 0.0
         mon = conf.heartbeat_monitor
         self.queue_size: int = mon.subscriber_queue_size
         self.slow_after: float = mon.slow_subscriber_warning
@@ -181,11 +198,13 @@ class Monitor:
 
     def members(self, group: str | None) -> list[Member]:
         with self._lock:
-            return self.repository.members(group, self.clock())
+            return self.repository.members(
+                group, self.updater.judge_time(self.clock()))
 
     def member(self, group: str, member_id: str) -> Member | None:
         with self._lock:
-            return self.repository.member(group, member_id, self.clock())
+            return self.repository.member(
+                group, member_id, self.updater.judge_time(self.clock()))
 
     def refresh(self, group: str | None) -> None:
         """Read ``group`` now, through the updater (events included).
@@ -270,14 +289,21 @@ class Monitor:
             try:
                 reads = self.fetcher.fetch(groups)
             except Exception as err:
+                if self._blind_since is None:
+                    self._blind_since = started
+                self._blind_last = started
                 self._fetch_failed(err)
                 if raise_errors:
                     raise
+                seen = False
                 reads = []
             else:
                 self.stats.consecutive_fetch_errors = 0
+                seen = True
             done = self.clock()
             with self._lock:
+                if seen:
+                    self._seen(started, done)
                 self._apply(reads, done, started, groups)
             st = self.stats
             st.cycles += 1
@@ -300,6 +326,32 @@ class Monitor:
         self.stats.events += len(events)
         self._detected(events)
         self.dispatcher.dispatch(events)
+
+    def _seen(self, started: float, done: float) -> None:
+        """A read succeeded: end a blind spell with a grace.
+
+        While reads fail or hang, members cannot be seen reporting; once
+        the backend is read again they need about one beat to be seen
+        again, and none is declared down meanwhile only because the
+        observer could not look.  A member that stopped for good goes
+        down when the grace ends, at most that much later than it would
+        have.
+        """
+        since = self._blind_since
+        if since is None and done - started <= self.blind_after:
+            return
+        self._blind_since = None
+        blind = done - (started if since is None else since)
+        # Deadlines up to the last failed read were judged then; later
+        # ones are judged as at that read (or the slow read's start) until
+        # the grace ends.
+        self.updater.grant_grace(
+            started if since is None else self._blind_last,
+            done + self.grace_seconds)
+        self.stats.graces += 1
+        LOG.info('Backend read again after %.1fs without a reading; no '
+                 'member goes down in the next %.1fs only for not being '
+                 'seen meanwhile.', blind, self.grace_seconds)
 
     def _detected(self, events: list[Event]) -> None:
         for event in events:

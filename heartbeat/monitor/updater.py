@@ -57,6 +57,31 @@ class Updater:
     def __init__(self, repository: Repository) -> None:
         self.repository = repository
         self.deadlines = Deadlines()
+        #: (from, until) of the grace after a blind spell (see grant_grace).
+        self.grace: tuple[float, float] | None = None
+
+    def grant_grace(self, since: float, until: float) -> None:
+        """No member goes down between ``since`` and ``until``.
+
+        Called when the observer reads the backend again after a spell it
+        could not see it (failed or very slow reads): a member whose
+        deadline falls in the grace is judged as at ``since`` until
+        ``until``, which leaves it time for its next report to be read.
+        A member already down at ``since`` stays down, and one that does
+        not report by ``until`` goes down then.
+        """
+        self.grace = (since, until)
+
+    def judge_time(self, now: float) -> float:
+        """The time deadlines are judged at, ``now`` or the grace's start."""
+        grace = self.grace
+        if grace is None:
+            return now
+        since, until = grace
+        if now >= until:
+            self.grace = None
+            return now
+        return min(now, since) if now >= since else now
 
     @property
     def down_time(self) -> float:
@@ -139,6 +164,7 @@ class Updater:
     def expire(self, now: float, wall: float,
                groups: Iterable[str | None] = (None,)) -> list[Event]:
         """MemberDown for every member of ``groups`` whose deadline passed."""
+        now = self.judge_time(now)
         events: list[Event] = []
         down_time = self.down_time
         deadlines = self.deadlines
@@ -197,6 +223,10 @@ class Updater:
                 at = deadlines_key(first) + down_time
                 if best is None or at < best:
                     best = at
+        grace = self.grace
+        if best is not None and grace is not None and best < grace[1]:
+            # Judged again when the grace ends, not while it lasts.
+            best = max(best, grace[1]) if best >= grace[0] else best
         return best
 
     def forget(self, group: str | None) -> None:

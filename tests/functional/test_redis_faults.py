@@ -16,8 +16,8 @@ import uuid
 from oslo_config import cfg
 import pytest
 
-from heartbeat.drivers.redis import RedisDriver
 from heartbeat.drivers.redis.driver import REPUBLISH_BATCH
+from heartbeat.drivers.redis import RedisDriver
 from heartbeat.exception import HeartbeatError
 from heartbeat.exception import PayloadTooLarge
 from heartbeat.model import Report

@@ -322,3 +322,98 @@ def test_api_watch_every_group(driver):
         assert {m.member_id for m in sg.get_all(None)} == {'a1', 'b1'}
         assert sg.service_is_up('b', 'b1')
         assert len(driver.reads) - reads <= 2    # only the loop's polls
+
+
+def _blind_spell(driver, clock, mon, got, beats_after):
+    """m1 is up; reads fail from 1.5 s to 6.5 s; m1 beats ``beats_after``.
+
+    Its last change is seen at 1.0, so its deadline (7.0) falls just after
+    the backend is read again, before its next report can be read.
+    """
+    driver.beat('m1')
+    mon.watch('g', got.append)
+    clock.wait_for_sleepers()
+    tick(clock, driver, ['m1'])          # seen changing at 0.5
+    tick(clock, driver, ['m1'])          # ... and at 1.0
+    wait_for(lambda: 'up' in kinds(got))
+    tick(clock, driver)                  # 1.5
+    driver.fail = True
+    while clock.now() < 6.5:
+        tick(clock, driver)
+    driver.fail = False
+    tick(clock, driver)                  # read again at 7.0
+    for at in beats_after:
+        while clock.now() < at:
+            tick(clock, driver)
+        driver.beat('m1')
+    while clock.now() < 12.0:
+        tick(clock, driver)
+
+
+def test_a_blind_spell_is_not_a_death():
+    driver = MemoryDriver(make_conf())
+    clock, mon = virtual_monitor(driver)
+    got = []
+    try:
+        # One beat after the backend is back, as a member whose writes
+        # failed meanwhile would.
+        _blind_spell(driver, clock, mon, got, beats_after=[8.0, 9.0, 10.0,
+                                                           11.0])
+        assert 'down' not in kinds(got), got
+        assert mon.stats.graces == 1
+        assert mon.member('g', 'm1').status is Status.UP
+    finally:
+        mon.stop()
+
+
+def test_a_member_silent_after_a_blind_spell_goes_down_when_its_grace_ends():
+    driver = MemoryDriver(make_conf())
+    clock, mon = virtual_monitor(driver)
+    got = []
+    try:
+        _blind_spell(driver, clock, mon, got, beats_after=[])
+        wait_for(lambda: 'down' in kinds(got))
+        down = next(e for e in got if e.kind == 'down')
+        # Read again at 7.0, its deadline: down 2 beats and a poll later.
+        assert down.observed_at == 7.0 + mon.grace_seconds
+        assert mon.grace_seconds == 2 * V_REPORT + V_POLL
+    finally:
+        mon.stop()
+
+
+class HangingDriver(MemoryDriver):
+    """A read hangs ``hang`` virtual seconds once (a SIGSTOPped server)."""
+
+    clock = None
+    hang = 0.0
+
+    def snapshot(self, group=None, since=None):
+        if self.hang:
+            hang, self.hang = self.hang, 0.0
+            self.clock.advance(hang)
+        return super().snapshot(group, since)
+
+
+def test_a_hung_read_is_a_blind_spell_too():
+    driver = HangingDriver(make_conf())
+    clock, mon = virtual_monitor(driver)
+    driver.clock = clock
+    got = []
+    driver.beat('m1')
+    mon.watch('g', got.append)
+    try:
+        clock.wait_for_sleepers()
+        tick(clock, driver, ['m1'])              # seen changing at 0.5
+        wait_for(lambda: 'up' in kinds(got))
+        # The next read starts at 1.0 and returns at 6.0; the deadline
+        # (6.5) comes before m1's next beat can be read at 7.0.
+        driver.hang = 5.0
+        tick(clock, driver)
+        while clock.now() < 7.0:
+            tick(clock, driver)
+        driver.beat('m1')
+        tick(clock, driver)
+        assert 'down' not in kinds(got), got
+        assert mon.stats.graces == 1
+    finally:
+        mon.stop()
