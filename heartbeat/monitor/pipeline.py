@@ -58,11 +58,6 @@ IDLE_WAIT = 60.0
 STOP_TIMEOUT = 5.0
 
 
-#: Beats a member has, after a blind spell of the observer, to be seen
-#: again before it may be declared down (plus one poll).
-GRACE_BEATS = 2
-
-
 @dataclasses.dataclass
 class MonitorStats:
     """How the fetch loop has fared so far."""
@@ -98,9 +93,10 @@ class Monitor:
         report_interval = float(conf.heartbeat.report_interval)
         #: A read slower than this leaves the observer blind meanwhile.
         self.blind_after = report_interval
-        #: How long members have to report after a blind spell.
-        self.grace_seconds = GRACE_BEATS * report_interval + (
-            self.poll_interval)
+        #: How long members have to be seen after a blind spell: a whole
+        #: service_down_time, as if last seen when the backend was read
+        #: again (the observer could not tell what happened meanwhile).
+        self.grace_seconds = float(conf.heartbeat.service_down_time)
         # First and last start of the reads that failed in a row.
         self._blind_since: float | None = None
         self._blind_last = 0.0
@@ -331,11 +327,13 @@ class Monitor:
         """A read succeeded: end a blind spell with a grace.
 
         While reads fail or hang, members cannot be seen reporting; once
-        the backend is read again they need about one beat to be seen
-        again, and none is declared down meanwhile only because the
-        observer could not look.  A member that stopped for good goes
-        down when the grace ends, at most that much later than it would
-        have.
+        the backend is read again, they reconnect, republish and are read
+        again, which takes a few beats on a loaded host.  Members whose
+        deadline had not passed when the spell ended are judged as last
+        seen then: none is declared down only because the observer could
+        not look, and one that stopped for good goes down one
+        service_down_time after the backend was read again.  Deadlines
+        that passed while the reads failed were judged then.
         """
         since = self._blind_since
         if since is None and done - started <= self.blind_after:
