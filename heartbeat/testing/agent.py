@@ -24,7 +24,9 @@ to declare a killed host dead.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
+import contextlib
 import os
 import signal
 import subprocess
@@ -38,6 +40,7 @@ from heartbeat.testing.broker import DaemonProcess
 from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import merged
 from heartbeat.testing.broker import Sections
+from heartbeat.testing.broker import short_dir
 from heartbeat.testing.broker import wait_for
 from heartbeat.testing.sanlock import fencing_section
 from heartbeat.testing.sanlock import sanlock_init
@@ -226,6 +229,30 @@ class HaCluster:
                 host.stop()
             except Exception:  # noqa: S112 (stop every host, whatever)
                 continue
+
+
+@contextlib.contextmanager
+def broker_with_agents(prefix: str, overrides: Sections | None = None,
+                       start: bool = True
+                       ) -> Iterator[tuple[BrokerProcess, list[AgentProcess]]]:
+    """A broker (host 1, its own area) and a list for its agents.
+
+    The broker is started unless ``start`` is false; every agent a test
+    appends is stopped before the broker.
+    """
+    workdir = short_dir(prefix)
+    broker = BrokerProcess(workdir, 1, os.path.join(workdir, 'metadata'),
+                           overrides=overrides)
+    init_area(broker.config_path)
+    agents: list[AgentProcess] = []
+    try:
+        if start:
+            broker.start()
+        yield broker, agents
+    finally:
+        for agent in agents:
+            agent.stop()
+        broker.stop()
 
 
 def _kill(pid: int) -> None:

@@ -3,7 +3,6 @@
 exist, options that cannot work, and an agent restarted under its
 workload."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,9 +11,7 @@ import time
 import pytest
 
 from heartbeat.testing.agent import AgentProcess
-from heartbeat.testing.broker import BrokerProcess
-from heartbeat.testing.broker import init_area
-from heartbeat.testing.broker import short_dir
+from heartbeat.testing.agent import broker_with_agents
 from heartbeat.testing.waiting import wait_for
 from heartbeat.workload import procs
 
@@ -25,16 +22,9 @@ FAST = {'agent': {'loop_interval': 0.5, 'start_failure_expiry': 600}}
 
 @pytest.fixture
 def broker():
-    workdir = short_dir('hbag')
-    broker = BrokerProcess(workdir, 1, os.path.join(workdir, 'metadata'))
-    init_area(broker.config_path)
-    agents = []
-    try:
-        yield broker, agents
-    finally:
-        for agent in agents:
-            agent.stop()
-        broker.stop()
+    # Not started: each test starts it when its agent should find it.
+    with broker_with_agents('hbag', start=False) as pair:
+        yield pair
 
 
 def agent_payload(broker):

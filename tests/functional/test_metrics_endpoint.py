@@ -1,19 +1,18 @@
 """The [metrics] endpoint of a real heartbeat-broker and heartbeat-agent,
 scraped over HTTP and parsed as Prometheus text."""
 
-import os
 import re
 import urllib.request
 
 import pytest
 
 from heartbeat.testing.agent import AgentProcess
-from heartbeat.testing.broker import BrokerProcess
-from heartbeat.testing.broker import init_area
-from heartbeat.testing.broker import short_dir
+from heartbeat.testing.agent import broker_with_agents
+from heartbeat.testing.scrape import parse
+from heartbeat.testing.scrape import value
 from heartbeat.testing.waiting import wait_for
 
-parser = pytest.importorskip('prometheus_client.parser')
+pytest.importorskip('prometheus_client')
 
 pytestmark = [pytest.mark.broker]
 
@@ -30,36 +29,16 @@ def endpoint(daemon):
 
 
 def scrape(url):
-    """{(name, labels as a sorted tuple): value} of every sample."""
+    """The samples the endpoint at ``url`` serves."""
     with urllib.request.urlopen(url, timeout=5) as resp:
         assert resp.status == 200
-        text = resp.read().decode()
-    out = {}
-    for family in parser.text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = (
-                sample.value)
-    return out
-
-
-def value(samples, name, **labels):
-    return samples.get((name, tuple(sorted(labels.items()))))
+        return parse(resp.read().decode())
 
 
 @pytest.fixture
 def broker():
-    workdir = short_dir('hbme')
-    broker = BrokerProcess(workdir, 1, os.path.join(workdir, 'metadata'),
-                           overrides=METRICS)
-    init_area(broker.config_path)
-    agents = []
-    broker.start()
-    try:
-        yield broker, agents
-    finally:
-        for agent in agents:
-            agent.stop()
-        broker.stop()
+    with broker_with_agents('hbme', METRICS) as pair:
+        yield pair
 
 
 def test_broker_serves_its_writer_rpc_and_fencing_metrics(broker):

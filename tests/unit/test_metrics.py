@@ -24,10 +24,11 @@ from heartbeat.testing.members import StorageCluster
 from heartbeat.testing.waiting import wait_for
 
 prometheus_client = pytest.importorskip('prometheus_client')
-from prometheus_client import parser  # noqa: E402
 
 import heartbeat.metrics  # noqa: E402
 from heartbeat.metrics import collectors  # noqa: E402
+from heartbeat.testing.scrape import parse  # noqa: E402
+from heartbeat.testing.scrape import value  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 DASHBOARD = os.path.join(ROOT, 'etc', 'grafana', 'heartbeat-dashboard.json')
@@ -35,18 +36,8 @@ SUFFIXES = ('_bucket', '_count', '_sum', '_created')
 
 
 def scrape(registry):
-    """{(sample name, sorted labels): value} of the registry's exposition."""
-    text = prometheus_client.generate_latest(registry).decode()
-    out = {}
-    for family in parser.text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = (
-                sample.value)
-    return out
-
-
-def value(samples, name, **labels):
-    return samples.get((name, tuple(sorted(labels.items()))))
+    """The samples of the registry's exposition."""
+    return parse(prometheus_client.generate_latest(registry).decode())
 
 
 def family_names(samples):
