@@ -108,7 +108,9 @@ class Updater:
                     and before.state == report.state and not report.left):
                 continue   # a plain beat of a live member: no event
             self._transition(entry, before, now, wall, events)
-        for key in repo.absent(snapshot, group, now):
+        # A vanished record is kept while its member is judged alive, so
+        # through a grace too.
+        for key in repo.absent(snapshot, group, self.judge_time(now)):
             gone = repo.entry(key)
             if gone is None:
                 continue

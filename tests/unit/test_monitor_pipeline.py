@@ -324,8 +324,11 @@ def test_api_watch_every_group(driver):
         assert len(driver.reads) - reads <= 2    # only the loop's polls
 
 
-def _blind_spell(driver, clock, mon, got, beats_after):
+def _blind_spell(driver, clock, mon, got, beats_after, vanish=False):
     """m1 is up; reads fail from 1.5 s to 6.5 s; m1 beats ``beats_after``.
+
+    With ``vanish``, m1's record is gone when the backend answers again
+    (an expired lease or session), until m1 reports again.
 
     Its last change is seen at 1.0, so its deadline (7.0) falls just after
     the backend is read again, before its next report can be read.
@@ -340,6 +343,8 @@ def _blind_spell(driver, clock, mon, got, beats_after):
     driver.fail = True
     while clock.now() < 6.5:
         tick(clock, driver)
+    if vanish:
+        del driver.reports[('g', 'm1')]
     driver.fail = False
     tick(clock, driver)                  # read again at 7.0
     for at in beats_after:
@@ -415,5 +420,18 @@ def test_a_hung_read_is_a_blind_spell_too():
         tick(clock, driver)
         assert 'down' not in kinds(got), got
         assert mon.stats.graces == 1
+    finally:
+        mon.stop()
+
+
+def test_a_record_vanished_in_a_blind_spell_is_kept_through_the_grace():
+    driver = MemoryDriver(make_conf())
+    clock, mon = virtual_monitor(driver)
+    got = []
+    try:
+        _blind_spell(driver, clock, mon, got, beats_after=[12.0, 13.0],
+                     vanish=True)
+        assert kinds(got) == ['joined', 'up'], got
+        assert mon.member('g', 'm1').status is Status.UP
     finally:
         mon.stop()
