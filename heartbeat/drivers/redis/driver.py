@@ -287,19 +287,15 @@ class RedisDriver(base.Driver):
             return
 
     def _republish(self) -> None:
-        """Resend, pipelined, each member not published since the loss.
-
-        Its newest report goes out in batches of REPUBLISH_BATCH.
+        """Send every member's newest report again, pipelined in batches.
 
         Connection errors end the attempt (the caller retries); an error
         of one report (another owner, a report over payload_limit) is
         logged and counted, and the other members are still republished.
         """
         with self._lock:
-            # A member published since the loss (its pushed_state is set
-            # again) is current already.
             latest = [(m, m.latest) for m in self._members.values()
-                      if m.latest is not None and m.pushed_state is None]
+                      if m.latest is not None]
         queued = []
         for member, report in latest:
             try:
