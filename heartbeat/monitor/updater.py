@@ -226,9 +226,10 @@ class Updater:
                 if best is None or at < best:
                     best = at
         grace = self.grace
-        if best is not None and grace is not None and best < grace[1]:
+        if best is not None and grace is not None and (
+                grace[0] <= best < grace[1]):
             # Judged again when the grace ends, not while it lasts.
-            best = max(best, grace[1]) if best >= grace[0] else best
+            best = grace[1]
         return best
 
     def forget(self, group: str | None) -> None:

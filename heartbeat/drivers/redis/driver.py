@@ -461,7 +461,7 @@ class RedisDriver(base.Driver):
                  'data was lost); publishing it as a new one.',
                  member.keys.group, codec.text(args[1]))
         return self._eval(self.client, scripts.PUBLISH,
-                          member.args.beat(args[3], scripts.CHANGED))
+                          _as_change(member, args))
 
     def publish_many(self, reports: Sequence[Report]) -> None:
         """Publish reports of many joined members in one round trip.
@@ -511,7 +511,7 @@ class RedisDriver(base.Driver):
                 for i in again:
                     member, _, args, _ = queued[i]
                     self._eval(pipe, scripts.PUBLISH,
-                               member.args.beat(args[3], scripts.CHANGED))
+                               _as_change(member, args))
             for i, ok in zip(again, self._execute(refill), strict=True):
                 results[i] = ok
         return results
@@ -642,3 +642,8 @@ class RedisDriver(base.Driver):
                 self._listeners.remove(listener)
 
         return cancel
+
+
+def _as_change(member: _Member, args: list[Any]) -> list[Any]:
+    """The publish arguments of a plain beat, sent again as a change."""
+    return member.args.beat(args[3], scripts.CHANGED)
