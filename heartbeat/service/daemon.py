@@ -32,6 +32,7 @@ from oslo_service.backend.base import ServiceBase
 from heartbeat import exception
 from heartbeat.service.reload import Area
 from heartbeat.service.reload import ConfigReloader
+from heartbeat.service.reload import drop_cached_values
 from heartbeat.service.reload import ReloadResult
 
 
@@ -165,6 +166,7 @@ class ReloadableService(ServiceBase):  # type: ignore[misc]
 
     def reset(self) -> None:
         """oslo.service's launcher mutated the options: apply them now."""
+        drop_cached_values(self.conf)
         self._reset()
         self.log.info('%s configuration reloaded.', self.name)
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
+import time
 from typing import Any
 
 from oslo_config import cfg
@@ -86,6 +87,28 @@ def config_args(conf: cfg.ConfigOpts) -> list[str]:
     return args
 
 
+def drop_cached_values(conf: cfg.ConfigOpts) -> None:
+    """Forget the values ``conf`` cached, so the next reads see the files.
+
+    ``mutate_config_files()`` empties the cache before it parses the files
+    and installs their values only afterwards: a thread that reads an
+    option in between caches the old value, and keeps reading it after the
+    reload.  The daemons read their options live from many threads, so a
+    reload empties the cache again once the new values are installed.
+    oslo.config has no public call for this; the name is that of its
+    private cache.
+    """
+    cache = getattr(conf, '_ConfigOpts__cache', None)
+    if isinstance(cache, dict):
+        cache.clear()
+
+
+#: Times a reload empties the cache before it gives up on a reader that
+#: keeps caching an old value (only a thread stalled between reading the
+#: old values and caching them can do that).
+SETTLE_TRIES = 5
+
+
 def refused(err: Exception) -> exception.ConfigError:
     """The error of a reload that was refused because of ``err``."""
     return exception.ConfigError(
@@ -137,6 +160,12 @@ class ConfigReloader:
             self.conf.mutate_config_files()
         except cfg.Error as err:
             raise refused(err) from err
+        wanted = option_values(fresh, areas, mutable=True)
+        for _ in range(SETTLE_TRIES):
+            drop_cached_values(self.conf)
+            if option_values(self.conf, areas, mutable=True) == wanted:
+                break
+            time.sleep(0.001)
         applied = changed_names(before,
                                 option_values(self.conf, areas, mutable=True))
         restart_needed = changed_names(

@@ -100,6 +100,28 @@ def test_reload_applies_mutable_options_and_reports_the_others(files):
     assert result == reload.ReloadResult(applied=(), restart_needed=())
 
 
+def test_a_read_during_the_reload_does_not_keep_the_old_value(
+        files, monkeypatch):
+    # oslo.config empties its cache, parses the files, then installs their
+    # values: a thread reading an option in between caches the old one.
+    conf, main, _ = files
+    parse = conf._reload_config_files
+    seen = []
+
+    def parse_while_a_thread_reads():
+        namespace = parse()
+        seen.append(conf.broker.storage_stall_after)
+        return namespace
+
+    monkeypatch.setattr(conf, '_reload_config_files',
+                        parse_while_a_thread_reads)
+    write(main, '[broker]\nstorage_stall_after = 4.5\nmax_connections = 8\n')
+    result = reload.ConfigReloader(conf, register, areas).reload()
+    assert seen == [2.0]
+    assert conf.broker.storage_stall_after == 4.5
+    assert result.applied == ('broker.storage_stall_after',)
+
+
 @pytest.mark.parametrize('text', [
     '[broker]\nstorage_stall_after = soon\n',        # not a float
     '[broker]\nstorage_stall_after = 0.0001\n',      # below its min
