@@ -163,11 +163,11 @@ class ConfigReloader:
         wanted = option_values(fresh, areas, mutable=True)
         for _ in range(SETTLE_TRIES):
             drop_cached_values(self.conf)
-            if option_values(self.conf, areas, mutable=True) == wanted:
+            after = option_values(self.conf, areas, mutable=True)
+            if after == wanted:
                 break
             time.sleep(0.001)
-        applied = changed_names(before,
-                                option_values(self.conf, areas, mutable=True))
+        applied = changed_names(before, after)
         restart_needed = changed_names(
             option_values(self.conf, areas, mutable=False),
             option_values(fresh, areas, mutable=False))
