@@ -14,6 +14,7 @@ score breakdown.  It talks to the world only through
 from __future__ import annotations
 
 from collections.abc import Callable
+import os
 import threading
 import time
 
@@ -27,6 +28,7 @@ from heartbeat.broker import errors
 from heartbeat.broker.status import BrokerStatus
 from heartbeat import clock as clock_mod
 from heartbeat import exception
+from heartbeat.workload.errors import WorkloadBusy
 from heartbeat.workload.health import HealthChecker
 from heartbeat.workload.process import WorkloadProcess
 
@@ -211,10 +213,14 @@ class AgentLoop:
     def _start_workload(self, status: BrokerStatus | None
                         ) -> fsm.LaunchResult:
         """Launch, acquire the lease for the launched pid, then let it go."""
-        self.workload.register = (status is not None
-                                  and status.fencing.fencer == 'sanlock')
+        fencer = None if status is None else status.fencing.fencer
+        self.workload.register = fencer == 'sanlock'
+        self.workload.flock = (os.path.abspath(self.conf.fencing.lease_path)
+                               if fencer == 'flock' else None)
         try:
             pending = self.workload.spawn()
+        except WorkloadBusy as err:
+            return fsm.LaunchResult('busy', error=str(err))
         except exception.HeartbeatError as err:
             return fsm.LaunchResult('failed', error=str(err))
         try:

@@ -309,6 +309,19 @@ def check_config(conf: cfg.ConfigOpts) -> None:
                 'own working directory.' % lease_path)
 
         binding.load(conf.fencing.sanlock_run_dir)
+    elif conf.fencing.fencer == 'flock':
+        check_flock(conf)
+
+
+def check_flock(conf: cfg.ConfigOpts) -> None:
+    """ConfigError if the flock fencer's lease file cannot be exact."""
+    from heartbeat.fencing import kernel_lock
+
+    reason = kernel_lock.refusal(conf.fencing.lease_path)
+    if reason is not None:
+        raise exception.ConfigError(
+            '[fencing] lease_path for fencer = flock: %s. Use a local '
+            'filesystem, or fencer = sanlock across machines.' % reason)
 
 
 def check_socket_free(path: str) -> None:

@@ -7,11 +7,12 @@ from oslo_config import cfg
 from heartbeat.conf import base
 
 GROUP = cfg.OptGroup(
-    'fencing', title='Fencing authority (sanlock)',
+    'fencing', title='Fencing authority (sanlock, flock)',
     help='sanlock guarantees that the protected workload never runs on two '
          'hosts at once: the broker joins a lockspace with [heartbeat] '
          'host_id and acquires the workload\'s resource lease for the '
-         'workload process.')
+         'workload process. flock gives the same guarantee between '
+         'processes of one machine only.')
 
 MiB = 1024 * 1024
 
@@ -19,6 +20,10 @@ OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         'fencer', default='sanlock',
         choices=[('sanlock', 'the sanlock daemon (production)'),
+                 ('flock', 'a kernel lock on lease_path held by the '
+                           'workload process: ONE MACHINE ONLY (tests, '
+                           'demos, containers on one node); refused on '
+                           'network filesystems'),
                  ('none', 'no fencing at all: UNSAFE, for demos and tests '
                           'only')],
         help='Fencing authority, registered under the "heartbeat.fencers" '
@@ -27,7 +32,9 @@ OPTS: list[cfg.Opt] = [
         'lease_path', default='/var/lib/heartbeat/leases',
         help='Shared file or block device holding the sanlock lockspace and '
              'the resource lease. Initialise it once with '
-             '"heartbeat-storage sanlock-init".'),
+             '"heartbeat-storage sanlock-init". With fencer = flock: the '
+             'file the workload process locks (created if missing, on a '
+             'local filesystem).'),
     cfg.StrOpt(
         'lockspace_name', default='heartbeat',
         help='sanlock lockspace name (at most 48 bytes).'),

@@ -1,8 +1,9 @@
 """Fencing authorities: who may run the protected workload.
 
 Fencers are plugins of the ``heartbeat.fencers`` entry point, chosen by
-``[fencing] fencer``: ``sanlock`` (the real authority) or ``none`` (no
-protection at all, for demos and tests).
+``[fencing] fencer``: ``sanlock`` (the real authority), ``flock`` (a
+kernel lock: exact on one machine only) or ``none`` (no protection at all,
+for tests).
 """
 
 from __future__ import annotations

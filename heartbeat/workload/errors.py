@@ -12,3 +12,7 @@ class WorkloadError(exception.HeartbeatError):
     launcher cannot register with sanlock, ...), fit for a transition
     reason.
     """
+
+
+class WorkloadBusy(WorkloadError):
+    """The workload's lease is held by another process (flock fencer)."""

@@ -21,7 +21,12 @@ The launcher speaks a line protocol on its stdin and stdout:
    of file when the workload runs, or ``error REASON`` (and exit status 127)
    when the exec failed.
 
-``--no-register`` skips sanlock (for ``[fencing] fencer = none``).
+``--no-register`` skips sanlock (for ``[fencing] fencer = none``), and
+``--flock PATH`` takes the kernel lock of the flock fencer
+(:mod:`heartbeat.fencing.kernel_lock`) on PATH instead: held by this pid,
+kept across the exec, so the workload holds it until it ends.  When
+another process holds it, the launcher prints ``busy REASON`` and exits
+with status 3.
 :func:`spawn` runs all of this from Python with bounded waits;
 :class:`heartbeat.workload.process.WorkloadProcess` builds the detached,
 adoptable workload on top of it.
@@ -41,6 +46,7 @@ import sys
 import time
 from typing import IO
 
+from heartbeat.workload.errors import WorkloadBusy
 from heartbeat.workload.errors import WorkloadError
 
 NOT_STARTED = 3
@@ -69,6 +75,23 @@ def _register(run_dir: str | None) -> str | None:
         # FencingError, OSError, or the binding's SanlockException.
         return 'did not register with sanlock: %s' % (err,)
     # The registration lives as long as this fd: keep it across exec.
+    os.set_inheritable(fd, True)
+    return None
+
+
+def _lock(path: str) -> tuple[str, str] | None:
+    """Take the flock lease for this pid; (word, reason) if not taken."""
+    from heartbeat.fencing import kernel_lock
+
+    try:
+        fd, other = kernel_lock.take(path)
+    except OSError as err:
+        return 'error', 'cannot lock %s: %s' % (path, err.strerror or err)
+    if fd is None:
+        return 'busy', 'the lock on %s is held by %s' % (
+            path, 'another process' if other is None
+            else 'process %d' % other)
+    # The lock lives as long as this pid keeps a descriptor of the file.
     os.set_inheritable(fd, True)
     return None
 
@@ -107,7 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--sanlock-run-dir', help='SANLOCK_RUN_DIR of the '
                         'daemon to register with.')
     parser.add_argument('--no-register', action='store_true',
-                        help='Do not register with sanlock (fencer none).')
+                        help='Do not register with sanlock (fencer none '
+                             'or flock).')
+    parser.add_argument('--flock', metavar='PATH',
+                        help='Take the flock fencer\'s lock on PATH for the '
+                             'workload (implies --no-register).')
     parser.add_argument('command', nargs=argparse.REMAINDER,
                         help='The command to run, after --.')
     args = parser.parse_args(argv)
@@ -116,12 +143,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = command[1:]
     if not command:
         parser.error('give the command to run after --')
-    if not args.no_register:
+    refused: tuple[str, str] | None = None
+    if args.flock:
+        refused = _lock(args.flock)
+    elif not args.no_register:
         error = _register(args.sanlock_run_dir)
-        if error is not None:
-            print('holder: %s' % error, file=sys.stderr)
-            _say(sys.stdout, 'error %s' % error)
-            return NOT_STARTED
+        refused = None if error is None else ('error', error)
+    if refused is not None:
+        print('holder: %s' % refused[1], file=sys.stderr)
+        _say(sys.stdout, '%s %s' % refused)
+        return NOT_STARTED
     _say(sys.stdout, 'ready %d' % os.getpid())
     if sys.stdin.readline().strip() != 'go':
         return NOT_STARTED
@@ -170,6 +201,9 @@ class HolderProcess:
         self._end(kill=line is None)
         if line is None:
             reason = 'did not say ready within %.1fs' % timeout
+        elif words and words[0] == 'busy':
+            raise WorkloadBusy('The workload lease is busy: %s.'
+                               % ' '.join(words[1:]))
         elif words and words[0] == 'error':
             reason = ' '.join(words[1:])
         elif line:
@@ -244,12 +278,15 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def launcher_argv(command: Sequence[str], sanlock_run_dir: str | None = None,
-                  register: bool = True) -> list[str]:
+                  register: bool = True,
+                  flock: str | None = None) -> list[str]:
     """The argv that runs ``command`` through this launcher."""
     argv = [sys.executable, '-m', 'heartbeat.workload.holder']
     if sanlock_run_dir:
         argv += ['--sanlock-run-dir', sanlock_run_dir]
-    if not register:
+    if flock:
+        argv += ['--flock', flock]
+    elif not register:
         argv.append('--no-register')
     return [*argv, '--', *command]
 
@@ -257,17 +294,19 @@ def launcher_argv(command: Sequence[str], sanlock_run_dir: str | None = None,
 def spawn(command: Sequence[str], sanlock_run_dir: str | None = None,
           register: bool = True, env: Mapping[str, str] | None = None,
           stderr: int | IO[bytes] | None = None,
-          timeout: float = 10.0) -> HolderProcess:
+          timeout: float = 10.0, flock: str | None = None) -> HolderProcess:
     """Start ``command`` through the launcher; returns once registered.
 
     The launcher runs in its own session (signals to the caller's process
-    group do not reach it); ``stderr`` receives the launcher's and, after
-    ``go``, the workload's stdout and stderr.  Raises :class:`WorkloadError`
+    group do not reach it); ``flock`` names the lease file of the flock
+    fencer to lock (:class:`WorkloadBusy` when it is held); ``stderr``
+    receives the launcher's and, after ``go``, the workload's stdout and
+    stderr.  Raises :class:`WorkloadError`
     if it does not say ``ready`` within ``timeout`` seconds.
     """
     try:
         proc = subprocess.Popen(
-            launcher_argv(command, sanlock_run_dir, register),
+            launcher_argv(command, sanlock_run_dir, register, flock),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
             env=dict(env) if env is not None else None, bufsize=0,
             start_new_session=True)

@@ -141,6 +141,7 @@ class WorkloadProcess:
 
     ``command`` is the argv; ``state_dir`` holds the pid file
     ``<name>.pid``; ``register=False`` skips sanlock (``fencer = none``);
+    ``flock`` (a lease file: the flock fencer) locks it instead;
     ``sanlock_run_dir`` picks the sanlock daemon; ``stop_signal`` is what
     :meth:`stop` sends; ``log_file`` receives the workload's stdout and
     stderr (appended; None: the starter's stderr); ``env`` replaces the
@@ -161,6 +162,8 @@ class WorkloadProcess:
         self.command = tuple(command)
         self.state_dir = state_dir
         self.register = register
+        #: The flock fencer's lease file the launcher locks (None: none).
+        self.flock: str | None = None
         self.sanlock_run_dir = sanlock_run_dir
         self.stop_signal = stop_signal
         self.log_file = log_file
@@ -207,7 +210,7 @@ class WorkloadProcess:
             launcher = holder.spawn(
                 self.command, sanlock_run_dir=self.sanlock_run_dir,
                 register=self.register, env=self.env, stderr=output,
-                timeout=timeout)
+                timeout=timeout, flock=self.flock)
         finally:
             if output is not None:
                 os.close(output)
