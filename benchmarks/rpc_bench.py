@@ -26,9 +26,9 @@ import time
 
 from heartbeat.broker.client import BrokerClient
 from heartbeat.broker import errors
+from heartbeat.cluster.fuse import PausableMount
 from heartbeat.cmd import make_conf
 from heartbeat.drivers.storage import admin
-from heartbeat.testing.fuse import PausableMount
 from heartbeat.testing.slowloris import SlowClients
 
 CONF = """\

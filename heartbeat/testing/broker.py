@@ -13,83 +13,35 @@
     finally:
         broker.stop()
 
-Each :class:`BrokerProcess` runs ``heartbeat-broker`` from the current
-interpreter with its own config file, unix socket and log file in
-``workdir`` (a short directory: unix socket paths are limited to 108
-bytes), in its own session so that signals reach it alone.  The defaults in
-:data:`BASE_CONF` keep every interval sub-second and use ``fencing = none``;
-pass ``overrides`` to change any section, or edit :attr:`sections` and call
-:meth:`BrokerProcess.write_conf` before sending SIGHUP.  A broker that does
-not answer within the start timeout fails the test with its log.
+The processes are those of :mod:`heartbeat.cluster.daemons` (the product's
+simulated hosts); this module adds what only tests need: short temporary
+directories and a waiting helper.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Mapping
-import os
-import signal
-import subprocess
-import sys
 import tempfile
-import time
-from typing import Any
 from typing import TypeVar
 
-from heartbeat.broker.client import BrokerClient
-from heartbeat.broker import errors
-from heartbeat.broker.status import BrokerStatus
-from heartbeat.drivers.storage import admin
-from heartbeat.testing import config
+from heartbeat.cluster.daemons import BASE_CONF
+from heartbeat.cluster.daemons import BrokerProcess
+from heartbeat.cluster.daemons import DaemonProcess
+from heartbeat.cluster.daemons import init_area
+from heartbeat.cluster.daemons import merged
+from heartbeat.cluster.daemons import Sections
+from heartbeat.cluster.daemons import write_conf
 from heartbeat.testing import waiting
 
+__all__ = ['BASE_CONF', 'BrokerProcess', 'DaemonProcess', 'Sections',
+           'init_area', 'merged', 'short_dir', 'wait_for', 'write_conf']
+
 T = TypeVar('T')
-
-Sections = dict[str, dict[str, Any]]
-
-#: Options every test broker starts with: fast intervals, no fencing.
-BASE_CONF: Sections = {
-    'DEFAULT': {'graceful_shutdown_timeout': 10},
-    'heartbeat': {'report_interval': 0.2, 'service_down_time': 1.0},
-    'heartbeat_storage': {'max_hosts': 16, 'claim_timeout': 0},
-    'broker': {'storage_stall_after': 1.0, 'connect_retry_interval': 0.2,
-               'domain_monitor_interval': 0.2,
-               'domain_probe_timeout': 1.0},
-    'fencing': {'fencer': 'none'},
-    'submonitors': {'interval': 0.2,
-                    'enabled': 'network,cpu_load,free_memory,'
-                               'storage_domain'},
-}
 
 
 def short_dir(prefix: str = 'hb') -> str:
     """A new short temporary directory (for unix socket paths)."""
     return tempfile.mkdtemp(prefix=prefix)
-
-
-def write_conf(path: str, sections: Mapping[str, Mapping[str, Any]]) -> None:
-    """Write ``sections`` as an ini file."""
-    with open(path, 'w', encoding='utf-8') as f:
-        for section, values in sections.items():
-            f.write('[%s]\n' % section)
-            for key, value in values.items():
-                f.write('%s = %s\n' % (key, value))
-            f.write('\n')
-
-
-def merged(*layers: Mapping[str, Mapping[str, Any]]) -> Sections:
-    """The sections of ``layers``, later layers winning per option."""
-    out: Sections = {}
-    for layer in layers:
-        for section, values in layer.items():
-            out.setdefault(section, {}).update(values)
-    return out
-
-
-def init_area(config_path: str) -> None:
-    """Format the metadata area named by a config file (wipes it)."""
-    conf = config.make_conf(argv=['--config-file', config_path])
-    admin.init_area(conf, force=True)
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 10.0,
@@ -99,127 +51,3 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0,
     Kept for the callers that import it from here.
     """
     return waiting.wait_for(predicate, timeout, interval=step)
-
-
-class DaemonProcess:
-    """A daemon started by a test in its own session, with a log file.
-
-    Subclasses set the paths and :attr:`sections` and start the daemon
-    with :meth:`_launch`; this class writes its config, stops it and reads
-    its log.
-    """
-
-    config_path: str
-    log_path: str
-    sections: Sections
-    env: dict[str, str] | None = None
-    proc: subprocess.Popen[bytes] | None = None
-
-    def write_conf(self) -> None:
-        """Write :attr:`sections` to the daemon's config file."""
-        write_conf(self.config_path, self.sections)
-
-    def _launch(self, module: str) -> subprocess.Popen[bytes]:
-        """Run ``python -m module --config-file ...`` in its own session."""
-        with open(self.log_path, 'ab') as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, '-m', module, '--config-file',
-                 self.config_path],
-                stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                start_new_session=True)
-        return self.proc
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        """SIGTERM the broker and wait; SIGKILL its group after ``timeout``.
-
-        Returns the exit status, or None if it was not running.
-        """
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        code = self.proc.returncode
-        self.proc = None
-        return code
-
-    def log_tail(self, size: int = 4000) -> str:
-        """The end of the broker's log, for failure messages."""
-        try:
-            with open(self.log_path, 'rb') as f:
-                return f.read()[-size:].decode('utf-8', 'replace')
-        except OSError as err:
-            return '(no log: %s)' % err
-
-    def signal(self, signum: int) -> None:
-        """Send ``signum`` to the daemon's master process."""
-        if self.proc is None:
-            raise RuntimeError('the daemon is not running: call start()')
-        os.kill(self.proc.pid, signum)
-
-    def kill(self) -> None:
-        """SIGKILL the daemon's process group (a crash)."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self.proc = None
-
-
-class BrokerProcess(DaemonProcess):
-    """One heartbeat-broker process with its own config and socket."""
-
-    def __init__(self, workdir: str, host_id: int, metadata: str,
-                 overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 env: Mapping[str, str] | None = None) -> None:
-        self.workdir = workdir
-        self.host_id = host_id
-        self.socket_path = os.path.join(workdir, 'b%d.sock' % host_id)
-        self.config_path = os.path.join(workdir, 'broker-%d.conf' % host_id)
-        self.log_path = os.path.join(workdir, 'broker-%d.log' % host_id)
-        self.sections = merged(BASE_CONF, {
-            'heartbeat': {'host_id': host_id, 'host': 'host-%d' % host_id},
-            'heartbeat_storage': {'path': metadata},
-            'broker': {'socket_path': self.socket_path},
-        }, overrides or {})
-        self.env = None if env is None else dict(env)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.write_conf()
-
-    @property
-    def pid(self) -> int:
-        """Process id of the broker's master process."""
-        if self.proc is None:
-            raise RuntimeError('the broker is not running: call start()')
-        return self.proc.pid
-
-    def start(self, timeout: float = 30.0) -> BrokerProcess:
-        """Start the broker and wait until it answers ping."""
-        proc = self._launch('heartbeat.cmd.broker')
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                break
-            client = self.client(timeout=1.0)
-            try:
-                client.ping()
-                return self
-            except errors.BrokerError:
-                time.sleep(0.05)
-            finally:
-                client.close()
-        self.stop()
-        raise AssertionError('heartbeat-broker did not answer; log:\n%s'
-                             % self.log_tail())
-
-    def client(self, timeout: float = 2.0) -> BrokerClient:
-        """A new client of this broker (close it, or use it in ``with``)."""
-        return BrokerClient(self.socket_path, timeout=timeout)
-
-    def status(self, timeout: float = 2.0) -> BrokerStatus:
-        """The broker's status, typed."""
-        with self.client(timeout) as client:
-            return client.get_status()

@@ -5,19 +5,19 @@ test can check that it never ran on two hosts at once."""
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
+from heartbeat.cluster.demo import intervals
+from heartbeat.cluster.demo import overlaps
+from heartbeat.cluster.fuse import PausableMount
+from heartbeat.cluster.gateways import Gateways
 from heartbeat.testing.agent import HaCluster
 from heartbeat.testing.broker import short_dir
-from heartbeat.testing.fuse import PausableMount
 from heartbeat.testing.waiting import wait_for
-from heartbeat.testing.workload import intervals
-from heartbeat.testing.workload import overlaps
 
 pytestmark = [pytest.mark.sanlock, pytest.mark.broker]
 
@@ -25,35 +25,9 @@ LOOP = 0.5
 DOWN_TIME = 2.0
 
 
-class Gateways:
-    """One TCP listener per host: the host's network submonitor target."""
-
-    def __init__(self, hosts):
-        self.socks = {}
-        for host_id in range(1, hosts + 1):
-            sock = socket.socket()
-            sock.bind(('127.0.0.1', 0))
-            sock.listen(64)
-            self.socks[host_id] = sock
-        self.ports = {h: s.getsockname()[1] for h, s in self.socks.items()}
-
-    def overrides(self, host_id):
-        return {'submonitors': {
-            'enabled': 'network,cpu_load,free_memory,storage_domain',
-            'network_method': 'tcp', 'network_probes': 1,
-            'network_targets': '127.0.0.1:%d' % self.ports[host_id]}}
-
-    def cut(self, host_id):
-        self.socks.pop(host_id).close()
-
-    def close(self):
-        for sock in self.socks.values():
-            sock.close()
-
-
 @pytest.fixture
 def cluster():
-    gateways = Gateways(3)
+    gateways = Gateways(range(1, 4))
     ha = HaCluster(short_dir('hbha'), hosts=3,
                    agent_overrides={'agent': {'loop_interval': LOOP}},
                    host_overrides=gateways.overrides)

@@ -9,12 +9,12 @@ import subprocess
 import pytest
 
 from heartbeat.broker.status import BrokerStatus
+from heartbeat.cluster.sanlockd import sanlock_init
+from heartbeat.cluster.sanlockd import SanlockDaemon
 from heartbeat.fencing import holders
 from heartbeat.testing.broker import BrokerProcess
 from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import short_dir
-from heartbeat.testing.sanlock import sanlock_init
-from heartbeat.testing.sanlock import SanlockDaemon
 from heartbeat.testing.waiting import wait_for
 from heartbeat.workload import holder
 

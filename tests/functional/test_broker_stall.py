@@ -5,10 +5,10 @@ import time
 
 import pytest
 
+from heartbeat.cluster.fuse import PausableMount
 from heartbeat.testing.broker import BrokerProcess
 from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import short_dir
-from heartbeat.testing.fuse import PausableMount
 from heartbeat.testing.waiting import wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.fuse]

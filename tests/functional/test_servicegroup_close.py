@@ -5,9 +5,9 @@ import time
 
 import pytest
 
+from heartbeat.cluster.fuse import PausableMount
 from heartbeat import servicegroup
 from heartbeat.testing.broker import short_dir
-from heartbeat.testing.fuse import PausableMount
 from heartbeat.testing.members import StorageCluster
 from heartbeat.testing.waiting import wait_for
 

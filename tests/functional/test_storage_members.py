@@ -186,17 +186,6 @@ def test_member_leaves_on_sigterm(cluster):
         assert sg.get_member('g', 'member-1').status is Status.LEFT
 
 
-def test_local_cluster_main_job(tmp_path):
-    res = subprocess.run(
-        [sys.executable, '-m', 'heartbeat.cmd.local_cluster', '--hosts', '3',
-         '--duration', '3', '--workdir', str(tmp_path)],
-        capture_output=True, text=True, timeout=120, check=False)
-    assert res.returncode == 0, res.stdout + res.stderr
-    last = [line for line in res.stdout.splitlines() if 'members up' in line]
-    assert '3/3 members up' in last[-1]
-    assert (tmp_path / 'heartbeat.conf').exists()
-
-
 def test_state_file_changes_state(cluster, tmp_path):
     state = tmp_path / 'state'
     state.write_text('starting\n')

@@ -25,12 +25,12 @@ from typing import Any
 
 import pytest
 
+from heartbeat.cluster.demo import intervals
+from heartbeat.cluster.demo import overlaps
 from heartbeat.testing.agent import HaCluster
 from heartbeat.testing.agent import HaHost
 from heartbeat.testing.broker import short_dir
 from heartbeat.testing import simulator as sim
-from heartbeat.testing.workload import intervals
-from heartbeat.testing.workload import overlaps
 
 SIM_FAULTS = 50
 #: Simulated seconds between two faults, and how long each lasts.

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from heartbeat.cluster.demo import intervals
+from heartbeat.cluster.demo import overlaps
 from heartbeat.cmd import make_conf
 from heartbeat.conf import broker as broker_conf
 from heartbeat import exception
@@ -30,8 +32,6 @@ from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import short_dir
 from heartbeat.testing.broker import wait_for
 from heartbeat.testing.members import StorageCluster
-from heartbeat.testing.workload import intervals
-from heartbeat.testing.workload import overlaps
 from tests.reliability import observe
 
 pytestmark = [pytest.mark.storage, pytest.mark.broker]
@@ -91,7 +91,7 @@ class Host:
                                     os.path.join(workdir, 'metadata'))
         init_area(self.broker.config_path)
         self.agent = AgentProcess(self.broker, [
-            sys.executable, '-m', 'heartbeat.testing.workload', '--log',
+            sys.executable, '-m', 'heartbeat.cluster.demo', '--log',
             self.tick_log, '--name', 'host-1'],
             overrides={'agent': {'loop_interval': LOOP}})
 

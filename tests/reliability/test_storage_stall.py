@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
+from heartbeat.cluster.fuse import PausableMount
 from heartbeat.testing.broker import BrokerProcess
 from heartbeat.testing.broker import init_area
 from heartbeat.testing.broker import short_dir
 from heartbeat.testing.broker import wait_for
 from heartbeat.testing import faultsuite
-from heartbeat.testing.fuse import PausableMount
 
 pytestmark = [pytest.mark.broker, pytest.mark.fuse]
 

@@ -9,20 +9,23 @@
             ...
         # ... and completes when the block is lifted
 
-The filesystem runs in its own process (``python -m heartbeat.testing.fuse
+The filesystem runs in its own process (``python -m heartbeat.cluster.fuse
 SOURCE MOUNTPOINT CONTROL``) and mirrors SOURCE.  While the CONTROL file
 exists, every operation (stat, open, read, write, sync, ...) waits, the way
 I/O to a lost NFS server or SAN path hangs; removing it lets them finish.
 Files are opened with FUSE direct I/O so reads reach the filesystem instead
-of the page cache.  Needs /dev/fuse and fusermount3 (Debian package fuse3);
-a mount that cannot be made raises
-:class:`~heartbeat.testing.server.ServerStartError`.
+of the page cache.  Needs /dev/fuse, fusermount3 (Debian package fuse3) and
+mfusepy (``pip install heartbeat[fuse]``): :func:`missing` says what is
+not there; a mount that cannot be made raises
+:class:`~heartbeat.cluster.errors.ClusterError`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import contextlib
 import errno
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -30,8 +33,7 @@ import sys
 import time
 from typing import Any
 
-from heartbeat.testing import fixture
-from heartbeat.testing.server import ServerStartError
+from heartbeat.cluster.errors import ClusterError
 
 POLL = 0.005
 
@@ -166,7 +168,17 @@ def serve(source: str, mountpoint: str, control: str) -> None:
                  raw_fi=True)
 
 
-class PausableMount(fixture.Pausable):
+def missing() -> str | None:
+    """Why a stallable mount cannot be made here (None: it can)."""
+    if not os.path.exists('/dev/fuse') or not shutil.which('fusermount3'):
+        return ('FUSE is not usable here: need /dev/fuse and fusermount3 '
+                '(Debian package fuse3)')
+    if importlib.util.find_spec('mfusepy') is None:
+        return 'mfusepy is not installed: pip install heartbeat[fuse]'
+    return None
+
+
+class PausableMount:
     """A passthrough mount in ``workdir``; see the module docstring."""
 
     start_timeout = 15.0
@@ -187,14 +199,13 @@ class PausableMount(fixture.Pausable):
         os.makedirs(self.source, exist_ok=True)
         os.makedirs(self.mountpoint, exist_ok=True)
         self.resume()
-        if not os.path.exists('/dev/fuse') or not shutil.which('fusermount3'):
-            raise ServerStartError(
-                'FUSE is not usable here: need /dev/fuse and fusermount3 '
-                '(Debian package fuse3).')
+        reason = missing()
+        if reason is not None:
+            raise ClusterError(reason + '.')
         log = open(self.log_path, 'ab')
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, '-m', 'heartbeat.testing.fuse',
+                [sys.executable, '-m', 'heartbeat.cluster.fuse',
                  self.source, self.mountpoint, self.control],
                 stdout=log, stderr=subprocess.STDOUT)
         finally:
@@ -209,8 +220,24 @@ class PausableMount(fixture.Pausable):
         self.stop()
         with open(self.log_path, encoding='utf-8', errors='replace') as f:
             log_text = f.read()[-2000:]
-        raise ServerStartError('FUSE passthrough on %s did not mount; log:\n%s'
-                               % (self.mountpoint, log_text))
+        raise ClusterError('FUSE passthrough on %s did not mount; log:\n%s'
+                           % (self.mountpoint, log_text))
+
+    def __enter__(self) -> PausableMount:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hang the mount for the duration of the block."""
+        self.pause()
+        try:
+            yield
+        finally:
+            self.resume()
 
     def pause(self) -> None:
         """Make every operation on the mount block until resume()."""

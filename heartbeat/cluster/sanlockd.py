@@ -1,4 +1,4 @@
-"""A real sanlock daemon for tests, unprivileged, on its own run directory.
+"""A real sanlock daemon per simulated host, unprivileged, own run directory.
 
 ::
 
@@ -13,7 +13,7 @@ The daemon runs without a watchdog (``-w 0``), without raised limits
 ``SANLOCK_RUN_DIR`` once per process: run the code that talks to each
 daemon in its own process.  Readiness is polled with ``sanlock client
 status``, never guessed; a daemon that does not come up raises
-:class:`~heartbeat.testing.server.ServerStartError`.
+:class:`~heartbeat.cluster.errors.ClusterError`.
 
 Facts for fast tests: initialise lockspaces with io_timeout 1 and join with
 the same (joining then takes about 3 s); without a watchdog a lease holder
@@ -34,13 +34,12 @@ import sys
 import time
 from typing import Any
 
-from heartbeat.testing import fixture
-from heartbeat.testing.server import ServerStartError
+from heartbeat.cluster.errors import ClusterError
 
 SANLOCK = 'sanlock'
 
 
-class SanlockDaemon(fixture.Fixture):
+class SanlockDaemon:
     """One sanlock daemon process; see the module docstring."""
 
     start_timeout = 15.0
@@ -81,9 +80,10 @@ class SanlockDaemon(fixture.Fixture):
 
     def start(self) -> None:
         if shutil.which(SANLOCK) is None:
-            raise ServerStartError(
+            raise ClusterError(
                 'sanlock is not installed: install the Debian packages '
-                'sanlock and python3-sanlock (see bindep.txt).')
+                'sanlock and python3-sanlock (apt-get install sanlock '
+                'python3-sanlock, or tools/install-bindep.sh).')
         log = open(self.log_path, 'ab')
         try:
             self.proc = subprocess.Popen(
@@ -99,9 +99,16 @@ class SanlockDaemon(fixture.Fixture):
                 return
             time.sleep(0.05)
         self._kill()
-        raise ServerStartError(
+        raise ClusterError(
             'sanlock daemon in %s did not become ready within %.0fs; log:\n%s'
             % (self.run_dir, self.start_timeout, self.log_tail()))
+
+    def __enter__(self) -> SanlockDaemon:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def log_tail(self, size: int = 3000) -> str:
         try:
@@ -154,13 +161,29 @@ def fencing_section(daemon: SanlockDaemon, lease_path: str,
 def sanlock_init(config_path: str, daemon: SanlockDaemon) -> str:
     """Run ``heartbeat-storage sanlock-init`` for a broker's config file.
 
-    Returns its output; raises AssertionError with its stderr if it fails.
+    Returns its output; raises :class:`ClusterError` with its stderr if it
+    fails.
     """
     proc = subprocess.run(
         [sys.executable, '-m', 'heartbeat.cmd.storage', '--config-file',
          config_path, 'sanlock-init'], env=daemon.environ(),
         capture_output=True, text=True, timeout=60, check=False)
     if proc.returncode:
-        raise AssertionError('sanlock-init failed (%d): %s'
-                             % (proc.returncode, proc.stderr))
+        raise ClusterError('sanlock-init failed (%d): %s'
+                           % (proc.returncode, proc.stderr))
     return proc.stdout
+
+
+def missing() -> str | None:
+    """Why sanlock fencing cannot run here (None: it can)."""
+    if shutil.which(SANLOCK) is None:
+        return ('the sanlock daemon is not installed: apt-get install '
+                'sanlock python3-sanlock (or tools/install-bindep.sh)')
+    from heartbeat.fencing import binding
+    from heartbeat.fencing.errors import FencingError
+
+    try:
+        binding.load()
+    except FencingError as err:
+        return str(err)
+    return None
