@@ -210,8 +210,9 @@ def flock_failovers(hosts, loop, down_time, count):
             new = host_of_name(ha, outcome.new_host)
             first = max(r.first for r in intervals(ha.tick_log)
                         if r.host == new.name)
-            attempt, _ = wait_for(lambda: (lambda a: a if a[0] else None)(
-                started_at(new)), timeout=10)
+            attempt, _ = wait_for(
+                lambda host=new: (lambda a: a if a[0] else None)(
+                    started_at(host)), timeout=10)
             start = first - attempt
             target = down_time + 2 * loop + start
             runs.append({'serving_again_s': outcome.serving_again_s,
