@@ -15,8 +15,12 @@ taken.  Code that used to take a bare function keeps taking one:
 from __future__ import annotations
 
 from collections.abc import Callable
+import threading
 import time
 from typing import Protocol
+from typing import TypeVar
+
+T = TypeVar('T')
 
 
 class Waitable(Protocol):
@@ -75,3 +79,23 @@ def as_clock(clock: Clock | Callable[[], float]) -> Clock:
     if clock is time.monotonic:
         return MONOTONIC
     return FunctionClock(clock)
+
+
+def poll(predicate: Callable[[], T], timeout: float, interval: float,
+         clock: Clock = MONOTONIC) -> T | None:
+    """``predicate()`` once it returns something true; None after timeout.
+
+    The predicate is always called at least once, and once more at the
+    deadline; between calls the clock waits ``interval`` (less near the
+    deadline).
+    """
+    deadline = clock.now() + timeout
+    pause = threading.Event()
+    while True:
+        found = predicate()
+        if found:
+            return found
+        left = deadline - clock.now()
+        if left <= 0:
+            return None
+        clock.wait(pause, min(interval, left))

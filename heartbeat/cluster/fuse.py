@@ -22,7 +22,6 @@ not there; a mount that cannot be made raises
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import contextlib
 import errno
 import importlib.util
@@ -34,6 +33,7 @@ import time
 from typing import Any
 
 from heartbeat.cluster.errors import ClusterError
+from heartbeat.cluster import lifecycle
 
 POLL = 0.005
 
@@ -178,7 +178,7 @@ def missing() -> str | None:
     return None
 
 
-class PausableMount:
+class PausableMount(lifecycle.Pausable):
     """A passthrough mount in ``workdir``; see the module docstring."""
 
     start_timeout = 15.0
@@ -222,22 +222,6 @@ class PausableMount:
             log_text = f.read()[-2000:]
         raise ClusterError('FUSE passthrough on %s did not mount; log:\n%s'
                            % (self.mountpoint, log_text))
-
-    def __enter__(self) -> PausableMount:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """Hang the mount for the duration of the block."""
-        self.pause()
-        try:
-            yield
-        finally:
-            self.resume()
 
     def pause(self) -> None:
         """Make every operation on the mount block until resume()."""

@@ -36,10 +36,9 @@ import json
 import os
 import signal
 import sys
-import time
-from typing import TypeVar
 
 from heartbeat.broker.status import BrokerStatus
+from heartbeat import clock
 from heartbeat.cluster.daemons import AgentProcess
 from heartbeat.cluster.daemons import BrokerProcess
 from heartbeat.cluster.daemons import init_area
@@ -52,24 +51,8 @@ from heartbeat.cluster.sanlockd import SanlockDaemon
 from heartbeat import exception
 from heartbeat.workload.process import Identity
 
-T = TypeVar('T')
-
 RUNNING = 'running'
 FENCERS = ('flock', 'sanlock')
-
-
-def poll(predicate: Callable[[], T | None], timeout: float,
-         interval: float = 0.1) -> T | None:
-    """``predicate()`` once it is true, or None after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = predicate()
-        if found:
-            return found
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        time.sleep(min(interval, left))
 
 
 class HaHost:
@@ -245,7 +228,7 @@ class HaCluster:
         def one() -> HaHost | None:
             found = [h for h in self.runners() if h is not exclude]
             return found[0] if len(found) == 1 else None
-        found = poll(one, timeout, interval=0.2)
+        found = clock.poll(one, timeout, interval=0.2)
         if found is None:
             raise ClusterError('No single host ran the workload within '
                                '%.0fs.\n%s' % (timeout, self.logs()))

@@ -35,11 +35,12 @@ import time
 from typing import Any
 
 from heartbeat.cluster.errors import ClusterError
+from heartbeat.cluster import lifecycle
 
 SANLOCK = 'sanlock'
 
 
-class SanlockDaemon:
+class SanlockDaemon(lifecycle.Fixture):
     """One sanlock daemon process; see the module docstring."""
 
     start_timeout = 15.0
@@ -102,13 +103,6 @@ class SanlockDaemon:
         raise ClusterError(
             'sanlock daemon in %s did not become ready within %.0fs; log:\n%s'
             % (self.run_dir, self.start_timeout, self.log_tail()))
-
-    def __enter__(self) -> SanlockDaemon:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def log_tail(self, size: int = 3000) -> str:
         try:

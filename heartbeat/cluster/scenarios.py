@@ -28,12 +28,12 @@ import dataclasses
 import time
 from typing import Any
 
+from heartbeat import clock
 from heartbeat.cluster import demo
 from heartbeat.cluster.errors import ClusterError
 from heartbeat.cluster.gateways import Gateways
 from heartbeat.cluster.hosts import HaCluster
 from heartbeat.cluster.hosts import HaHost
-from heartbeat.cluster.hosts import poll
 from heartbeat import exception
 
 FAILOVER = 'failover'
@@ -122,8 +122,9 @@ class Runner:
             if host is None or host == exclude:
                 return None
             return host, time.monotonic()
-        return poll(found, self.timeout if timeout is None else timeout,
-                    interval=PROBE_INTERVAL)
+        return clock.poll(found,
+                          self.timeout if timeout is None else timeout,
+                          interval=PROBE_INTERVAL)
 
     def host(self, name: str) -> HaHost:
         for host in self.cluster.hosts:
@@ -187,7 +188,8 @@ class Runner:
         self._moved(outcome, host, at)
         self._set_maintenance(host, 'none')
         self.timeline.add('local maintenance of %s ended' % host.name)
-        back = poll(lambda: _standby(host), self.timeout, interval=0.2)
+        back = clock.poll(lambda: _standby(host), self.timeout,
+                          interval=0.2)
         if back is None:
             outcome.error = outcome.error or (
                 '%s did not leave local maintenance within %.0fs'

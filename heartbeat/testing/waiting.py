@@ -9,8 +9,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-import time
 from typing import TypeVar
+
+from heartbeat import clock
 
 T = TypeVar('T')
 
@@ -27,14 +28,15 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0,
     and what the predicate returned last.  The predicate is always called
     at least once, and once more at the deadline.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        last = predicate()
-        if last:
-            return last
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        time.sleep(min(interval, left))
+    seen: list[T] = []
+
+    def tracked() -> T:
+        seen[:] = [predicate()]
+        return seen[0]
+
+    found = clock.poll(tracked, timeout, interval)
+    if found:
+        return found
     raise AssertionError('%s within %.1fs (last: %r)'
-                         % (message or 'condition not met', timeout, last))
+                         % (message or 'condition not met', timeout,
+                            seen[0] if seen else None))
