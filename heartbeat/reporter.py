@@ -97,14 +97,34 @@ class Reporter:
                       payload=self._state.payload, written_at=time.time(),
                       left=left)
 
+    def first_beat(self) -> None:
+        """Publish the first report now; raises what the driver raises.
+
+        What ``join()`` calls, so that an oversized payload or an unusable
+        backend fails the join itself; it counts as a beat, and
+        :meth:`start` with ``initial_delay=interval`` sends the next one a
+        whole interval later.
+        """
+        with self._lock:
+            self._publish_next()
+            self._succeeded()
+
+    def _publish_next(self) -> None:
+        report = self.next_report()
+        started = self.clock()
+        self.driver.publish(report)
+        self.publish_seconds.observe(self.clock() - started)
+
+    def _succeeded(self) -> None:
+        self.counters.beats += 1
+        self.counters.consecutive_failures = 0
+        self.counters.last_success = self.clock()
+
     def beat(self) -> bool:
         """Publish one report; True on success.  Never raises."""
         with self._lock:
             try:
-                report = self.next_report()
-                started = self.clock()
-                self.driver.publish(report)
-                self.publish_seconds.observe(self.clock() - started)
+                self._publish_next()
             except Exception as err:
                 c = self.counters
                 c.failures += 1
@@ -114,17 +134,15 @@ class Reporter:
                           self.seq, self.group, self.member_id,
                           c.consecutive_failures, err)
                 return False
-            self.counters.beats += 1
-            self.counters.consecutive_failures = 0
-            self.counters.last_success = self.clock()
+            self._succeeded()
             return True
 
-    def start(self) -> None:
-        """Start the timer; the first report is sent at once."""
+    def start(self, initial_delay: float = 0.0) -> None:
+        """Start the timer; its first report ``initial_delay`` s from now."""
         if self._timer is not None:
             return
         self._timer = timer.fixed_interval_call(self.beat)
-        self._timer.start(interval=self.interval, initial_delay=0,
+        self._timer.start(interval=self.interval, initial_delay=initial_delay,
                           stop_on_exception=False)
 
     def stop(self, leave: bool = True) -> None:

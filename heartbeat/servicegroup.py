@@ -96,10 +96,10 @@ class API:
                 self.conf.heartbeat.report_interval, state_cb,
                 clock=self.clock)
             # The first report goes out synchronously so that an oversized
-            # payload or an unusable backend fails join() itself.
-            first = rep.next_report()
-            self.driver.publish(first)
-            rep.start()
+            # payload or an unusable backend fails join() itself; the timer
+            # sends the second one interval later, not at once.
+            rep.first_beat()
+            rep.start(initial_delay=rep.interval)
             self._reporters[key] = rep
             return rep
 

@@ -413,11 +413,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                           session.port))
             session.timeline.add('starting %d brokers and agents'
                                  % boot.hosts)
-            session.start()
-            session.timeline.add('every broker answers; agents started')
-            if boot.scenario:
-                session.start_scenario(boot.scenario)
-            _watch(session, stop, keys)
+            try:
+                session.start()
+                session.timeline.add('every broker answers; agents '
+                                     'started')
+                if boot.scenario:
+                    session.start_scenario(boot.scenario)
+                _watch(session, stop, keys)
+            except ClusterError as err:
+                # The daemons' logs say why: keep them, and say one line.
+                removed = False
+                raise ClusterError('%s (work directory %s kept)' % (
+                    str(err).split('\n')[0].rstrip(':'), workdir)) from None
         finally:
             keys.restore()
             summary = session.summary()

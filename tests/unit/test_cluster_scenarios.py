@@ -1,10 +1,10 @@
 """The pure parts of the simulated cluster: summary, verdict, screen."""
 
 from heartbeat.broker import status as st
+from heartbeat import clock
 from heartbeat.cluster import demo
 from heartbeat.cluster import scenarios
 from heartbeat.cluster import screen
-from heartbeat import clock
 
 
 class Ticks:

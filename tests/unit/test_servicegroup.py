@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from heartbeat import drivers
 from heartbeat import exception
 from heartbeat.model import Status
 from heartbeat import servicegroup
@@ -83,6 +84,42 @@ def test_get_updated_time_is_utc(cluster):
         assert when.tzinfo is datetime.timezone.utc
         age = datetime.datetime.now(datetime.timezone.utc) - when
         assert abs(age.total_seconds()) < 60
+
+
+class RecordingDriver:
+    """Publishes into a list; every other driver call does nothing."""
+
+    def __init__(self, driver):
+        self.driver = driver
+        self.published = []
+
+    def publish(self, report):
+        self.published.append((time.monotonic(), report.seq))
+        self.driver.publish(report)
+
+    def __getattr__(self, name):
+        return getattr(self.driver, name)
+
+
+def test_join_publishes_once_and_beats_again_one_interval_later(cluster):
+    conf = cluster.make_conf(host_id=3)
+    recorder = RecordingDriver(drivers.load(conf))
+    member = servicegroup.API(conf, driver=recorder)
+    try:
+        joined = time.monotonic()
+        rep = member.join('one', 'g')
+        assert [seq for _, seq in recorder.published] == [1]
+        assert rep.counters.beats == 1
+        deadline = time.monotonic() + 5
+        while len(recorder.published) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        second_at, seq = recorder.published[1]
+        assert seq == 2
+        # One report_interval (0.1 s) after the first, not at once.
+        assert second_at - joined >= 0.09, second_at - joined
+    finally:
+        member.close()
 
 
 def test_join_twice_returns_same_reporter(cluster):
