@@ -240,6 +240,16 @@ class HaCluster:
             for h in self.hosts)
 
     def stop(self) -> None:
+        """Stop every agent first, then the rest of every host.
+
+        With an agent still running, the workload stopped on one host
+        would fail over to the next one during the shutdown.
+        """
+        for host in self.hosts:
+            try:
+                host.agent.stop()
+            except Exception:  # noqa: S112 (stop every host, whatever)
+                continue
         for host in self.hosts:
             try:
                 host.stop()
