@@ -1,14 +1,22 @@
-"""A subscriber's bounded event queue that coalesces when it falls behind.
+"""A subscriber's bounded event queue: Down first, coalescing when behind.
 
-Events are delivered in order while fewer than ``maxsize`` wait.  Once the
-queue is full, further events go to a per-member overflow table instead:
-for each member it keeps the newest status event (joined, up, down, left)
-and one state change merged from the oldest ``old_state`` to the newest
-``new_state``.  Whatever the table replaces is counted as coalesced.  The
-overflow is delivered after the in-order part, member by member, so a slow
-subscriber still ends with the true current state of every member, and at
-most ``maxsize`` plus two events per member ever wait, however long the
-subscriber stalls.
+Events wait in two lanes.  ``MemberDown`` and ``MemberLeft`` go to the
+urgent lane, delivered before anything in the normal lane, so that a
+member going down is never announced after a burst of Joined/Up events of
+other members (the initial picture of a large group, a mass recovery).
+Per member the order stays as it happened: an urgent event takes the
+member's waiting events along into the urgent lane, and a member with
+events in the urgent lane keeps using it until they are delivered.
+
+Within a lane events are delivered in order while fewer than ``maxsize``
+wait in all.  Once the queue is full, further events go to the lane's
+per-member overflow table instead: for each member it keeps the newest
+status event (joined, up, down, left) and one state change merged from
+the oldest ``old_state`` to the newest ``new_state``.  Whatever the table
+replaces is counted as coalesced.  A lane's overflow is delivered after its
+in-order part, member by member, so a slow subscriber still ends with the
+true current state of every member, and at most ``maxsize`` plus two
+events per member ever wait, however long the subscriber stalls.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import threading
 import time
 
 from heartbeat.model import Event
+from heartbeat.model import MemberDown
 from heartbeat.model import MemberLeft
 from heartbeat.model import MemberStateChanged
 
@@ -50,49 +59,65 @@ class _Pending:
     status_went_first: bool = False
 
 
-class EventQueue:
-    """Thread-safe, bounded, coalescing FIFO of events for one subscriber."""
+#: Events delivered before every other kind.
+URGENT = (MemberDown, MemberLeft)
 
-    def __init__(self, maxsize: int) -> None:
-        if maxsize < 1:
-            raise ValueError('maxsize must be at least 1')
-        self.maxsize = maxsize
-        self.counters = QueueCounters()
-        self._fifo: collections.deque[Event] = collections.deque()
-        self._overflow: dict[Key, _Pending] = {}
-        self._overflow_len = 0
-        self._closed = False
-        self._cond = threading.Condition(threading.Lock())
+
+class _Lane:
+    """One lane: an in-order FIFO, then a per-member overflow table."""
+
+    def __init__(self, counters: QueueCounters) -> None:
+        self.counters = counters
+        self.fifo: collections.deque[Event] = collections.deque()
+        #: Events per member in ``fifo``.
+        self.in_fifo: collections.Counter[Key] = collections.Counter()
+        self.overflow: dict[Key, _Pending] = {}
+        self.overflow_len = 0
 
     def __len__(self) -> int:
-        with self._cond:
-            return len(self._fifo) + self._overflow_len
+        return len(self.fifo) + self.overflow_len
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
+    def holds(self, key: Key) -> bool:
+        return bool(self.in_fifo[key]) or key in self.overflow
 
-    def put(self, event: Event) -> None:
-        """Queue ``event``; never blocks, never grows beyond the bound."""
-        with self._cond:
-            if self._closed:
-                return
-            c = self.counters
-            c.received += 1
-            if not self._overflow and len(self._fifo) < self.maxsize:
-                self._fifo.append(event)
-            else:
-                if not self._overflow:
-                    c.overflows += 1
-                self._coalesce(event)
-            c.high_water = max(c.high_water,
-                               len(self._fifo) + self._overflow_len)
-            self._cond.notify()
+    def place(self, event: Event, room: bool) -> None:
+        """Queue ``event`` in order if there is room, else coalesce it."""
+        if not self.overflow and room:
+            self.fifo.append(event)
+            self.in_fifo[event.key] += 1
+            return
+        self._coalesce(event)
+
+    def take(self, key: Key) -> tuple[list[Event], _Pending | None]:
+        """Remove and return what waits for ``key``: in order, overflow."""
+        taken: list[Event] = []
+        if self.in_fifo[key]:
+            kept: collections.deque[Event] = collections.deque()
+            for event in self.fifo:
+                (taken if event.key == key else kept).append(event)
+            self.fifo = kept
+        self.in_fifo.pop(key, None)
+        pending = self.overflow.pop(key, None)
+        if pending is not None:
+            self.overflow_len -= ((pending.status is not None)
+                                  + (pending.state is not None))
+        return taken, pending
+
+    def adopt(self, key: Key, pending: _Pending) -> None:
+        """Take over another lane's overflow entry for ``key``."""
+        if key in self.overflow:
+            for event in (pending.status, pending.state):
+                if event is not None:
+                    self._coalesce(event)
+            return
+        self.overflow[key] = pending
+        self.overflow_len += ((pending.status is not None)
+                              + (pending.state is not None))
 
     def _coalesce(self, event: Event) -> None:
-        pending = self._overflow.get(event.key)
+        pending = self.overflow.get(event.key)
         if pending is None:
-            pending = self._overflow[event.key] = _Pending()
+            pending = self.overflow[event.key] = _Pending()
         before = (pending.status is not None) + (pending.state is not None)
         if isinstance(event, MemberStateChanged):
             if pending.state is not None:
@@ -122,16 +147,104 @@ class EventQueue:
                 self.counters.coalesced += 1
                 pending.state = None
         after = (pending.status is not None) + (pending.state is not None)
-        self._overflow_len += after - before
+        self.overflow_len += after - before
         if not after:
-            del self._overflow[event.key]
+            del self.overflow[event.key]
+
+    def pop(self) -> Event | None:
+        if self.fifo:
+            event = self.fifo.popleft()
+            self.in_fifo[event.key] -= 1
+            if not self.in_fifo[event.key]:
+                del self.in_fifo[event.key]
+            return event
+        if not self.overflow:
+            return None
+        key = next(iter(self.overflow))
+        pending = self.overflow[key]
+        self.overflow_len -= 1
+        if pending.status is not None:
+            out: Event = pending.status
+            pending.status = None
+            pending.status_went_first = pending.state is not None
+        else:
+            assert pending.state is not None
+            out = pending.state
+            pending.state = None
+            pending.status_went_first = False
+        if pending.status is None and pending.state is None:
+            del self.overflow[key]
+        return out
+
+    def clear(self) -> None:
+        self.fifo.clear()
+        self.in_fifo.clear()
+        self.overflow.clear()
+        self.overflow_len = 0
+
+
+class EventQueue:
+    """Thread-safe, bounded, coalescing queue of events for one subscriber.
+
+    See the module docstring: urgent events (Down, Left) first, per-member
+    order kept, at most ``maxsize`` in order plus two per member.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError('maxsize must be at least 1')
+        self.maxsize = maxsize
+        self.counters = QueueCounters()
+        self._urgent = _Lane(self.counters)
+        self._normal = _Lane(self.counters)
+        self._closed = False
+        self._cond = threading.Condition(threading.Lock())
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._urgent) + len(self._normal)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _room(self) -> bool:
+        return (len(self._urgent.fifo) + len(self._normal.fifo)
+                < self.maxsize)
+
+    def put(self, event: Event) -> None:
+        """Queue ``event``; never blocks, never grows beyond the bound."""
+        with self._cond:
+            if self._closed:
+                return
+            c = self.counters
+            c.received += 1
+            key = event.key
+            urgent = self._urgent
+            coalescing = bool(urgent.overflow or self._normal.overflow)
+            if isinstance(event, URGENT) or urgent.holds(key):
+                if self._normal.holds(key):
+                    # Its earlier events go first, in the urgent lane.
+                    taken, pending = self._normal.take(key)
+                    for earlier in taken:
+                        urgent.place(earlier, self._room())
+                    if pending is not None:
+                        urgent.adopt(key, pending)
+                urgent.place(event, self._room())
+            else:
+                self._normal.place(event, self._room())
+            if not coalescing and (urgent.overflow or self._normal.overflow):
+                c.overflows += 1
+            c.high_water = max(c.high_water,
+                               len(urgent) + len(self._normal))
+            self._cond.notify()
 
     def get(self, timeout: float | None = None) -> Event | None:
         """The next event; None once closed or after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
-                event = self._pop()
+                event = self._urgent.pop() or self._normal.pop()
                 if event is not None:
                     self.counters.delivered += 1
                     return event
@@ -145,32 +258,10 @@ class EventQueue:
                         return None
                     self._cond.wait(left)
 
-    def _pop(self) -> Event | None:
-        if self._fifo:
-            return self._fifo.popleft()
-        if not self._overflow:
-            return None
-        key = next(iter(self._overflow))
-        pending = self._overflow[key]
-        self._overflow_len -= 1
-        if pending.status is not None:
-            event: Event = pending.status
-            pending.status = None
-            pending.status_went_first = pending.state is not None
-        else:
-            assert pending.state is not None
-            event = pending.state
-            pending.state = None
-            pending.status_went_first = False
-        if pending.status is None and pending.state is None:
-            del self._overflow[key]
-        return event
-
     def close(self) -> None:
         """Wake every waiter; pending events are dropped."""
         with self._cond:
             self._closed = True
-            self._fifo.clear()
-            self._overflow.clear()
-            self._overflow_len = 0
+            self._urgent.clear()
+            self._normal.clear()
             self._cond.notify_all()

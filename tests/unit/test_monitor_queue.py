@@ -44,12 +44,41 @@ def drain(q):
 def test_in_order_while_under_the_bound():
     q = EventQueue(10)
     sent = [ev('joined', 'a'), ev('up', 'a'), ev('joined', 'b'),
-            ev('down', 'a'), ev('up', 'a')]
+            ev('up', 'b'), ev('state', 'a', old=None, state='s1')]
     for e in sent:
         q.put(e)
     assert drain(q) == sent
     assert q.counters.coalesced == 0 and q.counters.overflows == 0
     assert q.counters.delivered == 5 and q.counters.high_water == 5
+
+
+def test_down_and_left_go_before_other_members_events_in_member_order():
+    q = EventQueue(10)
+    for e in [ev('joined', 'a'), ev('up', 'a'), ev('joined', 'b'),
+              ev('joined', 'c'), ev('down', 'a', seq=2), ev('up', 'b'),
+              ev('up', 'a', seq=3), ev('left', 'c', seq=2)]:
+        q.put(e)
+    got = [(e.kind, e.member_id, e.report.seq) for e in drain(q)]
+    # 'a' keeps its own order (joined, up, down, up again), and so does
+    # 'c'; both come before 'b', which nothing urgent happened to.
+    assert got == [('joined', 'a', 1), ('up', 'a', 1), ('down', 'a', 2),
+                   ('up', 'a', 3), ('joined', 'c', 1), ('left', 'c', 2),
+                   ('joined', 'b', 1), ('up', 'b', 1)]
+    assert q.counters.coalesced == 0
+
+
+def test_a_down_in_a_burst_is_not_queued_behind_it():
+    q = EventQueue(100)
+    for n in range(10000):
+        q.put(ev('joined', 'm%05d' % n))
+    q.put(ev('down', 'm09999', seq=2))
+    # Its Joined waited in the overflow table (the queue was full) and is
+    # coalesced into the Down, as the newest status wins there; the Down
+    # comes first, before 10,000 Joined events of the others.
+    first = q.get(timeout=0)
+    assert (first.kind, first.member_id) == ('down', 'm09999')
+    assert q.get(timeout=0).member_id == 'm00000'
+    assert len(q) == 10000 - 2 and q.counters.coalesced == 1
 
 
 def test_full_queue_coalesces_per_member_newest_status_wins():
@@ -208,7 +237,8 @@ def test_dispatcher_routes_by_group_and_isolates_a_raising_callback():
         time.sleep(0.01)
     d.close()
     assert [e.kind for e in got_g] == ['up', 'down']
-    assert [e.member_id for e in got_all] == ['a', 'x', 'a']
+    # The Down of 'a' goes first, taking the earlier Up of 'a' along.
+    assert [e.member_id for e in got_all] == ['a', 'a', 'x']
     assert subs[1].callback_errors == 2
     assert not any(s.active for s in subs)
 
