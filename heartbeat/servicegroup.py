@@ -127,9 +127,12 @@ class API:
 
         With ``callback``, a thread of the subscription calls it with every
         :class:`~heartbeat.model.Event` in order; without, iterate over the
-        returned subscription.  The subscriber first receives the current
-        picture (a MemberJoined, then MemberUp or MemberDown, per known
-        member, with ``replay=True``), then every change.  One fetch loop
+        returned subscription.  It returns at once, without I/O: the fetch
+        loop reads the group and hands the subscriber the current picture
+        (a MemberJoined, then MemberUp or MemberDown, per known member,
+        with ``replay=True``) in one batch, then every change.  While the
+        backend cannot be read, the subscriber waits and the read is
+        retried every poll interval (``monitor.stats``).  One fetch loop
         per API serves every watched group and subscriber; a slow
         subscriber delays only itself.  ``subscription.cancel()`` stops it.
         """

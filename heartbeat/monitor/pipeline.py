@@ -119,6 +119,8 @@ class Monitor:
         self._io_lock = threading.Lock()
         self._lock = threading.RLock()
         self._groups: dict[str | None, int] = {}
+        #: Subscribers waiting for their first picture (see watch()).
+        self._pending: list[Subscription] = []
         self._pushed: set[str] = set()
         self._push_lock = threading.Lock()
         self._wake = threading.Event()
@@ -132,35 +134,62 @@ class Monitor:
               callback: Callback | None = None) -> Subscription:
         """Subscribe to the events of ``group`` (None: every group).
 
-        The subscriber first receives the current picture (replay events),
-        then every change.  A group watched for the first time is read at
-        once, so a backend that cannot be read fails here.
+        Returns at once, without I/O.  The loop thread reads a group
+        watched for the first time completely and hands the subscriber the
+        current picture (replay events) in one batch, then every change.
+        While that first read fails, the subscriber receives nothing and
+        the read is retried every poll interval (``stats`` and the log say
+        why).
         """
         if self._stopping:
             raise exception.HeartbeatError(
                 'This monitor is stopped; create a new servicegroup.API to '
                 'watch again.')
-        with self._io_lock:
-            reads: list[Read] = []
-            started = self.clock()
-            if not self.covers(group):
-                reads = self.fetcher.fetch([group], full=True)
-            with self._lock:
-                if reads:
-                    self._apply(reads, self.clock(), started, [group])
-                self._groups[group] = self._groups.get(group, 0) + 1
-                sub = Subscription(group, callback, self.queue_size,
-                                   slow_after=self.slow_after,
-                                   on_cancel=self._unsubscribed)
-                initial = self.updater.picture(group, self.clock(),
-                                               self.wall_clock())
-                self.dispatcher.add(sub, initial)
+        sub = Subscription(group, callback, self.queue_size,
+                           slow_after=self.slow_after,
+                           on_cancel=self._unsubscribed)
+        with self._lock:
+            self._pending.append(sub)
         self._start()
         self._wake.set()
         return sub
 
+    def _admit_pending(self) -> bool:
+        """Give waiting subscribers their picture; False if a read failed.
+
+        Runs in the loop thread: the picture is ordered before the next
+        change the loop dispatches.
+        """
+        with self._io_lock:
+            with self._lock:
+                waiting = list(self._pending)
+            for sub in waiting:
+                group = sub.group
+                started = self.clock()
+                reads: list[Read] = []
+                if not self.covers(group):
+                    try:
+                        reads = self.fetcher.fetch([group], full=True)
+                    except Exception as err:
+                        self._fetch_failed(err)
+                        return False
+                with self._lock:
+                    if sub not in self._pending:
+                        continue  # cancelled meanwhile
+                    self._pending.remove(sub)
+                    if reads:
+                        self._apply(reads, self.clock(), started, [group])
+                    self._groups[group] = self._groups.get(group, 0) + 1
+                    initial = self.updater.picture(group, self.clock(),
+                                                   self.wall_clock())
+                    self.dispatcher.add(sub, initial)
+        return True
+
     def _unsubscribed(self, sub: Subscription) -> None:
         with self._lock:
+            if sub in self._pending:
+                self._pending.remove(sub)
+                return
             if not self.dispatcher.remove(sub):
                 return
             count = self._groups.get(sub.group, 0) - 1
@@ -246,6 +275,12 @@ class Monitor:
 
     def _step(self, next_poll: float) -> float:
         """Wait for the next reason to read, read, and return next_poll."""
+        with self._lock:
+            pending = bool(self._pending)
+        if pending and not self._admit_pending():
+            self.clock.wait(self._wake, self.poll_interval)
+            self._wake.clear()
+            return next_poll
         groups = self.groups()
         with self._lock:
             # Exact only before the next poll: a later deadline does not
@@ -401,5 +436,9 @@ class Monitor:
                 cancel()
             except exception.HeartbeatError as err:
                 LOG.warning('Could not stop listening for pushes: %s', err)
+        with self._lock:
+            waiting, self._pending = self._pending, []
+        for sub in waiting:
+            sub.cancel()
         self.dispatcher.close()
         return ended

@@ -245,6 +245,9 @@ def test_names_are_every_family_the_collectors_export(cluster):
     try:
         member.join('c', 'g')
         observer.watch('g')
+        # Its subscriber counts once it has its picture (watch() does not
+        # wait for it).
+        wait_for(lambda: observer.monitor.covers('g'))
         rpc_timings = Timings()
         rpc_timings.observe('ping', 0.1)
         registries = [

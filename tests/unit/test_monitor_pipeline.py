@@ -1,11 +1,11 @@
 """The fetch loop with an in-memory driver (no server needed)."""
 
 import threading
+import time
 
 import pytest
 
 from heartbeat.drivers.base import Capability
-from heartbeat import exception
 from heartbeat.model import Snapshot
 from heartbeat.model import Status
 from heartbeat.monitor.pipeline import Monitor
@@ -225,13 +225,62 @@ def test_failed_reads_are_counted_and_members_go_down(driver):
         mon.stop()
 
 
-def test_watch_fails_when_the_first_read_fails(driver):
+def test_watch_returns_at_once_and_the_picture_follows_a_failed_read(
+        driver):
+    driver.beat('m1')
     driver.fail = True
     mon = Monitor(driver, make_conf())
-    with pytest.raises(exception.BackendError):
-        mon.watch('g')
-    assert not mon.covers('g')
-    mon.stop()
+    got = []
+    try:
+        sub = mon.watch('g', got.append)
+        assert sub.active and not mon.covers('g')
+        wait_for(lambda: mon.stats.consecutive_fetch_errors >= 2)
+        assert got == []
+        driver.fail = False
+        wait_for(lambda: mon.covers('g'))
+        wait_for(lambda: 'joined' in kinds(got))
+        assert all(e.replay for e in got)
+    finally:
+        mon.stop()
+
+
+def test_watch_does_not_wait_for_a_slow_first_read(driver):
+    driver.beat('m1')
+    release = threading.Event()
+    read = driver.snapshot
+
+    def slow(group, since=None):
+        release.wait(10)
+        return read(group, since=since)
+    driver.snapshot = slow
+    mon = Monitor(driver, make_conf())
+    got = []
+    try:
+        started = time.monotonic()
+        mon.watch('g', got.append)
+        assert time.monotonic() - started < 0.5
+        assert got == []
+        release.set()
+        wait_for(lambda: 'joined' in kinds(got))
+    finally:
+        release.set()
+        mon.stop()
+
+
+def test_a_subscription_cancelled_before_its_picture_gets_nothing(driver):
+    driver.fail = True
+    mon = Monitor(driver, make_conf())
+    got = []
+    try:
+        sub = mon.watch('g', got.append)
+        sub.cancel()
+        driver.fail = False
+        other = mon.watch('g')
+        wait_for(lambda: mon.covers('g'))
+        assert got == [] and other.active
+    finally:
+        mon.stop()
+    assert not other.active
 
 
 def test_slow_subscriber_does_not_delay_a_fast_one(driver):
