@@ -242,7 +242,12 @@ def _iso(wall: float) -> str:
 
 def watch(sg: servicegroup.API, group: str | None, as_json: bool,
           stop: threading.Event) -> None:
-    """Print one line per event of ``group`` until ``stop`` is set."""
+    """Print one line per event of ``group`` until ``stop`` is set.
+
+    A backend that cannot be read fails here, at once (watch() itself
+    would wait for it).
+    """
+    sg.refresh(group)
     sub = sg.watch(group)
     try:
         while not stop.is_set():
