@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses
-import random
 import threading
 import time
 from typing import Any
@@ -21,6 +20,7 @@ from oslo_log import log as logging
 from heartbeat.drivers.base import Driver
 from heartbeat.metrics.timing import Histogram
 from heartbeat.model import Report
+from heartbeat.reports import ReportSequence
 from heartbeat import timer
 
 LOG = logging.getLogger(__name__)
@@ -71,8 +71,7 @@ class Reporter:
         self.interval = interval
         self.state_cb = state_cb
         self.clock = clock
-        self.incarnation = random.SystemRandom().getrandbits(63)
-        self.seq = 0
+        self.reports = ReportSequence(member_id, group)
         self.counters = Counters()
         #: Seconds each successful publish took.
         self.publish_seconds = Histogram()
@@ -90,12 +89,17 @@ class Reporter:
                 LOG.warning('State callback of %s/%s failed (%s); reporting '
                             'the previous state.', self.group,
                             self.member_id, err)
-        self.seq += 1
-        return Report(member_id=self.member_id, group=self.group,
-                      seq=self.seq, incarnation=self.incarnation,
-                      state=self._state.state, score=self._state.score,
-                      payload=self._state.payload, written_at=time.time(),
-                      left=left)
+        return self.reports.next(self._state.state, self._state.score,
+                                 self._state.payload, left=left)
+
+    @property
+    def incarnation(self) -> int:
+        return self.reports.incarnation
+
+    @property
+    def seq(self) -> int:
+        """The seq of the last report built."""
+        return self.reports.seq
 
     def first_beat(self) -> None:
         """Publish the first report now; raises what the driver raises.

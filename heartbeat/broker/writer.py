@@ -16,9 +16,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 import json
 import math
-import random
 import threading
-import time
 from typing import Any
 
 from oslo_log import log as logging
@@ -34,6 +32,7 @@ from heartbeat.drivers.base import Driver
 from heartbeat.drivers.base import MAINTENANCE_FLAG
 from heartbeat import exception
 from heartbeat.model import Report
+from heartbeat.reports import ReportSequence
 
 LOG = logging.getLogger(__name__)
 
@@ -61,8 +60,7 @@ class WriterThread:
         self.peer_interval = peer_interval
         self.retry_interval = retry_interval
         self.clock = clock_mod.as_clock(clock)
-        self.incarnation = random.SystemRandom().getrandbits(63)
-        self.seq = 0
+        self.reports = ReportSequence(store.member_id, store.group)
         self._current: PostedState | None = None
         #: The newest state a publish accepted.
         self._last_good: PostedState | None = None
@@ -253,17 +251,14 @@ class WriterThread:
 
     def _report(self, left: bool = False) -> Report:
         posted = self._current or self.store.posted
-        self.seq += 1
         payload = dict(posted.payload)
         payload.update(self._additions(
             posted.local_maintenance,
             # The agent stopped posting: what it last said (the workload
             # runs here) may no longer be true, and peers must not trust it.
             agent_stale(posted.payload, posted.posted_at, self.clock())))
-        return Report(member_id=self.store.member_id, group=self.store.group,
-                      seq=self.seq, incarnation=self.incarnation,
-                      state=posted.state, score=posted.score,
-                      payload=payload, written_at=time.time(), left=left)
+        return self.reports.next(posted.state, posted.score, payload,
+                                 left=left)
 
     def _additions(self, local_maintenance: bool,
                    stale: bool) -> dict[str, Any]:

@@ -92,7 +92,7 @@ def test_the_size_bounds_what_the_json_drivers_store() -> None:
     payload = {'vm': 'caf\u00e9 ' * 50, 'n': [1, 2.5, None, True]}
     store.set_local_maintenance(True)
     store.put_state('running-somewhere-long', -123456, payload)
-    writer.seq = 2 ** 63
+    writer.reports.seq = 2 ** 63
     report = writer._report()
     bound = writer.report_size('running-somewhere-long', -123456, payload)
     stored = layout.encode_payload(layout.host_payload(
