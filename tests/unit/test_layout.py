@@ -244,3 +244,17 @@ def test_mutated_slot_is_damage_or_unchanged(data):
         assert read.slot == slot or (
             'newer' in (read.error or '')
             and raw[layout.IDENTITY] != own[layout.IDENTITY])
+
+
+def test_a_slot_read_tells_a_newer_format_by_type_not_by_its_text():
+    from heartbeat.drivers.storage import area
+
+    newer = _reencode(layout.encode(host_slot(), SIZE),
+                      version=layout.FORMAT_VERSION + 1)
+    read = area.decode_slot(3, newer)
+    assert read.newer and read.slot is None and read.error
+    # A torn record is corrupt, not newer, whatever its text says.
+    torn = bytearray(layout.encode(host_slot(), SIZE))
+    torn[layout.HEADER_SIZE + 2] ^= 0xff
+    read = area.decode_slot(3, bytes(torn))
+    assert read.error and not read.newer

@@ -183,7 +183,7 @@ class StorageDriver(base.Driver):
         if layout.is_empty(first):
             return
         read = area_mod.decode_slot(host_id, first)
-        if read.error is not None and 'newer' in read.error:
+        if read.newer:
             raise exception.HostIdConflict(
                 'Slot %d of %s is held by a newer heartbeat (%s); refusing '
                 'to overwrite it.' % (host_id, self.area.path, read.error))

@@ -16,6 +16,9 @@ class SlotRead:
     host_id: int
     slot: layout.Slot | None
     error: str | None = None
+    #: The slot holds a record of a newer format version (the error says
+    #: which): never overwrite it.
+    newer: bool = False
 
     @property
     def empty(self) -> bool:
@@ -28,6 +31,8 @@ def decode_slot(host_id: int, raw: bytes | memoryview) -> SlotRead:
         slot = layout.decode(raw, host_id)
         if slot is not None and host_id:
             layout.check_host_payload(slot.payload)
+    except layout.NewerFormat as err:
+        return SlotRead(host_id, None, str(err), newer=True)
     except layout.CorruptSlot as err:
         return SlotRead(host_id, None, str(err))
     return SlotRead(host_id, slot)
@@ -66,7 +71,7 @@ class Area:
     def read_global(self) -> layout.Slot:
         """The global slot 0, checked against the geometry."""
         read = self.read_slot(0)
-        if read.error is not None and 'newer' in read.error:
+        if read.newer:
             raise exception.StorageError(
                 'Global slot 0 of %s was written by a newer heartbeat (%s).'
                 % (self.path, read.error))

@@ -110,8 +110,7 @@ def check_global(conf: cfg.ConfigOpts, area: area_mod.Area) -> GlobalCheck:
     if problem is None:
         layout.check_global(read.slot, geometry, area.path)
         return GlobalCheck(area.path, geometry, read.slot)
-    newer = (read.error is not None and 'newer' in read.error
-             and layout.damage(raw) is None)
+    newer = read.newer and layout.damage(raw) is None
     return GlobalCheck(area.path, geometry, None, problem,
                        _repair_text(conf, newer), newer)
 
