@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Sequence
+import contextlib
 import dataclasses
 import json
 import os
@@ -161,6 +163,20 @@ class RedisDriver(base.Driver):
     def _backoff(self) -> client_mod.Backoff:
         return client_mod.Backoff(self.opts.reconnect_min_delay,
                                   self.opts.reconnect_max_delay)
+
+    @contextlib.contextmanager
+    def _translated(self, what: str, lost: bool = False) -> Iterator[None]:
+        """Raise redis errors of the block as one BackendError naming ``what``.
+
+        The one place where redis-py's errors become heartbeat's; ``lost``
+        also marks the connection lost (the reconnect thread takes over).
+        """
+        try:
+            yield
+        except redis.RedisError as err:
+            if lost:
+                self._lost(err)
+            raise self._error(what, err) from err
 
     def _error(self, what: str, err: Exception) -> exception.BackendError:
         return exception.BackendError(
@@ -334,13 +350,11 @@ class RedisDriver(base.Driver):
 
     def _join_once(self, keys: codec.Keys, member_id: str, force: bool,
                    expected: str) -> tuple[bool, str]:
-        try:
+        with self._translated('join'):
             ok, tick = self._eval(
                 self.client, scripts.JOIN,
                 self._join_args(keys, member_id, force, expected),
                 numkeys=JOIN_KEYS)
-        except redis.RedisError as err:
-            raise self._error('join', err) from err
         return bool(ok), codec.text(tick)
 
     def join(self, group: str, member_id: str) -> None:
@@ -372,10 +386,8 @@ class RedisDriver(base.Driver):
                            self._join_args(keys, member_id, False, ''),
                            numkeys=JOIN_KEYS)
 
-        try:
+        with self._translated('join'):
             results = self._execute(fill)
-        except redis.RedisError as err:
-            raise self._error('join', err) from err
         refused = []
         for member_id, (ok, _) in zip(member_ids, results, strict=True):
             if ok:
@@ -396,10 +408,8 @@ class RedisDriver(base.Driver):
         step = max(0.01, min(0.25, timeout / 8))
         deadline = time.monotonic() + timeout
         while True:
-            try:
+            with self._translated('join'):
                 raw = self.client.zscore(keys.index, member_id)
-            except redis.RedisError as err:
-                raise self._error('join', err) from err
             now = '' if raw is None else '%.0f' % raw
             if now != tick:
                 break
@@ -446,13 +456,10 @@ class RedisDriver(base.Driver):
 
     def _send(self, member: _Member, report: Report, leave: bool) -> None:
         args, state = self._publish_args(member, report, leave)
-        try:
+        with self._translated('publish', lost=True):
             ok = self._eval(self.client, scripts.PUBLISH, args)
             if ok == scripts.RESEND:
                 ok = self._resend(member, args)
-        except redis.RedisError as err:
-            self._lost(err)
-            raise self._error('publish', err) from err
         self._check_published(report, member, state, ok)
 
     def _resend(self, member: _Member, args: list[bytes]) -> Any:
@@ -479,11 +486,8 @@ class RedisDriver(base.Driver):
         for member, report in zip(members, reports, strict=True):
             member.latest = report
 
-        try:
+        with self._translated('publish', lost=True):
             results = self._send_many(queued)
-        except redis.RedisError as err:
-            self._lost(err)
-            raise self._error('publish', err) from err
         for (member, report, _, state), ok in zip(queued, results,
                                                   strict=True):
             self._check_published(report, member, state, ok)
@@ -547,23 +551,19 @@ class RedisDriver(base.Driver):
 
     def set_flag(self, name: str, value: str) -> None:
         base.check_flag(name, value)
-        try:
+        with self._translated('flag write'):
             stored = self._eval(
                 self.client, scripts.SET_FLAG,
                 [codec.flags_key(self.prefix), name, value,
                  base.MAX_OTHER_FLAGS, *base.KNOWN_FLAG_VALUES],
                 numkeys=b'1')
-        except redis.RedisError as err:
-            raise self._error('flag write', err) from err
         if not stored:
             raise base.too_many_flags(name)
 
     def get_flags(self) -> dict[str, str]:
         key = codec.flags_key(self.prefix)
-        try:
+        with self._translated('flag read'):
             raw = self.client.hgetall(key)
-        except redis.RedisError as err:
-            raise self._error('flag read', err) from err
         return codec.decode_flags(raw, 'redis %s' % key)
 
     # -- observers --
@@ -586,7 +586,7 @@ class RedisDriver(base.Driver):
                 self.opts.member_ttl * US, self.opts.gone_retention * US,
                 PURGE_LIMIT, '1' if group is None else '0',
                 '1' if full else '0', 'json', *pairs]
-        try:
+        with self._translated('snapshot'):
             reply = self._eval(self.client, scripts.SNAPSHOT, args)
             try:
                 return self._parse_snapshot(reply, cursor, parsed=True)
@@ -596,8 +596,6 @@ class RedisDriver(base.Driver):
                 args[FORMAT_ARG] = 'pairs'
                 reply = self._eval(self.client, scripts.SNAPSHOT, args)
                 return self._parse_snapshot(reply, cursor, parsed=False)
-        except redis.RedisError as err:
-            raise self._error('snapshot', err) from err
 
     def _parse_snapshot(self, reply: list[Any], cursor: codec.Cursor | None,
                         parsed: bool) -> Snapshot:
