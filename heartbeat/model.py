@@ -135,6 +135,10 @@ class Member:
     last_change_wall: float
     #: Whether the member's record is currently unreadable.
     invalid_reason: str | None = None
+    #: How unusual its current silence is for its rhythm (phi; None until
+    #: two intervals were seen).  Reported only: see
+    #: :mod:`heartbeat.suspicion`.
+    suspicion: float | None = None
 
     @property
     def up(self) -> bool:

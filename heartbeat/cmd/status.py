@@ -105,6 +105,8 @@ def member_dict(m: Member) -> dict[str, Any]:
         'last_change_age_s': round(m.last_change_age, 3) if known else None,
         'location': m.report.location,
         'invalid_reason': m.invalid_reason,
+        'suspicion': (None if m.suspicion is None
+                      else round(m.suspicion, 2)),
         'payload': dict(m.report.payload),
     }
 
@@ -266,7 +268,8 @@ def invalid_dict(location: str, reason: str) -> dict[str, Any]:
     return {'member_id': None, 'group': None, 'up': None,
             'status': 'invalid', 'state': None, 'score': None, 'seq': None,
             'incarnation': None, 'last_change_age_s': None,
-            'location': location, 'invalid_reason': reason, 'payload': {}}
+            'location': location, 'invalid_reason': reason,
+            'suspicion': None, 'payload': {}}
 
 
 def unaccounted(snapshot: Snapshot, members: Sequence[Member]

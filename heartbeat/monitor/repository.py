@@ -34,6 +34,7 @@ from heartbeat.model import Member
 from heartbeat.model import Report
 from heartbeat.model import Snapshot
 from heartbeat.model import Status
+from heartbeat import suspicion
 
 Key = tuple[str, str]
 
@@ -66,6 +67,8 @@ class Entry:
     #: ``last_change`` as it was when the entry was queued in the deadline
     #: heap (None: not queued); see :mod:`heartbeat.monitor.deadlines`.
     scheduled: float | None = None
+    #: The member's rhythm, for its suspicion (:mod:`heartbeat.suspicion`).
+    rhythm: suspicion.Rhythm = suspicion.NO_RHYTHM
 
     @property
     def observation(self) -> liveness.Observation:
@@ -138,6 +141,9 @@ class Repository:
             return entry, before
         if report.seq != before.seq or (report.incarnation
                                         != before.incarnation):
+            if entry.changed:
+                entry.rhythm = suspicion.add(entry.rhythm,
+                                             now - entry.last_change)
             entry.last_change = now
             entry.last_change_wall = wall
             entry.changed = True
@@ -336,7 +342,9 @@ class Repository:
             last_change=entry.last_change,
             last_change_age=max(0.0, now - entry.last_change),
             last_change_wall=entry.last_change_wall,
-            invalid_reason=entry.invalid_reason)
+            invalid_reason=entry.invalid_reason,
+            suspicion=suspicion.phi(entry.rhythm,
+                                    max(0.0, now - entry.last_change)))
 
 
 def _keys_of(reports: Iterable[Report]) -> set[Key]:
