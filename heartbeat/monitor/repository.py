@@ -67,8 +67,15 @@ class Entry:
     #: ``last_change`` as it was when the entry was queued in the deadline
     #: heap (None: not queued); see :mod:`heartbeat.monitor.deadlines`.
     scheduled: float | None = None
-    #: The member's rhythm, for its suspicion (:mod:`heartbeat.suspicion`).
-    rhythm: suspicion.Rhythm = suspicion.NO_RHYTHM
+    #: The member's rhythm, for its suspicion (:mod:`heartbeat.suspicion`):
+    #: kept flat, three fields and no object per member.
+    rhythm_mean: float = 0.0
+    rhythm_var: float = 0.0
+    rhythm_count: int = 0
+
+    @property
+    def rhythm(self) -> suspicion.Rhythm:
+        return self.rhythm_mean, self.rhythm_var, self.rhythm_count
 
     @property
     def observation(self) -> liveness.Observation:
@@ -142,8 +149,9 @@ class Repository:
         if report.seq != before.seq or (report.incarnation
                                         != before.incarnation):
             if entry.changed:
-                entry.rhythm = suspicion.add(entry.rhythm,
-                                             now - entry.last_change)
+                (entry.rhythm_mean, entry.rhythm_var,
+                 entry.rhythm_count) = suspicion.add(
+                    entry.rhythm, now - entry.last_change)
             entry.last_change = now
             entry.last_change_wall = wall
             entry.changed = True
