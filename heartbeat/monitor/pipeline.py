@@ -154,11 +154,12 @@ class Monitor:
         self._wake.set()
         return sub
 
-    def _admit_pending(self) -> bool:
-        """Give waiting subscribers their picture; False if a read failed.
+    def _admit_pending(self) -> None:
+        """Give waiting subscribers their picture, until a read fails.
 
         Runs in the loop thread: the picture is ordered before the next
-        change the loop dispatches.
+        change the loop dispatches.  Those left waiting are tried again on
+        the next step.
         """
         with self._io_lock:
             with self._lock:
@@ -172,7 +173,7 @@ class Monitor:
                         reads = self.fetcher.fetch([group], full=True)
                     except Exception as err:
                         self._fetch_failed(err)
-                        return False
+                        return
                 with self._lock:
                     if sub not in self._pending:
                         continue  # cancelled meanwhile
@@ -183,7 +184,6 @@ class Monitor:
                     initial = self.updater.picture(group, self.clock(),
                                                    self.wall_clock())
                     self.dispatcher.add(sub, initial)
-        return True
 
     def _unsubscribed(self, sub: Subscription) -> None:
         with self._lock:
@@ -277,10 +277,10 @@ class Monitor:
         """Wait for the next reason to read, read, and return next_poll."""
         with self._lock:
             pending = bool(self._pending)
-        if pending and not self._admit_pending():
-            self.clock.wait(self._wake, self.poll_interval)
-            self._wake.clear()
-            return next_poll
+        if pending:
+            # A first read that fails is retried on the next step; the
+            # groups watched already are read meanwhile, as always.
+            self._admit_pending()
         groups = self.groups()
         with self._lock:
             # Exact only before the next poll: a later deadline does not
@@ -291,6 +291,10 @@ class Monitor:
         if not groups:
             # Nothing to read: sleep until watch() or stop() wakes us.
             wake_at = self.clock() + IDLE_WAIT
+        with self._lock:
+            if self._pending:
+                # A subscriber waits for its first read: try it again.
+                wake_at = min(wake_at, self.clock() + self.poll_interval)
         delay = wake_at - self.clock()
         if delay > 0:
             self.clock.wait(self._wake, delay)

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from heartbeat.drivers.base import Capability
+from heartbeat import exception
 from heartbeat.model import Snapshot
 from heartbeat.model import Status
 from heartbeat.monitor.pipeline import Monitor
@@ -482,5 +483,29 @@ def test_a_record_vanished_in_a_blind_spell_is_kept_through_the_grace():
                      vanish=True)
         assert kinds(got) == ['joined', 'up'], got
         assert mon.member('g', 'm1').status is Status.UP
+    finally:
+        mon.stop()
+
+
+def test_a_new_group_that_cannot_be_read_does_not_stop_the_others(driver):
+    driver.beat('m1')
+    read = driver.snapshot
+
+    def snapshot(group=None, since=None):
+        if group == 'h':
+            raise exception.BackendError('group h is unreadable')
+        return read(group, since=since)
+    driver.snapshot = snapshot
+    mon = Monitor(driver, make_conf())
+    got = []
+    try:
+        mon.watch('g', got.append)
+        wait_for(lambda: mon.covers('g'))
+        mon.watch('h')
+        wait_for(lambda: mon.stats.fetch_errors >= 2)
+        # 'g' is still read while 'h' waits for its first read.
+        driver.beat('m1')
+        wait_for(lambda: 'up' in kinds(got))
+        assert not mon.covers('h')
     finally:
         mon.stop()
