@@ -36,7 +36,6 @@ import os
 import select
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import termios
@@ -58,6 +57,7 @@ from heartbeat.cluster import sanlockd
 from heartbeat.cluster import scenarios
 from heartbeat.cluster import screen
 from heartbeat import cmd
+from heartbeat.drivers import storage
 from heartbeat.drivers.storage import admin
 from heartbeat.drivers.storage import layout
 from heartbeat import exception
@@ -140,10 +140,12 @@ def _check_workdir(workdir: str, boot: cfg.ConfigOpts) -> None:
     geometry = layout.Geometry(slot_size=4096, max_hosts=boot.slots)
     config = os.path.join(workdir, 'heartbeat.conf')
     if os.path.exists(config):
+        # The running cluster's own area: with stallable storage paths it
+        # is not WORKDIR/metadata.
         running = daemons.load_conf(config)
         interval = max(interval, running.heartbeat.report_interval)
-        geometry = layout.Geometry(
-            slot_size=4096, max_hosts=running.heartbeat_storage.max_hosts)
+        geometry = storage.geometry_from(running)
+        path = running.heartbeat_storage.path
     live = admin.live_writers(path, geometry, 2 * interval)
     if live:
         raise exception.StorageError(
@@ -162,13 +164,6 @@ def _fencing(choice: str) -> str:
     if missing:
         raise exception.ConfigError('--fencing sanlock: %s.' % missing)
     return 'sanlock'
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _validate(boot: cfg.ConfigOpts) -> None:
@@ -204,7 +199,7 @@ class Session:
         self.boot = boot
         self.workdir = workdir
         self.out = out
-        self.port = boot.port or _free_port()
+        self.port = boot.port or demo.free_port()
         self.gateways = Gateways(range(1, boot.hosts + 1))
         #: Per host a stallable path to the shared storage (FUSE), or none.
         self.mounts: dict[int, fuse.PausableMount] = {}
