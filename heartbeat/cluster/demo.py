@@ -90,6 +90,14 @@ def overlaps(runs: Sequence[Run],
     return out
 
 
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def fetch(port: int, timeout: float = 0.5) -> str | None:
     """What the workload on ``port`` answers (``HOST PID``); None: nobody."""
     try:

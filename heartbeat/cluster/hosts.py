@@ -32,7 +32,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Iterator
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -49,7 +48,7 @@ from heartbeat.cluster.sanlockd import fencing_section
 from heartbeat.cluster.sanlockd import sanlock_init
 from heartbeat.cluster.sanlockd import SanlockDaemon
 from heartbeat import exception
-from heartbeat.workload.process import Identity
+from heartbeat.workload import process
 
 RUNNING = 'running'
 FENCERS = ('flock', 'sanlock')
@@ -118,11 +117,10 @@ class HaHost:
         pids = [] if status is None else [
             h.pid for h in status.fencing.lease.holders]
         try:
-            with open(os.path.join(self.agent.state_dir, 'workload.pid'),
-                      encoding='utf-8') as f:
-                identity = Identity.from_dict(json.load(f))
+            identity = process.read_pid_file(
+                process.pid_file(self.agent.state_dir))
         except (OSError, ValueError):
-            identity = None  # no workload recorded here
+            identity = None  # nothing readable recorded here
         if identity is not None and identity.alive():
             pids.append(identity.pid)
         return sorted(set(pids))

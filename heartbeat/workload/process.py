@@ -83,6 +83,23 @@ class Identity:
         return cls(pid, start, tuple(command))
 
 
+def pid_file(state_dir: str, name: str = 'workload') -> str:
+    """Where the workload ``name`` of ``state_dir`` is recorded."""
+    return os.path.join(state_dir, name + '.pid')
+
+
+def read_pid_file(path: str) -> Identity | None:
+    """The workload recorded in ``path`` (None: no file).
+
+    Raises OSError or ValueError when the file cannot be read or parsed.
+    """
+    try:
+        with open(path, encoding='utf-8') as f:
+            return Identity.from_dict(json.load(f))
+    except FileNotFoundError:
+        return None
+
+
 class Pending:
     """A launched, registered workload waiting for :meth:`go`.
 
@@ -169,7 +186,7 @@ class WorkloadProcess:
         self.log_file = log_file
         self.env = dict(env) if env is not None else None
         self.name = name
-        self.pid_path = os.path.join(state_dir, name + '.pid')
+        self.pid_path = pid_file(state_dir, name)
         self._identity: Identity | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._exit_status: int | None = None
@@ -355,10 +372,7 @@ class WorkloadProcess:
 
     def _read(self) -> Identity | None:
         try:
-            with open(self.pid_path, encoding='utf-8') as f:
-                return Identity.from_dict(json.load(f))
-        except FileNotFoundError:
-            return None
+            return read_pid_file(self.pid_path)
         except (OSError, ValueError) as err:
             LOG.warning('Removing the unreadable workload pid file %s: %s',
                         self.pid_path, err)
