@@ -33,9 +33,11 @@ import dataclasses
 import errno
 import fcntl
 import os
+import re
 
 PROC_LOCKS = '/proc/locks'
 PROC_MOUNTS = '/proc/mounts'
+_OCTAL = re.compile(r'\\([0-7]{3})')
 
 #: Filesystem types on which a kernel lock is not exact on one machine.
 NETWORK_FILESYSTEMS = frozenset({
@@ -97,8 +99,9 @@ def filesystem_of(path: str, mounts: Iterable[str]) -> str | None:
         words = line.split()
         if len(words) < 3:
             continue
-        # /proc/mounts escapes spaces and the like as octal.
-        point = words[1].encode().decode('unicode_escape')
+        # /proc/mounts escapes space, tab, newline and backslash as
+        # octal; anything else (UTF-8 names) is as it is.
+        point = _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), words[1])
         inside = (real == point or point == '/'
                   or real.startswith(point.rstrip('/') + '/'))
         if inside and (best is None or len(point) >= best[0]):

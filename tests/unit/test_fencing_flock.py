@@ -26,6 +26,7 @@ MOUNTS = [
     'tmpfs /mnt/shared/local tmpfs rw 0 0\n',
     'sshfs#me@far /mnt/far fuse.sshfs rw 0 0\n',
     'tmpfs /mnt/with\\040space tmpfs rw 0 0\n',
+    'server:/x /mnt/caf\u00e9 nfs rw 0 0\n',
 ]
 
 
@@ -82,6 +83,7 @@ def test_parse_locks_keeps_granted_posix_write_locks_only():
     ('/mnt/sharedness', 'ext4'),
     ('/mnt/far/y', 'fuse.sshfs'),
     ('/mnt/with space/y', 'tmpfs'),
+    ('/mnt/caf\u00e9/leases', 'nfs'),
 ])
 def test_the_filesystem_of_a_path_is_its_longest_mount(path, fstype):
     assert kernel_lock.filesystem_of(path, MOUNTS) == fstype
