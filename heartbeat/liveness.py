@@ -9,6 +9,11 @@ how sanlock delta leases and hosted-engine judge their peers.
 A fresh observer has not yet seen any change: it reports such a member as
 UNKNOWN (counted as alive, no false alarm) until it sees a change (UP) or
 service_down_time passes without one (DOWN).
+
+A backend that orders beats on one clock of its own (the redis server)
+tells the age of members' newest beats instead (see
+:class:`~heartbeat.model.Beats`); :func:`judge_told` judges those.  One
+clock judges every member there too: the server's, never the writers'.
 """
 
 from __future__ import annotations
@@ -59,3 +64,20 @@ def judge(obs: Observation, now: float, down_time: float) -> Status:
 def deadline(obs: Observation, down_time: float) -> float:
     """Observer-clock time at which the member turns DOWN without a change."""
     return obs.last_change + down_time
+
+
+def judge_told(stale: bool, left: bool, vouched: float, now: float,
+               down_time: float) -> Status:
+    """Status at ``now`` of a member whose liveness the backend tells.
+
+    ``stale``: the last read that told of the member found its newest
+    beat older than ``down_time`` on the backend's clock; ``vouched``:
+    observer time of the newest read of its group, which would have told
+    it stale.  A group not read for ``down_time`` has all its members
+    DOWN: nothing vouches for them any more.
+    """
+    if left:
+        return Status.LEFT
+    if stale or now - vouched >= down_time:
+        return Status.DOWN
+    return Status.UP

@@ -104,6 +104,32 @@ class Snapshot:
     complete: bool = True
     gone: tuple[tuple[str, str], ...] = ()
     cursor: Any = None
+    #: Liveness told by the backend on its own clock (None: the observer
+    #: judges it from how the reports change); see :class:`Beats`.
+    beats: Beats | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Beats:
+    """Liveness a backend tells on its own clock, so beats cost no reads.
+
+    A backend that orders every beat of a group on one clock (the redis
+    server's) need not hand each beat to the observer: a beat that changes
+    nothing but the seq moves the member's tick on the server, and the
+    snapshot's reports list only changes (state, score, payload,
+    incarnation, leave).  Instead each read tells, per group it covers,
+    the age of the newest beat of the members whose liveness it tells:
+    the members of its reports, those whose newest beat turned older than
+    service_down_time since the previous read, and those that beat again
+    since they were told so (a complete read tells every member).  Every
+    other member of those groups is as the previous read told it: the
+    observer's work per read is the number of such events, not of
+    members.  A member whose age reached service_down_time is DOWN.
+    """
+
+    #: group -> member id -> seconds since its newest beat at the read,
+    #: on the backend's clock.  Every group the read covers is a key.
+    ages: Mapping[str, Mapping[str, float]]
 
 
 class Status(enum.Enum):

@@ -20,6 +20,10 @@ observers.  The contract, which one test suite checks against every driver:
 * With :attr:`Capability.INCREMENTAL`, ``snapshot(group, since=cursor)``
   returns an incomplete snapshot of what changed since ``cursor`` (see
   :class:`~heartbeat.model.Snapshot`); other drivers ignore ``since``.
+* With :attr:`Capability.SERVER_LIVENESS`, every snapshot tells the ages
+  of members' newest beats on the backend's clock
+  (:class:`~heartbeat.model.Beats`), and a beat that changes nothing but
+  the seq is not listed by an incremental read.
 * With :attr:`Capability.PUSH`, :meth:`Driver.listen` calls its callback
   with the group name whenever a report of that group may have changed, so
   that the monitor reads at once instead of waiting for its next poll.
@@ -45,7 +49,8 @@ observers.  The contract, which one test suite checks against every driver:
   :class:`~heartbeat.exception.CapabilityMissing` from both methods.
 
 Drivers judge nothing: liveness is decided by the observer from how the
-reports change on its own clock (see :mod:`heartbeat.liveness`).
+reports change on its own clock, or, with SERVER_LIVENESS, from the ages
+the backend tells on its own (see :mod:`heartbeat.liveness`).
 """
 
 from __future__ import annotations
@@ -159,6 +164,11 @@ class Capability(enum.Enum):
     BATCHED_READ = 'batched_read'
     #: ``snapshot(since=cursor)`` returns only what changed (O(changes)).
     INCREMENTAL = 'incremental'
+    #: The backend tells liveness on its own clock
+    #: (:attr:`~heartbeat.model.Snapshot.beats`): a beat that changes
+    #: nothing but the seq is no change, so incremental reads list state
+    #: changes only and the observer never reads unchanged beats.
+    SERVER_LIVENESS = 'server_liveness'
     #: Cluster-wide flags: :meth:`Driver.set_flag`, :meth:`Driver.get_flags`
     #: (global maintenance needs them).
     CLUSTER_FLAGS = 'cluster_flags'

@@ -30,6 +30,7 @@ import sys
 import time
 
 from heartbeat import liveness
+from heartbeat.model import Beats
 from heartbeat.model import Member
 from heartbeat.model import Report
 from heartbeat.model import Snapshot
@@ -72,6 +73,9 @@ class Entry:
     rhythm_mean: float = 0.0
     rhythm_var: float = 0.0
     rhythm_count: int = 0
+    #: Told by the backend (:class:`~heartbeat.model.Beats`): its newest
+    #: beat was older than service_down_time at the last read telling it.
+    stale: bool = False
 
     @property
     def rhythm(self) -> suspicion.Rhythm:
@@ -102,6 +106,9 @@ class Repository:
         self.down_time = down_time
         self.wall_clock = wall_clock
         self._groups: dict[str, dict[str, Entry]] = {}
+        #: Groups whose liveness the backend tells, and the observer time
+        #: of their newest read (see :meth:`fold_beats`).
+        self._vouched: dict[str, float] = {}
         # location -> key, built the first time an incremental snapshot
         # names an unreadable record, then kept up to date by fold().
         self._by_location: dict[str, Key] | None = None
@@ -117,6 +124,50 @@ class Repository:
 
     def __len__(self) -> int:
         return sum(len(members) for members in self._groups.values())
+
+    def vouched(self, group: str) -> float | None:
+        """Observer time of the newest read telling ``group``'s liveness.
+
+        None for a group whose liveness the observer judges itself.
+        """
+        return self._vouched.get(group)
+
+    def told_groups(self) -> list[str]:
+        """Groups whose liveness the backend tells."""
+        return list(self._vouched)
+
+    def status(self, entry: Entry, now: float) -> Status:
+        """What the observer concludes of ``entry`` at ``now``."""
+        vouched = self._vouched.get(entry.report.group)
+        if vouched is None:
+            return entry.status(now, self.down_time)
+        return liveness.judge_told(entry.stale, entry.report.left, vouched,
+                                   now, self.down_time)
+
+    def fold_beats(self, beats: Beats, now: float,
+                   wall: float) -> list[Entry]:
+        """Fold the ages of newest beats a backend told at ``now``.
+
+        Returns the entries told of.  Members it does not name are not
+        looked at: they are as the previous read told.
+        """
+        told: list[Entry] = []
+        down_time = self.down_time
+        for group, ages in beats.ages.items():
+            members = self._groups.get(group)
+            self._vouched[sys.intern(group)] = now
+            if not members:
+                continue
+            for member_id, age in ages.items():
+                entry = members.get(member_id)
+                if entry is None:
+                    continue
+                entry.last_change = now - age
+                entry.last_change_wall = wall - age
+                entry.changed = True
+                entry.stale = age >= down_time
+                told.append(entry)
+        return told
 
     # -- folding reads -----------------------------------------------------
 
@@ -201,8 +252,7 @@ class Repository:
     def _keep_vanished(self, key: Key, now: float) -> bool:
         """Keep a member whose record vanished while it was alive."""
         entry = self._groups[key[0]][key[1]]
-        if entry.status(now, self.down_time) not in (Status.UP,
-                                                     Status.UNKNOWN):
+        if self.status(entry, now) not in (Status.UP, Status.UNKNOWN):
             return False
         entry.vanished = True
         return True
@@ -293,8 +343,10 @@ class Repository:
         """Drop every member of ``group`` (None: of every group)."""
         if group is None:
             self._groups.clear()
+            self._vouched.clear()
         else:
             self._groups.pop(group, None)
+            self._vouched.pop(group, None)
         # Rebuilt on demand.
         self._by_location = None
 
@@ -311,6 +363,8 @@ class Repository:
         wall = self.wall_clock()
         for report in snapshot.reports:
             self.fold(report, now, wall)
+        if snapshot.beats is not None:
+            self.fold_beats(snapshot.beats, now, wall)
         seen = _keys_of(snapshot.reports)
         vanished = set(self.absent(snapshot, group, now, seen))
         for key in vanished:
@@ -342,17 +396,19 @@ class Repository:
                 for grp, mid in sorted(self._keys(group))]
 
     def _member(self, entry: Entry, now: float) -> Member:
+        age = max(0.0, now - entry.last_change)
+        told = entry.report.group in self._vouched
         return Member(
             member_id=entry.report.member_id,
             group=entry.report.group,
-            status=entry.status(now, self.down_time),
+            status=self.status(entry, now),
             report=entry.report,
             last_change=entry.last_change,
-            last_change_age=max(0.0, now - entry.last_change),
+            last_change_age=age,
             last_change_wall=entry.last_change_wall,
             invalid_reason=entry.invalid_reason,
-            suspicion=suspicion.phi(entry.rhythm,
-                                    max(0.0, now - entry.last_change)))
+            # An observer told of liveness sees no rhythm of beats.
+            suspicion=None if told else suspicion.phi(entry.rhythm, age))
 
 
 def _keys_of(reports: Iterable[Report]) -> set[Key]:

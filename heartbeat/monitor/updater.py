@@ -59,6 +59,8 @@ class Updater:
         self.deadlines = Deadlines()
         #: (from, until) of the grace after a blind spell (see grant_grace).
         self.grace: tuple[float, float] | None = None
+        #: Told groups whose members went down for want of a read.
+        self._unread: set[str] = set()
 
     def grant_grace(self, since: float, until: float) -> None:
         """No member goes down between ``since`` and ``until``.
@@ -99,6 +101,7 @@ class Updater:
         fold = repo.fold
         up = Status.UP
         events: list[Event] = []
+        changed: list[tuple[Entry, Report | None]] = []
         for report in snapshot.reports:
             entry, before = fold(report, now, wall)
             if before is report:
@@ -107,7 +110,18 @@ class Updater:
                     and before.incarnation == report.incarnation
                     and before.state == report.state and not report.left):
                 continue   # a plain beat of a live member: no event
+            changed.append((entry, before))
+        told: list[Entry] = []
+        if snapshot.beats is not None:
+            # Ages first, so that a member first seen stale never looks up.
+            told = repo.fold_beats(snapshot.beats, now, wall)
+        for entry, before in changed:
             self._transition(entry, before, now, wall, events)
+        for entry in told:
+            self._told(entry, now, wall, events)
+        if snapshot.beats is not None:
+            for told_group in snapshot.beats.ages:
+                self._vouched_again(told_group, now, wall, events)
         # A vanished record is kept while its member is judged alive, so
         # through a grace too.
         for key in repo.absent(snapshot, group, self.judge_time(now)):
@@ -127,7 +141,7 @@ class Updater:
                     wall: float, events: list[Event]) -> None:
         report = entry.report
         common = _common(report, now, wall)
-        status = entry.status(now, self.down_time)
+        status = self.repository.status(entry, now)
         fresh = (before is None or before.incarnation != report.incarnation
                  or (entry.announced is Status.LEFT and not report.left))
         if fresh and not report.left:
@@ -145,8 +159,50 @@ class Updater:
             events.append(MemberStateChanged(old_state=before.state,
                                              new_state=report.state,
                                              **common))
-        if entry.announced in _WATCHED:
+        if entry.announced in _WATCHED and self.repository.vouched(
+                report.group) is None:
             self._queue(entry)
+
+    def _told(self, entry: Entry, now: float, wall: float,
+              events: list[Event]) -> None:
+        """Events of a member whose liveness a read told (not its report)."""
+        announced = entry.announced
+        if announced is None or announced is Status.LEFT:
+            return
+        status = self.repository.status(entry, now)
+        if status is Status.DOWN and announced in _WATCHED:
+            self._down(entry, now, wall, events)
+        elif status is Status.UP and announced is not Status.UP:
+            events.append(MemberUp(**_common(entry.report, now, wall)))
+            entry.announced = Status.UP
+
+    def _vouched_again(self, group: str, now: float, wall: float,
+                       events: list[Event]) -> None:
+        """A group that went down unread is read again: judge it whole."""
+        if group not in self._unread:
+            return
+        self._unread.discard(group)
+        for entry in list(self.repository.entries(group).values()):
+            if entry.announced is Status.DOWN:
+                self._told(entry, now, wall, events)
+
+    def _expire_unread(self, group: str, now: float, wall: float,
+                       events: list[Event]) -> None:
+        """All members of a told group go down when it is not read.
+
+        Nothing vouches for them after service_down_time without a read.
+        """
+        vouched = self.repository.vouched(group)
+        if (vouched is None or group in self._unread
+                or now - vouched < self.down_time):
+            return
+        self._unread.add(group)
+        for entry in list(self.repository.entries(group).values()):
+            if entry.announced in _WATCHED:
+                self._down(entry, now, wall, events,
+                           reason='group not read for %.1fs (service_'
+                                  'down_time %.1fs)' % (now - vouched,
+                                                        self.down_time))
 
     def _queue(self, entry: Entry) -> None:
         """Queue the deadline of a member that may go down (once)."""
@@ -181,16 +237,26 @@ class Updater:
                     deadlines.requeue_first(group, first.last_change)
                 else:
                     deadlines.pop(group)
-                    if first.status(now, down_time) is Status.DOWN:
+                    if self.repository.status(first,
+                                              now) is Status.DOWN:
                         self._down(first, now, wall, events)
+        for group in self._told_groups(groups):
+            self._expire_unread(group, now, wall, events)
         return events
 
+    def _told_groups(self, groups: Iterable[str | None]) -> list[str]:
+        told = self.repository.told_groups()
+        names = set(groups)
+        if None in names:
+            return told
+        return [group for group in told if group in names]
+
     def _down(self, entry: Entry, now: float, wall: float,
-              events: list[Event]) -> None:
+              events: list[Event], reason: str | None = None) -> None:
         entry.announced = Status.DOWN
         common = _common(entry.report, now, wall)
-        events.append(MemberDown(reason=self._down_reason(entry, now),
-                                 **common))
+        events.append(MemberDown(
+            reason=reason or self._down_reason(entry, now), **common))
         if entry.vanished:
             # Its record did not come back: it is gone after all.
             report = entry.report
@@ -225,6 +291,12 @@ class Updater:
                 at = deadlines_key(first) + down_time
                 if best is None or at < best:
                     best = at
+        for group in self._told_groups(groups):
+            vouched = self.repository.vouched(group)
+            if vouched is not None and group not in self._unread:
+                at = vouched + down_time
+                if best is None or at < best:
+                    best = at
         grace = self.grace
         if best is not None and grace is not None and (
                 grace[0] <= best < grace[1]):
@@ -236,6 +308,10 @@ class Updater:
         """Forget every member of ``group`` (None: of every group)."""
         self.repository.forget(group)
         self.deadlines.forget(group)
+        if group is None:
+            self._unread.clear()
+        else:
+            self._unread.discard(group)
 
     def _deadline_groups(self, groups: Iterable[str | None]) -> list[str]:
         names: set[str] = set()
@@ -275,6 +351,9 @@ class Updater:
         if entry.invalid_reason is not None:
             return ('record unreadable (%s); no valid change for %.1fs'
                     % (entry.invalid_reason, age))
+        if self.repository.vouched(entry.report.group) is not None:
+            return ('no beat for %.1fs by the backend\'s clock '
+                    '(service_down_time %.1fs)' % (age, self.down_time))
         return ('no new report for %.1fs (service_down_time %.1fs)'
                 % (age, self.down_time))
 

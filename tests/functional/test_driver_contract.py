@@ -280,10 +280,27 @@ def test_capabilities_match_behaviour(backend: Backend) -> None:
         assert first.complete
         return
     assert first.complete and first.cursor is not None
+    told = Capability.SERVER_LIVENESS in reader.capabilities
+    if told:
+        assert first.beats is not None and set(first.beats.ages[group]) == {
+            'm1'}
+    else:
+        assert first.beats is None
     writer.publish(report(group, 'm1', 2, state='a'))
     second = reader.snapshot(group, since=first.cursor)
     assert not second.complete
-    assert [(r.member_id, r.seq) for r in second.reports] == [('m1', 2)]
+    if told:
+        # A beat that changes nothing but the seq is no change.
+        assert second.reports == ()
+        assert second.beats is not None and second.beats.ages == {group: {}}
+        writer.publish(report(group, 'm1', 3, state='b'))
+        second = reader.snapshot(group, since=second.cursor)
+        assert [(r.member_id, r.seq, r.state)
+                for r in second.reports] == [('m1', 3, 'b')]
+        assert second.beats is not None
+        assert 0 <= second.beats.ages[group]['m1'] < 5
+    else:
+        assert [(r.member_id, r.seq) for r in second.reports] == [('m1', 2)]
     third = reader.snapshot(group, since=second.cursor)
     assert not third.complete and third.reports == () and third.gone == ()
 

@@ -87,14 +87,20 @@ def test_incremental_reads_detect_down_and_left(server):
             sg.watch('compute', rec)
             rec.wait('up', 'm1', timeout=5)
             rec.wait('up', 'm2', timeout=5)
+            deadline = time.monotonic() + 5
+            while len(reads) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
             # After the first read, every read is incremental.
             assert reads[0] == (False, True)
             assert reads[1:] and all(r == (True, False) for r in reads[1:])
 
+            stopped = time.time()
             members[0].reporter('m1', 'compute').stop(leave=False)
             went_down = rec.wait('down', 'm1', timeout=down + 5)
-            late = went_down.observed_wall - went_down.report.written_at
-            assert down - 0.05 <= late <= down + 1.0, late
+            # Its last beat came at most a report interval before.
+            late = went_down.observed_wall - stopped
+            assert down - REPORT - 0.05 <= late <= down + 1.0, late
+            assert "backend's clock" in went_down.reason
 
             members[1].leave('m2', 'compute')
             left = rec.wait('left', 'm2', timeout=5)

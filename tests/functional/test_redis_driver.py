@@ -74,7 +74,7 @@ def test_bad_record_does_not_hide_the_others(
     writer.publish_many([rep('a', 1), rep('b', 1)])
     first = reader.snapshot('g')
     writer.client.hset(codec.Keys(prefix, 'g').reports, 'b', b'{garbage')
-    writer.publish(rep('a', 2))
+    writer.publish(rep('a', 2, state='other'))
     full = reader.snapshot('g')
     assert [(r.member_id, r.seq) for r in full.reports] == [('a', 2)]
     assert [i.location for i in full.invalid] == ['redis g/b']
@@ -127,7 +127,7 @@ def test_incremental_read_of_every_group(
     assert first.complete
     writer.join('g2', 'b')
     writer.publish(rep('b', 1, group='g2'))
-    writer.publish(rep('a', 2, group='g1'))
+    writer.publish(rep('a', 2, group='g1', state='other'))
     second = reader.snapshot(None, since=first.cursor)
     assert not second.complete
     assert sorted((r.group, r.member_id, r.seq) for r in second.reports) == [
@@ -211,12 +211,17 @@ def test_server_side_clock_orders_changes(
     keys = codec.Keys(prefix, 'g')
     server_now_us = writer.client.time()
     tick = writer.client.zscore(keys.index, 'a')
+    assert writer.client.zscore(keys.live, 'a') == tick
     now_us = server_now_us[0] * 1000000 + server_now_us[1]
     assert 0 <= now_us - tick < 5_000_000
     # Even with the group clock far ahead, ticks keep growing.
     writer.client.hset(keys.meta, 'clock', '%d' % (now_us + 10**9))
     writer.publish(rep('a', 2))
-    assert writer.client.zscore(keys.index, 'a') == now_us + 10**9 + 1
+    assert writer.client.zscore(keys.live, 'a') == now_us + 10**9 + 1
+    # A plain beat moves the liveness tick, not the change index.
+    assert writer.client.zscore(keys.index, 'a') == tick
+    writer.publish(rep('a', 3, state='other'))
+    assert writer.client.zscore(keys.index, 'a') == now_us + 10**9 + 2
     assert isinstance(writer.client, redis.Redis)
 
 
@@ -251,7 +256,7 @@ def test_scripts_flushed_from_the_server_are_loaded_again(
     writer.publish(rep('a', 1))
     first = reader.snapshot('g')
     writer.client.script_flush()
-    writer.publish(rep('a', 2))
+    writer.publish(rep('a', 2, state='other'))
     assert [r.seq for r in reader.snapshot('g', since=first.cursor)
             .reports] == [2]
     writer.client.script_flush()
@@ -300,8 +305,91 @@ def test_ticks_are_the_server_time_in_microseconds(
     for seq in range(1, 200):
         secs, micros = writer.client.time()
         writer.publish(rep('a', seq))
-        tick = int(writer.client.zscore(keys.index, 'a'))
+        tick = int(writer.client.zscore(keys.live, 'a'))
         assert 0 <= tick - (secs * 1000000 + micros) < 1_000_000
         ticks.append(tick)
     assert ticks == sorted(set(ticks))
     assert int(writer.client.hget(keys.meta, 'clock')) == ticks[-1]
+
+
+def _told(server: servers.RedisServer, prefix: str,
+          down: float) -> RedisDriver:
+    conf = config.make_conf(
+        heartbeat={'service_down_time': down},
+        heartbeat_redis={'url': 'redis://127.0.0.1:%d/0' % server.port,
+                         'password': PASSWORD, 'prefix': prefix})
+    drv = RedisDriver(conf)
+    drv.start()
+    return drv
+
+
+def test_liveness_is_told_by_the_server_clock_in_events_not_beats(
+        server: servers.RedisServer, prefix: str) -> None:
+    down = 0.5
+    writer, reader = _told(server, prefix, down), _told(server, prefix, down)
+    try:
+        writer.join_many('g', ['a', 'b'])
+        writer.publish_many([rep('a', 1), rep('b', 1)])
+        first = reader.snapshot('g')
+        assert first.beats is not None
+        assert set(first.beats.ages['g']) == {'a', 'b'}
+        cursor = first.cursor
+        # Both beat: nothing to read but the ages of nobody.
+        writer.publish_many([rep('a', 2), rep('b', 2)])
+        snap = reader.snapshot('g', since=cursor)
+        assert snap.reports == () and snap.beats is not None
+        assert snap.beats.ages == {'g': {}}
+        # b stops; a keeps beating: b alone is told, once, as stale.
+        told: list[dict[str, float]] = []
+        deadline = time.monotonic() + 5
+        seq = 2
+        while not any('b' in ages for ages in told):
+            assert time.monotonic() < deadline, 'b never told stale'
+            seq += 1
+            writer.publish(rep('a', seq))
+            snap = reader.snapshot('g', since=snap.cursor)
+            assert snap.beats is not None
+            told.append(dict(snap.beats.ages['g']))
+            time.sleep(0.05)
+        assert 'a' not in told[-1] and told[-1]['b'] >= down
+        assert snap.cursor.stale['g'] == frozenset({'b'})
+        snap = reader.snapshot('g', since=snap.cursor)
+        assert snap.beats is not None and snap.beats.ages == {'g': {}}
+        # b beats again (a plain beat): told fresh, no record read.
+        writer.publish(rep('b', 3))
+        snap = reader.snapshot('g', since=snap.cursor)
+        assert snap.reports == () and snap.beats is not None
+        assert list(snap.beats.ages['g']) == ['b']
+        assert snap.beats.ages['g']['b'] < down
+        assert snap.cursor.stale['g'] == frozenset()
+        # A complete read carries every member's current seq.
+        full = reader.snapshot('g')
+        assert sorted((r.member_id, r.seq) for r in full.reports) == [
+            ('a', seq), ('b', 3)]
+    finally:
+        writer.stop()
+        reader.stop()
+
+
+def test_data_of_another_protocol_under_the_prefix_is_refused(
+        server: servers.RedisServer, prefix: str) -> None:
+    drv = make(server, prefix)
+    drv.start()
+    client = drv.client
+    try:
+        assert codec.text(client.get(codec.version_key(prefix))) == '2'
+        client.set(codec.version_key(prefix), '3')
+        other = make(server, prefix)
+        with pytest.raises(exception.ConfigError) as err:
+            other.start()
+        assert 'protocol 3' in str(err.value)
+        assert 'prefix %r' % prefix in str(err.value)
+        client.delete(codec.version_key(prefix))
+        # Protocol 1 stored no version: its keys tell it.
+        client.sadd(codec.old_keys(prefix)[0], 'g')
+        with pytest.raises(exception.ConfigError) as err:
+            other.start()
+        assert 'protocol 1' in str(err.value)
+        assert other._client is None
+    finally:
+        drv.stop()

@@ -68,16 +68,22 @@ def test_state_changes_only_with_state_score_payload_or_left() -> None:
 
 def test_keys_are_namespaced_by_prefix_and_group() -> None:
     keys = codec.Keys('hb', 'compute')
-    assert keys.all() == ['hb:g:compute:reports', 'hb:g:compute:index',
-                          'hb:g:compute:gone', 'hb:g:compute:meta',
-                          'hb:g:compute:owners']
-    assert codec.channel('hb') == 'hb:changes'
-    assert codec.groups_key('hb') == 'hb:groups'
+    # The protocol version is in every name; the group is a hash tag.
+    assert keys.all() == ['hb:v2:{compute}:reports', 'hb:v2:{compute}:live',
+                          'hb:v2:{compute}:gone', 'hb:v2:{compute}:meta',
+                          'hb:v2:{compute}:owners']
+    assert (keys.index, keys.seqs) == ('hb:v2:{compute}:index',
+                                       'hb:v2:{compute}:seqs')
+    assert codec.channel('hb') == 'hb:v2:changes'
+    assert codec.groups_key('hb') == 'hb:v2:groups'
+    assert codec.version_key('hb') == 'hb:version'
+    # Protocol 1's keys, by which its data is told apart.
+    assert codec.old_keys('hb') == ['hb:groups', 'hb:epoch']
 
 
 def test_flags_hash_sits_beside_the_groups() -> None:
     assert codec.flags_key('hb') == 'hb:flags'
-    # Group keys all start with <prefix>:g:, so no group can be named so.
+    # Group keys all start with <prefix>:v2:{, so no group can be named so.
     assert not codec.flags_key('hb').startswith(codec.Keys('hb', 'x').base)
 
 

@@ -136,14 +136,17 @@ def test_publish_flag() -> None:
 def test_publish_args_send_names_only_with_a_change() -> None:
     keys = codec.Keys('hb', 'grp')
     args = codec.PublishArgs.of(keys, 'mé', 'host:1:ab')
-    assert args.beat(b'{}', None) == [b'hb:g:grp:', 'mé'.encode(),
-                                      b'host:1:ab', b'{}']
-    assert args.beat(b'{}', scripts.LEAVE) == [
-        b'hb:g:grp:', 'mé'.encode(), b'host:1:ab', b'{}', b'l', b'hb',
-        b'grp']
+    # A plain beat carries its seq and nothing of the record.
+    assert args.beat(41, b'{}', None) == [b'hb:v2:{grp}:', 'mé'.encode(),
+                                          b'host:1:ab', b'41']
+    assert args.beat(42, b'{}', scripts.LEAVE) == [
+        b'hb:v2:{grp}:', 'mé'.encode(), b'host:1:ab', b'42', b'{}', b'l',
+        b'hb:v2', b'grp']
     # The script derives key names from the base as Keys does.
     assert keys.all() == [keys.base + what for what in (
-        'reports', 'index', 'gone', 'meta', 'owners')]
+        'reports', 'live', 'gone', 'meta', 'owners')]
+    assert [keys.index, keys.seqs] == [keys.base + 'index',
+                                       keys.base + 'seqs']
 
 
 def test_scripts_are_named_by_the_sha1_of_their_source() -> None:

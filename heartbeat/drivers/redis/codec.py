@@ -18,15 +18,31 @@ from heartbeat.model import InvalidRecord
 from heartbeat.model import Report
 
 
+#: Version of the layout of the keys and records; part of every key name
+#: but the flags, so that two versions never read each other's data.
+PROTOCOL = 2
+
+
+def space(prefix: str) -> str:
+    """What every key name of this protocol under ``prefix`` starts with."""
+    return '%s:v%d' % (prefix, PROTOCOL)
+
+
 @dataclasses.dataclass(frozen=True)
 class Keys:
     """Names of the keys of one group under a prefix.
 
-    ``reports`` (hash member -> record), ``index`` (sorted set member ->
-    tick of its last change), ``gone`` (sorted set member -> tick of its
-    deletion), ``meta`` (hash: ``clock``, the group's highest tick, and
-    ``floor``, the tick below which ``gone`` has been trimmed) and
+    ``reports`` (hash member -> record, written on a change only),
+    ``seqs`` (hash member -> seq of its newest beat), ``live`` (sorted set
+    member -> tick of its newest beat), ``index`` (sorted set member ->
+    tick of its newest change), ``gone`` (sorted set member -> tick of
+    its deletion), ``meta`` (hash: ``clock``, the group's highest tick,
+    and ``floor``, the tick below which ``gone`` has been trimmed) and
     ``owners`` (hash member -> token of the process publishing it).
+
+    The group's name is a hash tag (``{...}``), so that on Redis Cluster
+    every key of a group lives in one slot and one script call still
+    does one beat.
     """
 
     prefix: str
@@ -35,7 +51,7 @@ class Keys:
     @property
     def base(self) -> str:
         """What every key name of the group starts with."""
-        return '%s:g:%s:' % (self.prefix, self.group)
+        return '%s:{%s}:' % (space(self.prefix), self.group)
 
     def _key(self, what: str) -> str:
         return self.base + what
@@ -43,6 +59,14 @@ class Keys:
     @property
     def reports(self) -> str:
         return self._key('reports')
+
+    @property
+    def seqs(self) -> str:
+        return self._key('seqs')
+
+    @property
+    def live(self) -> str:
+        return self._key('live')
 
     @property
     def index(self) -> str:
@@ -61,27 +85,38 @@ class Keys:
         return self._key('owners')
 
     def all(self) -> list[str]:
-        return [self.reports, self.index, self.gone, self.meta, self.owners]
+        return [self.reports, self.live, self.gone, self.meta, self.owners]
 
 
 def groups_key(prefix: str) -> str:
-    return '%s:groups' % prefix
+    return '%s:groups' % space(prefix)
 
 
 def epoch_key(prefix: str) -> str:
-    return '%s:epoch' % prefix
+    return '%s:epoch' % space(prefix)
+
+
+def version_key(prefix: str) -> str:
+    """The protocol version of the data under ``prefix`` (set once)."""
+    return '%s:version' % prefix
+
+
+def old_keys(prefix: str) -> list[str]:
+    """Keys that only protocol 1 writes: their presence means a v1 peer."""
+    return ['%s:groups' % prefix, '%s:epoch' % prefix]
 
 
 def channel(prefix: str) -> str:
-    return '%s:changes' % prefix
+    return '%s:changes' % space(prefix)
 
 
 def flags_key(prefix: str) -> str:
     """The hash of the cluster flags (flag name -> value) under ``prefix``.
 
     One hash per prefix, which is per cluster: the flags belong to no
-    group, and a group's keys all sit under ``<prefix>:g:``, so no group
-    name can collide with it.
+    group, and a group's keys all sit under ``<prefix>:v<N>:{``, so no
+    group name can collide with it.  It is not versioned: the flags (the
+    global maintenance) outlive an upgrade of the protocol.
     """
     return '%s:flags' % prefix
 
@@ -108,8 +143,8 @@ class PublishArgs:
     """Arguments of the publish script for one member, encoded once.
 
     ``head`` (base key, member id, owner token) goes with every beat;
-    ``names`` (prefix, group) only with a change or a leave, which is what
-    needs them on the server.
+    ``names`` (key space, group) only with a change or a leave, which is
+    what needs them on the server.
     """
 
     head: tuple[bytes, ...]
@@ -118,13 +153,18 @@ class PublishArgs:
     @classmethod
     def of(cls, keys: Keys, member_id: str, owner: str) -> PublishArgs:
         return cls((keys.base.encode(), member_id.encode(), owner.encode()),
-                   (keys.prefix.encode(), keys.group.encode()))
+                   (space(keys.prefix).encode(), keys.group.encode()))
 
-    def beat(self, record: bytes, flag: bytes | None) -> list[bytes]:
-        """The arguments of one beat (``flag`` None: a plain beat)."""
+    def beat(self, seq: int, record: bytes,
+             flag: bytes | None) -> list[bytes]:
+        """The arguments of one beat (``flag`` None: a plain beat).
+
+        A plain beat carries its seq and nothing of the record: the
+        server keeps the record of the last change.
+        """
         if flag is None:
-            return [*self.head, record]
-        return [*self.head, record, flag, *self.names]
+            return [*self.head, b'%d' % seq]
+        return [*self.head, b'%d' % seq, record, flag, *self.names]
 
 
 def location(group: str, member_id: str) -> str:
@@ -220,15 +260,53 @@ def state_of(report: Report) -> str:
                             dict(report.payload), report.left])
 
 
-def decode(group: str, member_id: str,
-           raw: bytes | str) -> Report | InvalidRecord:
-    """The report stored in ``raw``, or why it cannot be trusted."""
+def decode(group: str, member_id: str, raw: bytes | str,
+           seqs: Mapping[str, int] | None = None) -> Report | InvalidRecord:
+    """The report stored in ``raw``, or why it cannot be trusted.
+
+    ``seqs`` holds the seqs of the members' newest beats (see
+    :func:`with_seq`).
+    """
     try:
         rec = json.loads(raw)
     except ValueError as err:
         return InvalidRecord(location(group, member_id),
                              'unreadable record: %s' % err)
-    return from_record(group, member_id, rec)
+    return from_record(group, member_id,
+                       with_seq(rec, member_id, seqs or {}))
+
+
+def with_seq(rec: Any, member_id: str, seqs: Mapping[str, int]) -> Any:
+    """A parsed record carrying the seq of the member's newest beat.
+
+    A record is written on a change only; the seq of every beat is kept
+    beside it, so that a reader sees the member's current seq.
+    """
+    seq = seqs.get(member_id)
+    if seq is not None and isinstance(rec, dict) and 'seq' in rec:
+        rec['seq'] = seq
+    return rec
+
+
+def ages(flat: Sequence[Any], now: int, cutoff: int,
+         stale: set[str]) -> dict[str, float]:
+    """Seconds since the newest beat of each member of a snapshot reply.
+
+    ``flat`` is [member, tick, ...] (ticks in microseconds of the
+    server's clock), ``now`` the server's time of the read.  ``stale`` is
+    updated in place: a member whose tick is at or below ``cutoff`` (its
+    beat is older than service_down_time) is added, any other removed.
+    """
+    out: dict[str, float] = {}
+    for i in range(0, len(flat), 2):
+        member_id = _text(flat[i])
+        tick = float(flat[i + 1])
+        out[member_id] = max(0.0, (now - tick) / 1e6)
+        if tick <= cutoff:
+            stale.add(member_id)
+        else:
+            stale.discard(member_id)
+    return out
 
 
 def from_record(group: str, member_id: str,
@@ -243,11 +321,18 @@ class Cursor:
     """Where an incremental reader stopped.
 
     ``epoch`` names the redis dataset (it changes when the data is lost);
-    ``clocks`` holds, per group, the highest tick already read.
+    ``clocks`` holds, per group, the highest tick already read;
+    ``cutoffs``, per group, the server tick at or below which a beat was
+    older than service_down_time at that read (beats up to it were told
+    stale then); ``stale``, per group, the members told stale and not
+    seen beating since, whose recovery the next read looks for.
     """
 
     epoch: str
     clocks: Mapping[str, int]
+    cutoffs: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    stale: Mapping[str, frozenset[str]] = dataclasses.field(
+        default_factory=dict)
 
 
 def decode_pairs(flat: Sequence[Any]) -> list[tuple[str, Any]]:

@@ -26,6 +26,7 @@ from heartbeat.drivers.redis import codec
 from heartbeat.drivers.redis.listener import ChangeListener
 from heartbeat.drivers.redis import scripts
 from heartbeat import exception
+from heartbeat.model import Beats
 from heartbeat.model import InvalidRecord
 from heartbeat.model import Report
 from heartbeat.model import Snapshot
@@ -78,28 +79,39 @@ class RedisDriver(base.Driver):
 
     Considerations:
 
-    * A beat is one server-side script call: the record, the group's
-      change index (scored by the server's clock, never going backwards)
-      and the owner check happen atomically in one round trip.  Scripts
-      are called by digest; a server that lost them (restart, SCRIPT
-      FLUSH) answers NOSCRIPT once and they are loaded again.  A plain
-      beat that finds its owner entry gone (the data was lost behind a
-      live connection) is sent a second time as a new owner's beat.
+    * A beat is one server-side script call: the owner check, the
+      member's tick in the group's liveness index (scored by the server's
+      clock, never going backwards) and its seq happen atomically in one
+      round trip.  A beat that changes nothing but the seq writes no
+      record: only a change (join, state, score or payload, incarnation,
+      leave, first beat after a reconnect) writes the record and the
+      group's change index.  Scripts are called by digest; a server that
+      lost them (restart, SCRIPT FLUSH) answers NOSCRIPT once and they are
+      loaded again.  A plain beat that finds its owner entry gone (the
+      data was lost behind a live connection) is sent a second time as a
+      new owner's beat.
     * Readers pass the cursor of their previous read and get only what
-      changed since (INCREMENTAL); a lost dataset (a restarted server
-      without persistence, detected by an epoch key) or a cursor older than
-      gone_retention gives a complete snapshot instead.
-    * State changes (join, new state, score or payload, leave, first beat
-      after a reconnect) are published on ``<prefix>:changes`` (PUSH).
+      changed since (INCREMENTAL), and the liveness the server tells on
+      its own clock (SERVER_LIVENESS): the ages of the members whose
+      newest beat turned older than service_down_time since that read,
+      and of those that beat again after it.  A read costs the number of
+      such events, not of members; unchanged beats cost an observer
+      nothing.  Liveness is immune to the members' clocks; a server clock
+      stepped back delays a Down by the step.  A lost dataset (a
+      restarted server without persistence, detected by an epoch key) or
+      a cursor older than gone_retention gives a complete snapshot.
+    * State changes are published on ``<prefix>:v2:changes`` (PUSH).
       Plain beats are not, so push traffic follows changes, not members.
+    * Keys carry the protocol version (``<prefix>:v2:{<group>}:...``) and
+      ``<prefix>:version`` names it: a driver refuses to start on a prefix
+      whose data another version writes, since the two would not see each
+      other's members.
     * A member id is owned by the process that joined it; a second process
       joining the same id while its record keeps changing is refused.
     * After the connection broke, beats fail fast while a background
       thread reconnects with exponential backoff; the newest report of
       every member is republished as soon as it succeeds.
-    * Liveness is still judged by observers on their own clocks; the
-      server's clock only orders changes and purges records silent for
-      member_ttl.
+    * Records silent for member_ttl (by the server's clock) are purged.
     * Cluster flags (CLUSTER_FLAGS) are one hash, ``<prefix>:flags``: a
       read is one HGETALL, a write one script call that also keeps the
       number of names bounded.  A write has returned once the master holds
@@ -121,7 +133,8 @@ class RedisDriver(base.Driver):
     name: ClassVar[str] = 'redis'
     capabilities: ClassVar[frozenset[base.Capability]] = frozenset({
         base.Capability.PUSH, base.Capability.INCREMENTAL,
-        base.Capability.BATCHED_READ, base.Capability.CLUSTER_FLAGS})
+        base.Capability.SERVER_LIVENESS, base.Capability.BATCHED_READ,
+        base.Capability.CLUSTER_FLAGS})
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         super().__init__(conf)
@@ -229,13 +242,44 @@ class RedisDriver(base.Driver):
         client = client_mod.make_client(self.conf)
         try:
             client.ping()
+            self._check_protocol(client)
         except redis.RedisError as err:
             client.close()
             raise self._error('connect', err) from err
+        except exception.ConfigError:
+            client.close()
+            raise
         self._stopping.clear()
         self._client = client
         LOG.info('heartbeat redis driver connected to %s.',
                  client_mod.describe(self.conf))
+
+    def _check_protocol(self, client: redis.Redis) -> None:
+        """Refuse a prefix whose data another protocol version writes.
+
+        Two versions keep their keys apart, so they would not see each
+        other's members at all: each would take the other's members for
+        gone.  The version is stored once under the prefix; data of
+        protocol 1 (which stored none) is told by its keys.
+        """
+        key = codec.version_key(self.prefix)
+        found = client.get(key)
+        if found is None:
+            if client.exists(*codec.old_keys(self.prefix)):
+                found = b'1'
+            else:
+                client.set(key, codec.PROTOCOL, nx=True)
+                found = client.get(key)
+        version = codec.text(found) if found is not None else ''
+        if version != str(codec.PROTOCOL):
+            raise exception.ConfigError(
+                'redis at %s holds heartbeat data of protocol %s under '
+                '[heartbeat_redis] prefix %r; this heartbeat speaks protocol '
+                '%d, and members and observers of two protocols cannot see '
+                'each other. Upgrade every member and observer of the '
+                'cluster together, or give this one another prefix.'
+                % (client_mod.describe(self.conf), version or '?',
+                   self.prefix, codec.PROTOCOL))
 
     def stop(self) -> None:
         self._stopping.set()
@@ -409,7 +453,7 @@ class RedisDriver(base.Driver):
         deadline = time.monotonic() + timeout
         while True:
             with self._translated('join'):
-                raw = self.client.zscore(keys.index, member_id)
+                raw = self.client.zscore(keys.live, member_id)
             now = '' if raw is None else '%.0f' % raw
             if now != tick:
                 break
@@ -443,7 +487,7 @@ class RedisDriver(base.Driver):
             state = codec.state_of(report)
             changed = state != member.pushed_state
         flag = scripts.publish_flag(leave, changed)
-        return member.args.beat(data, flag), state
+        return member.args.beat(report.seq, data, flag), state
 
     def _check_published(self, report: Report, member: _Member,
                          state: object, ok: Any) -> None:
@@ -459,16 +503,16 @@ class RedisDriver(base.Driver):
         with self._translated('publish', lost=True):
             ok = self._eval(self.client, scripts.PUBLISH, args)
             if ok == scripts.RESEND:
-                ok = self._resend(member, args)
+                ok = self._resend(member, report)
         self._check_published(report, member, state, ok)
 
-    def _resend(self, member: _Member, args: list[bytes]) -> Any:
+    def _resend(self, member: _Member, report: Report) -> Any:
         """Send a plain beat again as a change: its member had no owner."""
         LOG.info('Member %s/%s had no owner entry in redis (purged, or the '
                  'data was lost); publishing it as a new one.',
-                 member.keys.group, codec.text(args[1]))
+                 member.keys.group, report.member_id)
         return self._eval(self.client, scripts.PUBLISH,
-                          _as_change(member, args))
+                          _as_change(member, report))
 
     def publish_many(self, reports: Sequence[Report]) -> None:
         """Publish reports of many joined members in one round trip.
@@ -513,9 +557,9 @@ class RedisDriver(base.Driver):
 
             def refill(pipe: Any) -> None:
                 for i in again:
-                    member, _, args, _ = queued[i]
+                    member, report, _, _ = queued[i]
                     self._eval(pipe, scripts.PUBLISH,
-                               _as_change(member, args))
+                               _as_change(member, report))
             for i, ok in zip(again, self._execute(refill), strict=True):
                 results[i] = ok
         return results
@@ -573,58 +617,94 @@ class RedisDriver(base.Driver):
         cursor = since if isinstance(since, codec.Cursor) else None
         full = cursor is None or (group is not None
                                   and group not in cursor.clocks)
-        pairs: list[str] = []
-        if group is not None:
-            since_tick = -1 if full or cursor is None else (
-                cursor.clocks[group])
-            pairs = [group, str(since_tick)]
-        elif cursor is not None:
-            for grp, tick in cursor.clocks.items():
-                pairs += [grp, str(tick)]
-        args = [self.prefix, new_epoch(),
+        names = ([group] if group is not None
+                 else list(cursor.clocks) if cursor is not None else [])
+        groups: list[Any] = []
+        for grp in names:
+            if full or cursor is None:
+                groups += [grp, -1, -1, 0]
+            else:
+                told = cursor.stale.get(grp, frozenset())
+                groups += [grp, cursor.clocks[grp],
+                           cursor.cutoffs.get(grp, -1), len(told), *told]
+        args = [codec.space(self.prefix), new_epoch(),
                 cursor.epoch if cursor is not None else '',
                 self.opts.member_ttl * US, self.opts.gone_retention * US,
                 PURGE_LIMIT, '1' if group is None else '0',
-                '1' if full else '0', 'json', *pairs]
+                '1' if full else '0', 'json',
+                int(self.conf.heartbeat.service_down_time * US), *groups]
         with self._translated('snapshot'):
             reply = self._eval(self.client, scripts.SNAPSHOT, args)
             try:
-                return self._parse_snapshot(reply, cursor, parsed=True)
+                snap = self._parse_snapshot(reply, cursor, parsed=True)
             except ValueError:
                 # A record is not JSON: read again record by record, so
                 # that the bad one is reported and the others are kept.
                 args[FORMAT_ARG] = 'pairs'
                 reply = self._eval(self.client, scripts.SNAPSHOT, args)
-                return self._parse_snapshot(reply, cursor, parsed=False)
+                snap = self._parse_snapshot(reply, cursor, parsed=False)
+            if snap.complete:
+                self._check_peers()
+        return snap
+
+    def _check_peers(self) -> None:
+        """Log when members of protocol 1 write under our prefix."""
+        if self.client.exists(*codec.old_keys(self.prefix)):
+            LOG.error('redis at %s holds heartbeat data of protocol 1 under '
+                      '[heartbeat_redis] prefix %r: its members are not '
+                      'seen by this observer (protocol %d). Upgrade them, '
+                      'or move them to another prefix.',
+                      client_mod.describe(self.conf), self.prefix,
+                      codec.PROTOCOL)
 
     def _parse_snapshot(self, reply: list[Any], cursor: codec.Cursor | None,
                         parsed: bool) -> Snapshot:
         epoch = codec.text(reply[0])
         complete = bool(reply[1])
         clocks: dict[str, int] = {}
+        cutoffs: dict[str, int] = {}
+        stale: dict[str, frozenset[str]] = {}
         if not complete and cursor is not None:
             clocks.update(cursor.clocks)
+            cutoffs.update(cursor.cutoffs)
+            stale.update(cursor.stale)
         reports: list[Report] = []
         invalid: list[InvalidRecord] = []
         gone: list[tuple[str, str]] = []
-        for raw_group, raw_clock, records, gone_members in reply[2]:
+        ages: dict[str, dict[str, float]] = {}
+        for (raw_group, raw_clock, raw_cutoff, records, gone_members,
+             raw_seqs, raw_beats, raw_now) in reply[2]:
             grp = codec.text(raw_group)
+            # A group read whole starts its stale members afresh.
+            whole = complete or grp not in clocks
             clocks[grp] = int(codec.text(raw_clock))
+            cutoff = cutoffs[grp] = int(codec.text(raw_cutoff))
+            seqs = {member_id: int(seq) for member_id, seq
+                    in codec.decode_pairs(raw_seqs)}
             if parsed:
-                items = [codec.from_record(grp, member_id, rec)
+                items = [codec.from_record(grp, member_id,
+                                           codec.with_seq(rec, member_id,
+                                                          seqs))
                          for member_id, rec in json.loads(records).items()]
             else:
-                items = [codec.decode(grp, member_id, raw) for member_id, raw
-                         in codec.decode_pairs(records)]
+                items = [codec.decode(grp, member_id, raw, seqs)
+                         for member_id, raw in codec.decode_pairs(records)]
             for item in items:
                 if isinstance(item, Report):
                     reports.append(item)
                 else:
                     invalid.append(item)
-            gone.extend((grp, codec.text(m)) for m in gone_members)
+            left = [codec.text(m) for m in gone_members]
+            gone.extend((grp, member_id) for member_id in left)
+            told = set() if whole else set(stale.get(grp, ()))
+            ages[grp] = codec.ages(raw_beats, int(codec.text(raw_now)),
+                                   cutoff, told)
+            told.difference_update(left)
+            stale[grp] = frozenset(told)
         return Snapshot(tuple(reports), tuple(invalid), complete=complete,
                         gone=tuple(gone),
-                        cursor=codec.Cursor(epoch, clocks))
+                        cursor=codec.Cursor(epoch, clocks, cutoffs, stale),
+                        beats=Beats(ages))
 
     def listen(self, callback: Callable[[str], None]) -> Callable[[], None]:
         listener = ChangeListener(self.client, self.prefix, callback,
@@ -642,6 +722,7 @@ class RedisDriver(base.Driver):
         return cancel
 
 
-def _as_change(member: _Member, args: list[Any]) -> list[Any]:
+def _as_change(member: _Member, report: Report) -> list[Any]:
     """The publish arguments of a plain beat, sent again as a change."""
-    return member.args.beat(args[3], scripts.CHANGED)
+    return member.args.beat(report.seq, codec.encode(report),
+                            scripts.CHANGED)

@@ -37,22 +37,24 @@ def publish_flag(leave: bool, changed: bool) -> bytes | None:
     return CHANGED if changed else None
 
 
-# ARGV: base (``<prefix>:g:<group>:``), member, owner, record, and only for
-# a change or a leave: flag (CHANGED or LEAVE), prefix, group.
-# A plain beat, nearly every beat, is four arguments the client encoded
-# once per member plus the record.  Key names are derived here rather than
-# passed (see the SNAPSHOT note on Redis Cluster).  A plain beat is six
-# calls: owner check, TIME, clock read and write, record, index; the rest
-# runs only on a change, a leave or a new owner.  The tick is built as text
-# straight from TIME (no float formatting) unless the group clock is ahead
-# and forces clock + 1.  A dataset found without this member's owner entry
-# (purged, or lost with the server's data) gets an epoch named by this
-# owner and tick: unique, so a lost dataset is never mistaken for the one
-# a reader saw.
+# ARGV: base (``<space>:{<group>}:``), member, owner, seq, and only for a
+# change or a leave: record, flag (CHANGED or LEAVE), key space, group.
+# A plain beat, nearly every beat, is four short arguments the client
+# encoded once per member but the seq: it moves the member's tick in the
+# liveness index and its seq, and touches no record, so readers that look
+# for changes never see it.  Key names are derived here rather than passed
+# (see the SNAPSHOT note on Redis Cluster).  A plain beat is six calls:
+# owner check, TIME, clock read and write, liveness index, seq; the rest
+# runs only on a change, a leave or a new owner.  The tick is built as
+# text straight from TIME (no float formatting) unless the group clock is
+# ahead and forces clock + 1.  A dataset found without this member's
+# owner entry (purged, or lost with the server's data) gets an epoch
+# named by this owner and tick: unique, so a lost dataset is never
+# mistaken for the one a reader saw.
 # Returns 1; 0 when another process owns the member id; RESEND.
 PUBLISH_SOURCE = """
 local base, member, owner = ARGV[1], ARGV[2], ARGV[3]
-local flag = ARGV[5]
+local flag = ARGV[6]
 local held = redis.call('HGET', base .. 'owners', member)
 if held then
   if held ~= owner then
@@ -70,29 +72,31 @@ if tick <= clock then
   s = string.format('%.0f', clock + 1)
 end
 redis.call('HSET', meta, 'clock', s)
-redis.call('HSET', base .. 'reports', member, ARGV[4])
-redis.call('ZADD', base .. 'index', s, member)
+redis.call('ZADD', base .. 'live', s, member)
+redis.call('HSET', base .. 'seqs', member, ARGV[4])
 if flag then
-  local prefix, group = ARGV[6], ARGV[7]
+  local space, group = ARGV[7], ARGV[8]
+  redis.call('HSET', base .. 'reports', member, ARGV[5])
+  redis.call('ZADD', base .. 'index', s, member)
   if not held then
     redis.call('ZREM', base .. 'gone', member)
-    redis.call('SET', prefix .. ':epoch', owner .. '@' .. s, 'NX')
+    redis.call('SET', space .. ':epoch', owner .. '@' .. s, 'NX')
   end
   if flag == 'l' then
     redis.call('HDEL', base .. 'owners', member)
   elseif not held then
     redis.call('HSET', base .. 'owners', member, owner)
   end
-  redis.call('SADD', prefix .. ':groups', group)
-  redis.call('PUBLISH', prefix .. ':changes', group)
+  redis.call('SADD', space .. ':groups', group)
+  redis.call('PUBLISH', space .. ':changes', group)
 end
 return 1
 """
 
-# KEYS: reports, index, gone, meta, owners, groups
+# KEYS: reports, live, gone, meta, owners, groups
 # ARGV: member, owner, force ('1' or '0'), expected tick, group
 # Returns {1, ''} when claimed, {0, tick} when a live-looking owner holds
-# it (tick: its last change, for the caller to watch).  With force, the
+# it (tick: its last beat, for the caller to watch).  With force, the
 # claim succeeds only if the holder's tick is still the expected one.
 JOIN_SOURCE = """
 local member = ARGV[1]
@@ -117,20 +121,30 @@ redis.call('SADD', KEYS[6], ARGV[5])
 return {1, ''}
 """
 
-# ARGV: prefix, epoch candidate, reader's epoch ('' for none),
+# ARGV: key space, epoch candidate, reader's epoch ('' for none),
 #       member ttl in us (0: never), gone retention in us, purge limit,
 #       discover ('1': add every group of the groups set as new),
-#       full ('1': read everything), format ('json' or 'pairs'), then
-#       pairs of group, since tick (-1: a group the reader has never read).
-# Returns {epoch, full (1 or 0), {{group, clock, records, {gone1, ...}},
-#          ...}} where records is one JSON object {member: record, ...}
-# (format json: one reply item to parse, however many records), or
-# {m1, r1, m2, r2, ...} (format pairs: for telling a bad record apart).
+#       full ('1': read everything), format ('json' or 'pairs'),
+#       service_down_time in us, then per group: group, since tick (-1: a
+#       group the reader has never read), cutoff of that read, the number
+#       of members it was told stale, and their ids.
+# Returns {epoch, full (1 or 0), {{group, clock, cutoff, records,
+#          {gone1, ...}, {m1, seq1, ...}, {m1, tick1, ...}, now}, ...}}.
+# records are those changed since the tick, or all of them: one JSON
+# object {member: record, ...} (format json: one reply item to parse,
+# however many records), or {m1, r1, m2, r2, ...} (format pairs: for
+# telling a bad record apart).  Beside them, the seqs of the same
+# members, and the newest beat's tick of every member whose liveness the
+# read tells: the changed ones, those whose newest beat turned older than
+# service_down_time since the last read (at or below cutoff, above the
+# reader's), and those told stale before that beat since.  Unchanged
+# beats of live members cost nothing here.  now and cutoff are on the
+# group's clock (never going backwards).
 # Group keys are derived here, so the script is for a single redis (or
 # Sentinel-managed master/replicas), not Redis Cluster.
 SNAPSHOT_SOURCE = """
-local prefix = ARGV[1]
-local ekey = prefix .. ':epoch'
+local space = ARGV[1]
+local ekey = space .. ':epoch'
 redis.call('SET', ekey, ARGV[2], 'NX')
 local epoch = redis.call('GET', ekey)
 local t = redis.call('TIME')
@@ -139,27 +153,38 @@ local full = (ARGV[8] == '1') or (ARGV[3] ~= epoch)
 local ttl = tonumber(ARGV[4])
 local retention = tonumber(ARGV[5])
 local purge_limit = tonumber(ARGV[6])
-local groups, since, seen = {}, {}, {}
+local down = tonumber(ARGV[10])
+local groups, since, cutoffs, stale, seen = {}, {}, {}, {}, {}
 local as_json = ARGV[9] == 'json'
-for i = 10, #ARGV, 2 do
-  local g = ARGV[i]
+local i = 11
+while i <= #ARGV do
+  local g, n = ARGV[i], tonumber(ARGV[i + 3])
   if not seen[g] then
     seen[g] = true
     groups[#groups + 1] = g
     since[g] = tonumber(ARGV[i + 1])
+    cutoffs[g] = tonumber(ARGV[i + 2])
+    local told = {}
+    for j = i + 4, i + 3 + n do
+      told[#told + 1] = ARGV[j]
+    end
+    stale[g] = told
   end
+  i = i + 4 + n
 end
 if ARGV[7] == '1' then
-  for _, g in ipairs(redis.call('SMEMBERS', prefix .. ':groups')) do
+  for _, g in ipairs(redis.call('SMEMBERS', space .. ':groups')) do
     if not seen[g] then
       seen[g] = true
       groups[#groups + 1] = g
       since[g] = -1
+      cutoffs[g] = -1
+      stale[g] = {}
     end
   end
 end
 local function key(g, what)
-  return prefix .. ':g:' .. g .. ':' .. what
+  return space .. ':{' .. g .. '}:' .. what
 end
 local function fmt(x)
   return string.format('%.0f', x)
@@ -171,17 +196,28 @@ local function bump(meta)
   redis.call('HSET', meta, 'clock', fmt(tick))
   return tick
 end
+local function each_chunk(items, fn)
+  for first = 1, #items, 1000 do
+    local chunk = {}
+    for j = first, math.min(first + 999, #items) do
+      chunk[#chunk + 1] = items[j]
+    end
+    fn(chunk)
+  end
+end
 -- Housekeeping: delete members silent for longer than the ttl (on this
 -- server's clock) and forget deletions older than the retention.
 for _, g in ipairs(groups) do
   local meta = key(g, 'meta')
   if ttl > 0 then
-    local old = redis.call('ZRANGEBYSCORE', key(g, 'index'), '-inf',
+    local old = redis.call('ZRANGEBYSCORE', key(g, 'live'), '-inf',
                            fmt(now - ttl), 'LIMIT', 0, purge_limit)
     for _, m in ipairs(old) do
       local tick = bump(meta)
       redis.call('HDEL', key(g, 'reports'), m)
+      redis.call('HDEL', key(g, 'seqs'), m)
       redis.call('HDEL', key(g, 'owners'), m)
+      redis.call('ZREM', key(g, 'live'), m)
       redis.call('ZREM', key(g, 'index'), m)
       redis.call('ZADD', key(g, 'gone'), fmt(tick), m)
     end
@@ -201,37 +237,63 @@ end
 local out = {}
 for _, g in ipairs(groups) do
   local clock = redis.call('HGET', key(g, 'meta'), 'clock') or '0'
+  local gnow = math.max(now, tonumber(clock))
+  local cutoff = gnow - down
   local s = since[g]
-  local records, gone = {}, {}
+  local records, gone, seqs, beats = {}, {}, {}, {}
   if full or s < 0 then
     records = redis.call('HGETALL', key(g, 'reports'))
+    seqs = redis.call('HGETALL', key(g, 'seqs'))
+    beats = redis.call('ZRANGE', key(g, 'live'), 0, -1, 'WITHSCORES')
   else
     local changed = redis.call('ZRANGEBYSCORE', key(g, 'index'),
                                '(' .. fmt(s), '+inf')
-    for first = 1, #changed, 1000 do
-      local chunk = {}
-      for i = first, math.min(first + 999, #changed) do
-        chunk[#chunk + 1] = changed[i]
-      end
+    each_chunk(changed, function(chunk)
       local vals = redis.call('HMGET', key(g, 'reports'), unpack(chunk))
-      for i, m in ipairs(chunk) do
-        if vals[i] then
+      local nums = redis.call('HMGET', key(g, 'seqs'), unpack(chunk))
+      local ticks = redis.call('ZMSCORE', key(g, 'live'), unpack(chunk))
+      for j, m in ipairs(chunk) do
+        if vals[j] then
           records[#records + 1] = m
-          records[#records + 1] = vals[i]
+          records[#records + 1] = vals[j]
+          seqs[#seqs + 1] = m
+          seqs[#seqs + 1] = nums[j] or '0'
+        end
+        if ticks[j] then
+          beats[#beats + 1] = m
+          beats[#beats + 1] = ticks[j]
         end
       end
+    end)
+    local low = cutoffs[g]
+    if cutoff > low then
+      local turned = redis.call('ZRANGEBYSCORE', key(g, 'live'),
+                                '(' .. fmt(low), fmt(cutoff), 'WITHSCORES')
+      for j = 1, #turned do
+        beats[#beats + 1] = turned[j]
+      end
     end
+    each_chunk(stale[g], function(chunk)
+      local ticks = redis.call('ZMSCORE', key(g, 'live'), unpack(chunk))
+      for j, m in ipairs(chunk) do
+        if ticks[j] and tonumber(ticks[j]) > cutoff then
+          beats[#beats + 1] = m
+          beats[#beats + 1] = ticks[j]
+        end
+      end
+    end)
     gone = redis.call('ZRANGEBYSCORE', key(g, 'gone'), '(' .. fmt(s),
                       '+inf')
   end
   if as_json then
     local parts = {}
-    for i = 1, #records, 2 do
-      parts[#parts + 1] = cjson.encode(records[i]) .. ':' .. records[i + 1]
+    for j = 1, #records, 2 do
+      parts[#parts + 1] = cjson.encode(records[j]) .. ':' .. records[j + 1]
     end
     records = '{' .. table.concat(parts, ',') .. '}'
   end
-  out[#out + 1] = {g, clock, records, gone}
+  out[#out + 1] = {g, clock, fmt(cutoff), records, gone, seqs, beats,
+                   fmt(gnow)}
 end
 if full then
   return {epoch, 1, out}
