@@ -9,11 +9,33 @@ driver that stores it.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+from typing import NoReturn
 
 from heartbeat.model import decoded_report
 from heartbeat.model import InvalidRecord
 from heartbeat.model import Report
+
+
+class _EmptyPayload(dict[str, Any]):
+    """An empty dict that stays empty (shared by many reports)."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError('the payload of a read report is read-only')
+
+    __setitem__ = __delitem__ = _refuse
+    update = setdefault = pop = popitem = clear = _refuse
+    __ior__ = _refuse
+
+
+#: The payload of every report read without one: one object, read-only,
+#: instead of an empty dict per member an observer holds.
+EMPTY_PAYLOAD: dict[str, Any] = _EmptyPayload()
+#: States longer than this are kept as read, not interned.
+INTERNED_STATE = 64
 
 
 def as_record(report: Report) -> dict[str, Any]:
@@ -40,11 +62,15 @@ def from_record(group: str, member_id: str, rec: Any, where: str,
         if type(seq) is not int or type(inc) is not int:
             raise TypeError('seq and inc must be integers')
         get = rec.get
-        data = get('data') or {}
+        data = get('data') or EMPTY_PAYLOAD
         if not isinstance(data, dict):
             raise TypeError('data must be an object')
+        state = get('state')
+        if type(state) is str and len(state) <= INTERNED_STATE:
+            # Members share a handful of states: one string each.
+            state = sys.intern(state)
         at = get('at')
-        return decoded_report(member_id, group, seq, inc, get('state'),
+        return decoded_report(member_id, group, seq, inc, state,
                               get('score'), data,
                               float(at) if at else 0.0, bool(get('left')),
                               where)

@@ -176,3 +176,16 @@ def test_backoff_jitter_spreads_the_delays() -> None:
         delays.add(round(backoff.next(), 3))
     assert min(delays) >= 0.5 and max(delays) <= 1.0
     assert len(delays) > 10
+
+
+def test_reports_read_share_one_empty_payload_and_their_states() -> None:
+    first = codec.decode('g', 'a', b'{"seq":1,"inc":2,"state":"run' +
+                         b'ning","data":{}}')
+    second = codec.decode('g', 'b', b'{"seq":1,"inc":3,"state":"run' +
+                          b'ning"}')
+    assert isinstance(first, Report) and isinstance(second, Report)
+    assert first.payload is second.payload and first.payload == {}
+    assert first.state is second.state
+    with pytest.raises(TypeError):
+        first.payload['x'] = 1   # type: ignore[index]
+    assert second.payload == {}
