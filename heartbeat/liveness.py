@@ -18,52 +18,37 @@ clock judges every member there too: the server's, never the writers'.
 
 from __future__ import annotations
 
-import dataclasses
-
 from heartbeat.model import Report
 from heartbeat.model import Status
 
 
-@dataclasses.dataclass(frozen=True)
-class Observation:
-    """What an observer remembers of one member's record."""
+def changed(before: Report, report: Report) -> bool:
+    """Whether ``report`` shows its member alive since ``before`` was read.
 
-    token: tuple[int, int]
-    #: Observer-clock time this observer first saw the member.
-    first_seen: float
-    #: Observer-clock time the token last changed (first sight counts).
-    last_change: float
-    #: Whether a change was seen after first sight.
-    changed: bool
-    left: bool
+    Its (incarnation, seq) token changed: a new beat, or a restart, even
+    with a lower seq.
+    """
+    return (report.seq != before.seq
+            or report.incarnation != before.incarnation)
 
 
-def observe(prev: Observation | None, report: Report,
-            now: float) -> Observation:
-    """Fold one read of ``report`` at observer time ``now`` into ``prev``."""
-    if prev is None:
-        return Observation(token=report.token, first_seen=now,
-                           last_change=now, changed=False, left=report.left)
-    if report.token != prev.token:
-        return Observation(token=report.token, first_seen=prev.first_seen,
-                           last_change=now, changed=True, left=report.left)
-    if report.left != prev.left:
-        return dataclasses.replace(prev, left=report.left)
-    return prev
+def judge(left: bool, last_change: float, seen_change: bool, now: float,
+          down_time: float) -> Status:
+    """Status at observer time ``now`` of a member judged by its changes.
 
-
-def judge(obs: Observation, now: float, down_time: float) -> Status:
-    """Status of a member at observer time ``now``."""
-    if obs.left:
+    ``last_change``: observer time its token last changed (first sight
+    counts); ``seen_change``: whether a change was seen after first sight.
+    """
+    if left:
         return Status.LEFT
-    if now - obs.last_change >= down_time:
+    if now - last_change >= down_time:
         return Status.DOWN
-    return Status.UP if obs.changed else Status.UNKNOWN
+    return Status.UP if seen_change else Status.UNKNOWN
 
 
-def deadline(obs: Observation, down_time: float) -> float:
+def deadline(last_change: float, down_time: float) -> float:
     """Observer-clock time at which the member turns DOWN without a change."""
-    return obs.last_change + down_time
+    return last_change + down_time
 
 
 def judge_told(stale: bool, left: bool, vouched: float, now: float,

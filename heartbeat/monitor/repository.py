@@ -44,19 +44,16 @@ Key = tuple[str, str]
 class Entry:
     """What is known of one member.
 
-    The liveness observation is kept flat (no object per change): the
-    token and the left flag are those of ``report``, and
-    :attr:`observation` rebuilds the :class:`liveness.Observation` that
-    :func:`liveness.observe` would have folded.
+    Kept flat, one object per member and few fields: the token and the
+    left flag are those of ``report``, and the wall time of the last
+    change is derived from the observer's clocks when asked (display
+    only).
     """
 
     report: Report
-    #: Observer-clock time this observer first saw the member.
-    first_seen: float
-    #: Observer-clock time the token last changed (first sight counts).
+    #: Observer-clock time the token last changed (first sight counts), or
+    #: of the newest beat the backend told of.
     last_change: float
-    #: Wall time (display only) of the observer when the token last changed.
-    last_change_wall: float
     #: Whether the token changed after first sight.
     changed: bool = False
     invalid_reason: str | None = None
@@ -81,16 +78,9 @@ class Entry:
     def rhythm(self) -> suspicion.Rhythm:
         return self.rhythm_mean, self.rhythm_var, self.rhythm_count
 
-    @property
-    def observation(self) -> liveness.Observation:
-        report = self.report
-        return liveness.Observation(
-            token=report.token, first_seen=self.first_seen,
-            last_change=self.last_change, changed=self.changed,
-            left=report.left)
-
     def status(self, now: float, down_time: float) -> Status:
-        return liveness.judge(self.observation, now, down_time)
+        return liveness.judge(self.report.left, self.last_change,
+                              self.changed, now, down_time)
 
     def __lt__(self, other: Entry) -> bool:
         # Order in the deadline heap, which holds only queued entries.
@@ -106,6 +96,9 @@ class Repository:
         self.down_time = down_time
         self.wall_clock = wall_clock
         self._groups: dict[str, dict[str, Entry]] = {}
+        #: Wall clock minus observer clock at the newest fold: the wall
+        #: time of a change is its observer time plus this (display only).
+        self._wall_offset = 0.0
         #: Groups whose liveness the backend tells, and the observer time
         #: of their newest read (see :meth:`fold_beats`).
         self._vouched: dict[str, float] = {}
@@ -153,6 +146,7 @@ class Repository:
         """
         told: list[Entry] = []
         down_time = self.down_time
+        self._wall_offset = wall - now
         for group, ages in beats.ages.items():
             members = self._groups.get(group)
             self._vouched[sys.intern(group)] = now
@@ -163,7 +157,6 @@ class Repository:
                 if entry is None:
                     continue
                 entry.last_change = now - age
-                entry.last_change_wall = wall - age
                 entry.changed = True
                 entry.stale = age >= down_time
                 told.append(entry)
@@ -176,17 +169,17 @@ class Repository:
         """Fold one report read at ``now``.
 
         Returns the member's entry and the report it replaces (None for a
-        member not known before).  Same rule as :func:`liveness.observe`:
-        the member changed when its (incarnation, seq) token changed.
+        member not known before).  The member changed when
+        :func:`liveness.changed` says so.
         """
+        self._wall_offset = wall - now
         members = self._groups.get(report.group)
         if members is None:
             # One string per group name however many reports carry it.
             members = self._groups[sys.intern(report.group)] = {}
         entry = members.get(report.member_id)
         if entry is None:
-            entry = members[report.member_id] = Entry(report, now, now,
-                                                      wall)
+            entry = members[report.member_id] = Entry(report, now)
             if self._by_location is not None:
                 self._relocate('', report)
             return entry, None
@@ -197,14 +190,12 @@ class Repository:
             # Drivers that cache decoded records hand back the very same
             # object for a record that did not change: nothing to fold.
             return entry, before
-        if report.seq != before.seq or (report.incarnation
-                                        != before.incarnation):
+        if liveness.changed(before, report):
             if entry.changed:
                 (entry.rhythm_mean, entry.rhythm_var,
                  entry.rhythm_count) = suspicion.add(
                     entry.rhythm, now - entry.last_change)
             entry.last_change = now
-            entry.last_change_wall = wall
             entry.changed = True
         entry.report = report
         if (self._by_location is not None
@@ -405,7 +396,7 @@ class Repository:
             report=entry.report,
             last_change=entry.last_change,
             last_change_age=age,
-            last_change_wall=entry.last_change_wall,
+            last_change_wall=entry.last_change + self._wall_offset,
             invalid_reason=entry.invalid_reason,
             # An observer told of liveness sees no rhythm of beats.
             suspicion=None if told else suspicion.phi(entry.rhythm, age))

@@ -14,7 +14,6 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from heartbeat import liveness
 from heartbeat.model import InvalidRecord
 from heartbeat.model import Report
 from heartbeat.model import Snapshot
@@ -65,7 +64,7 @@ def test_heap_orders_entries_by_key_per_group():
     for i in order:
         for group in ('a', 'b'):
             entry = entries[group, i] = Entry(rep('%s%02d' % (group, i), 1,
-                                                  group=group), 0.0, 0.0, 0.0)
+                                                  group=group), 0.0)
             heap.push(group, entry, float(i))
     assert len(heap) == 100
     popped = [heap.pop('a').report.member_id for _ in range(25)]
@@ -104,7 +103,7 @@ def test_queue_always_yields_the_earliest_key(ops):
         else:
             assert first is None
         if op == 'push' or not queued:
-            entry = Entry(rep('m%d' % made, 1), 0.0, 0.0, 0.0)
+            entry = Entry(rep('m%d' % made, 1), 0.0)
             made += 1
             queue.push('g', entry, float(value))
             queued[entry.report.member_id] = float(value)
@@ -369,16 +368,26 @@ FOLD = st.lists(st.tuples(
 
 @settings(max_examples=200, deadline=None)
 @given(FOLD)
-def test_flat_entry_observes_like_liveness(reads):
+def test_entry_follows_the_liveness_rule(reads):
+    """The repository's entry against the rule written out plainly."""
     repo = Repository(DOWN)
-    obs = None
+    token = None
+    last_change = None
+    seen_change = False
     now = 0.0
     for seq, inc, left, advance in reads:
         now += advance
         report = rep('m', seq, inc=inc, left=left)
-        obs = liveness.observe(obs, report, now)
+        if token is None:
+            last_change = now
+        elif (seq, inc) != token:
+            last_change, seen_change = now, True
+        token = (seq, inc)
         entry, _ = repo.fold(report, now, WALL)
-        assert entry.observation == obs
+        assert (entry.last_change, entry.changed) == (last_change,
+                                                      seen_change)
         for later in (now, now + DOWN / 2, now + DOWN):
-            assert entry.status(later, DOWN) is liveness.judge(obs, later,
-                                                               DOWN)
+            expected = (Status.LEFT if left
+                        else Status.DOWN if later - last_change >= DOWN
+                        else Status.UP if seen_change else Status.UNKNOWN)
+            assert repo.status(entry, later) is expected

@@ -210,7 +210,7 @@ def test_record_that_vanishes_while_alive_is_an_outage_not_a_leave():
     # and the member keeps its history.
     assert o.read(rep('m1', 3), rep('m2', 3), at=100.8) == []
     entry = o.repo.entry(('g', 'm1'))
-    assert not entry.vanished and entry.first_seen == 100.0
+    assert not entry.vanished and entry.changed
     assert o.status('m2') is Status.UP
 
 
