@@ -5,6 +5,7 @@ Nothing here talks to a server, so all of it is tested without one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
@@ -288,19 +289,19 @@ def with_seq(rec: Any, member_id: str, seqs: Mapping[str, int]) -> Any:
     return rec
 
 
-def ages(flat: Sequence[Any], now: int, cutoff: int,
+def ages(beats: Iterable[tuple[str, Any]], now: int, cutoff: int,
          stale: set[str]) -> dict[str, float]:
     """Seconds since the newest beat of each member of a snapshot reply.
 
-    ``flat`` is [member, tick, ...] (ticks in microseconds of the
-    server's clock), ``now`` the server's time of the read.  ``stale`` is
-    updated in place: a member whose tick is at or below ``cutoff`` (its
-    beat is older than service_down_time) is added, any other removed.
+    ``beats`` are (member, tick) pairs (ticks in microseconds of the
+    server's clock, as numbers or their text), ``now`` the server's time
+    of the read.  ``stale`` is updated in place: a member whose tick is at
+    or below ``cutoff`` (its beat is older than service_down_time) is
+    added, any other removed.
     """
     out: dict[str, float] = {}
-    for i in range(0, len(flat), 2):
-        member_id = _text(flat[i])
-        tick = float(flat[i + 1])
+    for member_id, raw in beats:
+        tick = float(raw)
         out[member_id] = max(0.0, (now - tick) / 1e6)
         if tick <= cutoff:
             stale.add(member_id)

@@ -679,8 +679,13 @@ class RedisDriver(base.Driver):
             whole = complete or grp not in clocks
             clocks[grp] = int(codec.text(raw_clock))
             cutoff = cutoffs[grp] = int(codec.text(raw_cutoff))
-            seqs = {member_id: int(seq) for member_id, seq
-                    in codec.decode_pairs(raw_seqs)}
+            if parsed:
+                seqs = json.loads(raw_seqs)
+                beats = json.loads(raw_beats).items()
+            else:
+                seqs = {member_id: int(seq) for member_id, seq
+                        in codec.decode_pairs(raw_seqs)}
+                beats = codec.decode_pairs(raw_beats)
             if parsed:
                 items = [codec.from_record(grp, member_id,
                                            codec.with_seq(rec, member_id,
@@ -697,8 +702,8 @@ class RedisDriver(base.Driver):
             left = [codec.text(m) for m in gone_members]
             gone.extend((grp, member_id) for member_id in left)
             told = set() if whole else set(stale.get(grp, ()))
-            ages[grp] = codec.ages(raw_beats, int(codec.text(raw_now)),
-                                   cutoff, told)
+            ages[grp] = codec.ages(beats, int(codec.text(raw_now)), cutoff,
+                                   told)
             told.difference_update(left)
             stale[grp] = frozenset(told)
         return Snapshot(tuple(reports), tuple(invalid), complete=complete,

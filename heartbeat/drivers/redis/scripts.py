@@ -129,17 +129,17 @@ return {1, ''}
 #       group the reader has never read), cutoff of that read, the number
 #       of members it was told stale, and their ids.
 # Returns {epoch, full (1 or 0), {{group, clock, cutoff, records,
-#          {gone1, ...}, {m1, seq1, ...}, {m1, tick1, ...}, now}, ...}}.
+#          {gone1, ...}, seqs, ticks, now}, ...}}.
 # records are those changed since the tick, or all of them: one JSON
 # object {member: record, ...} (format json: one reply item to parse,
 # however many records), or {m1, r1, m2, r2, ...} (format pairs: for
-# telling a bad record apart).  Beside them, the seqs of the same
-# members, and the newest beat's tick of every member whose liveness the
-# read tells: the changed ones, those whose newest beat turned older than
-# service_down_time since the last read (at or below cutoff, above the
-# reader's), and those told stale before that beat since.  Unchanged
-# beats of live members cost nothing here.  now and cutoff are on the
-# group's clock (never going backwards).
+# telling a bad record apart).  Beside them, in the same format, the
+# seqs of the same members, and the newest beat's tick of every member
+# whose liveness the read tells: the changed ones, those whose newest
+# beat turned older than service_down_time since the last read (at or
+# below cutoff, above the reader's), and those told stale before that
+# beat since.  Unchanged beats of live members cost nothing here.  now
+# and cutoff are on the group's clock (never going backwards).
 # Group keys are derived here, so the script is for a single redis (or
 # Sentinel-managed master/replicas), not Redis Cluster.
 SNAPSHOT_SOURCE = """
@@ -195,6 +195,15 @@ local function bump(meta)
   if tick <= clock then tick = clock + 1 end
   redis.call('HSET', meta, 'clock', fmt(tick))
   return tick
+end
+-- {k1, v1, ...} -> '{"k1":v1,...}': one reply item, parsed in one call
+-- however many members (values are JSON already: records, numbers).
+local function as_object(flat)
+  local parts = {}
+  for j = 1, #flat, 2 do
+    parts[#parts + 1] = cjson.encode(flat[j]) .. ':' .. flat[j + 1]
+  end
+  return '{' .. table.concat(parts, ',') .. '}'
 end
 local function each_chunk(items, fn)
   for first = 1, #items, 1000 do
@@ -286,11 +295,8 @@ for _, g in ipairs(groups) do
                       '+inf')
   end
   if as_json then
-    local parts = {}
-    for j = 1, #records, 2 do
-      parts[#parts + 1] = cjson.encode(records[j]) .. ':' .. records[j + 1]
-    end
-    records = '{' .. table.concat(parts, ',') .. '}'
+    records, seqs, beats = as_object(records), as_object(seqs),
+                           as_object(beats)
   end
   out[#out + 1] = {g, clock, fmt(cutoff), records, gone, seqs, beats,
                    fmt(gnow)}
