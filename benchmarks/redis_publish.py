@@ -4,8 +4,10 @@ Three ways of writing one member's record, all through the SAME redis-py
 client (the driver's own, so the same connection pool, timeouts and retry
 settings) and the same record bytes (``codec.encode`` of the same report):
 
-* ``beat``: ``RedisDriver.publish`` (owner check, server-clock change
-  index, push decision; one round trip);
+* ``beat``: ``RedisDriver.publish`` (owner check, server-clock liveness
+  tick and seq, push decision; one round trip).  The state does not
+  change, so the record is encoded (to tell that) but not sent: the
+  server keeps the record of the last change;
 * ``raw``: encode the record and ``SET`` it, what a plain redis-py
   publisher does per beat (the baseline of the target);
 * ``raw_prebuilt``: ``SET`` of bytes encoded before the clock starts, the
