@@ -455,3 +455,27 @@ def test_write_that_landed_despite_an_error_is_ours(cluster, monkeypatch):
     a.publish(report('a', 3))
     assert a.snapshot('g').reports[0].seq == 3
     assert a.slot_repairs == 0
+
+
+def test_a_beat_changes_one_report_and_keeps_the_others(cluster):
+    a, b = driver_for(cluster, 1), driver_for(cluster, 2)
+    a.join('g', 'a')
+    b.join('g', 'b')
+    a.publish(report('a', 1))
+    b.publish(report('b', 1))
+    observer = driver_for(cluster, None)
+    first_a, first_b = observer.snapshot('g').reports
+    b.publish(report('b', 2))
+    now_a, now_b = observer.snapshot('g').reports
+    assert now_a is first_a
+    assert now_b is not first_b and now_b.seq == 2
+    observer.stop()
+    observer.start()
+    # A restarted driver decodes afresh.
+    assert observer.snapshot('g').reports[0] is not first_a
+
+
+def test_notjoined_names_the_slot(cluster):
+    a = driver_for(cluster, 3)
+    with pytest.raises(exception.NotJoined, match='slot 3'):
+        a.publish(report('a', 1))

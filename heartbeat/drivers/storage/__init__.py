@@ -28,29 +28,26 @@ Considerations:
 
 from __future__ import annotations
 
-import struct
-import sys
+import mmap
+import threading
 import time
 from typing import Any
 from typing import ClassVar
-import zlib
 
 from oslo_config import cfg
 from oslo_log import log as logging
 
 from heartbeat.drivers import base
 from heartbeat.drivers.storage import area as area_mod
+from heartbeat.drivers.storage import cache
 from heartbeat.drivers.storage import layout
+from heartbeat.drivers.storage import volume as volume_mod
 from heartbeat.drivers.storage.volume import Volume
 from heartbeat import exception
-from heartbeat.model import decoded_report
-from heartbeat.model import InvalidRecord
 from heartbeat.model import Report
 from heartbeat.model import Snapshot
 
 LOG = logging.getLogger(__name__)
-
-CRC_KEY = struct.Struct('<I')
 
 
 def geometry_from(conf: cfg.ConfigOpts) -> layout.Geometry:
@@ -67,24 +64,6 @@ def open_area(conf: cfg.ConfigOpts, writable: bool = True,
                     writable=writable,
                     create_size=geometry.area_size if create else None)
     return area_mod.Area(volume, geometry)
-
-
-def location(host_id: int) -> str:
-    return 'slot %d' % host_id
-
-
-def to_report(read: area_mod.SlotRead) -> Report:
-    slot = read.slot
-    assert slot is not None
-    payload = slot.payload
-    state = payload.get('state')
-    # Group names and states repeat across members: share one string each.
-    return decoded_report(payload['member_id'], sys.intern(payload['group']),
-                          slot.seq, slot.incarnation,
-                          sys.intern(state) if state is not None else None,
-                          payload.get('score'), payload.get('data', {}),
-                          slot.timestamp, slot.left,
-                          location(read.host_id))
 
 
 class StorageDriver(base.Driver):
@@ -107,12 +86,16 @@ class StorageDriver(base.Driver):
         self.geometry = geometry_from(conf)
         self._area: area_mod.Area | None = None
         self._member: tuple[str, str] | None = None
+        self._host_id = 0
         self._last_written: bytes | None = None
         self._pending: bytes | None = None
         #: Own-slot repairs so far (see the class docstring).
         self.slot_repairs = 0
         self._write_error: exception.StorageError | None = None
-        self._decoded: dict[int, tuple[bytes, Report | InvalidRecord]] = {}
+        # Snapshots: the decoded slots and the buffer each read lands in,
+        # used by one snapshot at a time.
+        self._read_lock = threading.Lock()
+        self._reader: tuple[cache.SlotCache, mmap.mmap] | None = None
 
     @property
     def payload_limit(self) -> int:
@@ -161,6 +144,8 @@ class StorageDriver(base.Driver):
         if self._area is not None:
             self._area.close()
             self._area = None
+        # Not closed here: a snapshot stalled on the storage may hold it.
+        self._reader = None
         self._member = None
         self._last_written = None
         self._pending = None
@@ -177,6 +162,8 @@ class StorageDriver(base.Driver):
         if self._member is None:
             self._claim(host_id, group, member_id)
             self._member = (group, member_id)
+            # Checked above; publish() need not read the option again.
+            self._host_id = host_id
 
     def _claim(self, host_id: int, group: str, member_id: str) -> None:
         first = self.area.read_raw(host_id)
@@ -211,22 +198,22 @@ class StorageDriver(base.Driver):
                  host_id, self.area.path, timeout)
 
     def _check_member(self, report: Report) -> int:
-        host_id = self.host_id
         if self._member != (report.group, report.member_id):
+            # self.host_id raises first when the option is missing.
             raise exception.NotJoined(
-                'Member %s/%s has not joined through this driver; call '
-                'join() first.' % (report.group, report.member_id))
-        return host_id
+                'Member %s/%s has not joined through this driver for slot '
+                '%d; call join() first.'
+                % (report.group, report.member_id, self.host_id))
+        return self._host_id
 
     def _write(self, report: Report) -> None:
         host_id = self._check_member(report)
-        slot = layout.Slot(
-            host_id=host_id, seq=report.seq, incarnation=report.incarnation,
-            timestamp=report.written_at or time.time(), left=report.left,
-            payload=layout.host_payload(report.member_id, report.group,
-                                        report.state, report.score,
-                                        report.payload))
-        data = layout.encode(slot, self.geometry.slot_size)
+        data = layout.encode_record(
+            host_id, report.seq, report.incarnation,
+            report.written_at or time.time(), report.left,
+            layout.host_payload(report.member_id, report.group, report.state,
+                                report.score, report.payload),
+            self.geometry.slot_size)
         repair = None
         if self._last_written is not None:
             current = self.area.read_raw(host_id)
@@ -299,40 +286,23 @@ class StorageDriver(base.Driver):
 
     def snapshot(self, group: str | None = None,
                  since: Any = None) -> Snapshot:
-        """One read of the whole area, decoding only slots that changed.
+        """One O_DIRECT read of the whole area, decoding what changed.
 
-        A slot whose header and payload checksum are identical to the
-        previous read holds the same record, so its earlier decoding is
-        reused; observers that poll faster than members write pay for the
-        changes only.  The key is the 48-byte header plus a CRC32 computed
-        here over header and payload, so a payload damaged behind an
-        unchanged header is still decoded again (and found invalid).
+        The read lands in a buffer kept for it.  A host slot whose record
+        (header and payload) has the bytes it had at the previous read
+        costs one comparison and yields the same Report object; any other
+        is checked and decoded again (see :class:`cache.SlotCache`), so a
+        payload damaged behind an unchanged header is found invalid.
         """
-        raw = memoryview(self.area.read_all_raw())
-        size = self.geometry.slot_size
-        cache = self._decoded
-        fresh: dict[int, tuple[bytes, Report | InvalidRecord]] = {}
-        reports = []
-        invalid = []
-        for host_id in range(1, self.geometry.max_hosts + 1):
-            start = host_id * size
-            if raw[start:start + 8] == layout.EMPTY_MAGIC:
-                continue
-            used = raw[start:start + layout.used_bytes(raw, start, size)]
-            key = used[:layout.HEADER_SIZE].tobytes() + CRC_KEY.pack(
-                zlib.crc32(used))
-            known = cache.get(host_id)
-            if known is not None and known[0] == key:
-                item = known[1]
-            else:
-                read = area_mod.decode_slot(host_id,
-                                            raw[start:start + size])
-                item = (InvalidRecord(location(host_id), read.error)
-                        if read.error is not None else to_report(read))
-            fresh[host_id] = (key, item)
-            if isinstance(item, InvalidRecord):
-                invalid.append(item)
-            elif group is None or item.group == group:
-                reports.append(item)
-        self._decoded = fresh
-        return Snapshot(tuple(reports), tuple(invalid))
+        area = self.area
+        with self._read_lock:
+            reader = self._reader
+            if reader is None:
+                reader = self._reader = (
+                    cache.SlotCache(self.geometry),
+                    volume_mod.aligned(self.geometry.area_size))
+            slots, buf = reader
+            area.read_all_into(buf)
+            slots.update(buf)
+            reports, invalid = slots.view(group)
+        return Snapshot(reports, invalid)

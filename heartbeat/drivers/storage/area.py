@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import mmap
 
 from heartbeat.drivers.storage import layout
 from heartbeat.drivers.storage.volume import Volume
@@ -103,6 +104,10 @@ class Area:
     def read_all_raw(self) -> bytes:
         """One read of the whole area."""
         return self.volume.read(0, self.geometry.area_size)
+
+    def read_all_into(self, buf: mmap.mmap) -> None:
+        """One read of the whole area into ``buf`` (see Volume.read_into)."""
+        self.volume.read_into(0, buf, self.geometry.area_size)
 
     def read_all(self, include_empty: bool = False) -> list[SlotRead]:
         """Decode every host slot of one whole-area read."""

@@ -38,6 +38,8 @@ FORMAT_VERSION = 1
 HEADER = struct.Struct('<8sHHIQQdI')
 CRC = struct.Struct('<I')
 HEADER_SIZE = HEADER.size + CRC.size
+#: The header and its CRC, unpacked at once.
+FRAME = struct.Struct('<8sHHIQQdII')
 #: The header bytes that identify one record: host_id, seq, incarnation.
 IDENTITY = slice(12, 32)
 #: Where the payload length sits in the header.
@@ -91,27 +93,38 @@ class Geometry:
         return host_id * self.slot_size
 
 
+# One encoder for every record: json.dumps with options builds a new one
+# per call.
+_ENCODER = json.JSONEncoder(separators=(',', ':'), sort_keys=True)
+
+
 def encode_payload(payload: Mapping[str, Any]) -> bytes:
-    return json.dumps(payload, separators=(',', ':'),
-                      sort_keys=True).encode('utf-8')
+    return _ENCODER.encode(payload).encode('utf-8')
 
 
 def encode(slot: Slot, slot_size: int) -> bytes:
     """Bytes of ``slot``, padded with zeros to ``slot_size``."""
-    body = encode_payload(slot.payload)
+    return encode_record(slot.host_id, slot.seq, slot.incarnation,
+                         slot.timestamp, slot.left, slot.payload, slot_size,
+                         slot.version)
+
+
+def encode_record(host_id: int, seq: int, incarnation: int,
+                  timestamp: float, left: bool, payload: Mapping[str, Any],
+                  slot_size: int, version: int = FORMAT_VERSION) -> bytes:
+    """:func:`encode` of the Slot of these fields, without making one."""
+    body = encode_payload(payload)
     limit = slot_size - HEADER_SIZE
     if len(body) > limit:
         raise exception.PayloadTooLarge(
             'Report of host_id %d is %d bytes encoded, the slot holds at most '
             '%d: publish a smaller state/payload or raise '
             '[heartbeat_storage] slot_size (re-initialising the area).'
-            % (slot.host_id, len(body), limit))
-    head = HEADER.pack(MAGIC, slot.version, FLAG_LEFT if slot.left else 0,
-                       slot.host_id, slot.seq, slot.incarnation,
-                       slot.timestamp, len(body))
+            % (host_id, len(body), limit))
+    head = HEADER.pack(MAGIC, version, FLAG_LEFT if left else 0, host_id,
+                       seq, incarnation, timestamp, len(body))
     crc = zlib.crc32(body, zlib.crc32(head))
-    return b''.join((head, CRC.pack(crc), body,
-                     bytes(slot_size - HEADER_SIZE - len(body))))
+    return b''.join((head, CRC.pack(crc), body, bytes(limit - len(body))))
 
 
 def used_bytes(buf: memoryview, start: int, slot_size: int) -> int:
@@ -129,22 +142,23 @@ _JSON = json.JSONDecoder()
 
 
 def _frame(buf: bytes | memoryview
-           ) -> tuple[tuple[Any, ...], memoryview] | None:
+           ) -> tuple[tuple[Any, ...], bytes | memoryview] | None:
     """The checked header fields and payload bytes of ``buf``; None if empty.
 
-    Raises :class:`NewerFormat` for a record of a newer format (its frame
-    cannot be checked here) and :class:`CorruptSlot` for bytes that are no
-    record at all: truncated, foreign magic, bad version or length, or a
-    CRC mismatch.
+    The fields are those of :data:`FRAME`; the payload is a slice of
+    ``buf`` (bytes of bytes, a view of a view).  Raises
+    :class:`NewerFormat` for a record of a newer format (its frame cannot
+    be checked here) and :class:`CorruptSlot` for bytes that are no record
+    at all: truncated, foreign magic, bad version or length, or a CRC
+    mismatch.
     """
     if len(buf) < HEADER_SIZE:
         raise CorruptSlot('truncated: %d bytes, a header needs %d'
                           % (len(buf), HEADER_SIZE))
-    view = memoryview(buf)
-    if view[:len(MAGIC)] == EMPTY_MAGIC:
+    if buf[:len(MAGIC)] == EMPTY_MAGIC:
         return None
-    fields = HEADER.unpack_from(view, 0)
-    magic, version, length = fields[0], fields[1], fields[7]
+    fields = FRAME.unpack_from(buf, 0)
+    magic, version, length, crc = fields[0], fields[1], fields[7], fields[8]
     if magic != MAGIC:
         raise CorruptSlot('bad magic %r' % bytes(magic))
     if version > FORMAT_VERSION:
@@ -155,9 +169,8 @@ def _frame(buf: bytes | memoryview
         raise CorruptSlot('bad format version %d' % version)
     if length > len(buf) - HEADER_SIZE:
         raise CorruptSlot('payload length %d exceeds the slot' % length)
-    (crc,) = CRC.unpack_from(view, HEADER.size)
-    body = view[HEADER_SIZE:HEADER_SIZE + length]
-    actual = zlib.crc32(body, zlib.crc32(view[:HEADER.size]))
+    body = buf[HEADER_SIZE:HEADER_SIZE + length]
+    actual = zlib.crc32(body, zlib.crc32(buf[:HEADER.size]))
     if crc != actual:
         raise CorruptSlot('CRC mismatch (stored %08x, computed %08x)'
                           % (crc, actual))
@@ -188,6 +201,32 @@ def damage(buf: bytes | memoryview, own: bytes | None = None) -> str | None:
     return None
 
 
+def record(buf: bytes | memoryview, expected_host_id: int
+           ) -> tuple[tuple[Any, ...], bytes | memoryview] | None:
+    """The checked header fields and payload bytes of a slot; None if empty.
+
+    The fields are those of :data:`FRAME` in order, the payload a slice of
+    ``buf``.  Raises as :func:`decode` does, except for the payload, which
+    is not parsed.
+    """
+    frame = _frame(buf)
+    if frame is not None and frame[0][3] != expected_host_id:
+        raise CorruptSlot('slot %d holds a record of host_id %d'
+                          % (expected_host_id, frame[0][3]))
+    return frame
+
+
+def decode_payload(body: bytes | memoryview) -> dict[str, Any]:
+    """The JSON object in ``body``; CorruptSlot if it is none."""
+    try:
+        payload = _JSON.decode(str(body, 'utf-8'))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise CorruptSlot('payload is not JSON: %s' % err) from err
+    if not isinstance(payload, dict):
+        raise CorruptSlot('payload is not a JSON object')
+    return payload
+
+
 def decode(buf: bytes | memoryview, expected_host_id: int) -> Slot | None:
     """Decode one slot; None if it is empty.
 
@@ -196,20 +235,12 @@ def decode(buf: bytes | memoryview, expected_host_id: int) -> Slot | None:
     (:class:`NewerFormat`), bad length, CRC mismatch, wrong host_id, or a
     payload that is not a JSON object.
     """
-    frame = _frame(buf)
+    frame = record(buf, expected_host_id)
     if frame is None:
         return None
     fields, body = frame
-    _, version, flags, host_id, seq, incarnation, timestamp, _ = fields
-    if host_id != expected_host_id:
-        raise CorruptSlot('slot %d holds a record of host_id %d'
-                          % (expected_host_id, host_id))
-    try:
-        payload = _JSON.decode(str(body, 'utf-8'))
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise CorruptSlot('payload is not JSON: %s' % err) from err
-    if not isinstance(payload, dict):
-        raise CorruptSlot('payload is not a JSON object')
+    _, version, flags, host_id, seq, incarnation, timestamp, _, _ = fields
+    payload = decode_payload(body)
     return Slot(host_id=host_id, seq=seq, incarnation=incarnation,
                 timestamp=timestamp, payload=payload,
                 left=bool(flags & FLAG_LEFT), version=version)

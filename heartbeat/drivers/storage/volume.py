@@ -24,7 +24,7 @@ LOG = logging.getLogger(__name__)
 ALIGN = 4096
 
 
-def _aligned(size: int) -> mmap.mmap:
+def aligned(size: int) -> mmap.mmap:
     """A zeroed, page-aligned buffer of at least ``size`` bytes."""
     return mmap.mmap(-1, max(ALIGN, -(-size // ALIGN) * ALIGN))
 
@@ -97,26 +97,38 @@ class Volume:
     def _buffer(self, size: int) -> mmap.mmap:
         buf = self._buffers.get(size)
         if buf is None:
-            buf = self._buffers[size] = _aligned(size)
+            buf = self._buffers[size] = aligned(size)
         return buf
 
     def read(self, offset: int, length: int) -> bytes:
         """Read ``length`` bytes at ``offset`` (both sector multiples)."""
         with self._lock:
             buf = self._buffer(length)
-            view = memoryview(buf)[:length]
-            try:
-                got = os.preadv(self.fd, [view], offset)
-            except OSError as err:
-                raise self._error('read', err) from err
-            finally:
-                view.release()
-            if got < length:
-                raise exception.StorageError(
-                    'Metadata area %s is too short: read %d bytes at offset '
-                    '%d, expected %d. Re-run "heartbeat-storage init" or fix '
-                    '%s.' % (self.path, got, offset, length, self.option))
+            self._read_into(offset, buf, length)
             return buf[:length]
+
+    def read_into(self, offset: int, buf: mmap.mmap, length: int) -> None:
+        """Read ``length`` bytes at ``offset`` into the start of ``buf``.
+
+        ``buf`` is an :func:`aligned` buffer of the caller's, so that a
+        large read is neither copied nor allocated again.
+        """
+        with self._lock:
+            self._read_into(offset, buf, length)
+
+    def _read_into(self, offset: int, buf: mmap.mmap, length: int) -> None:
+        view = memoryview(buf)[:length]
+        try:
+            got = os.preadv(self.fd, [view], offset)
+        except OSError as err:
+            raise self._error('read', err) from err
+        finally:
+            view.release()
+        if got < length:
+            raise exception.StorageError(
+                'Metadata area %s is too short: read %d bytes at offset '
+                '%d, expected %d. Re-run "heartbeat-storage init" or fix '
+                '%s.' % (self.path, got, offset, length, self.option))
 
     def write(self, offset: int, data: bytes) -> None:
         """Write ``data`` (a sector multiple) at ``offset``, durably."""
