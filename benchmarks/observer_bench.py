@@ -726,9 +726,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             row: dict[str, Any] = {}
             for kind in kinds:
                 server.execute('FLUSHALL')
-                row[kind] = run_side(kind, server.url, pid, n,
-                                     baselines[kind], args)
-            if 'tooz' in row:
+                try:
+                    row[kind] = run_side(kind, server.url, pid, n,
+                                         baselines[kind], args)
+                except RuntimeError as err:
+                    # A side that cannot keep up at this size is reported
+                    # so, and the other sizes are still measured.
+                    row[kind] = {'error': str(err).splitlines()[0]}
+                print(json.dumps({'n': n, kind: row[kind]}),
+                      file=sys.stderr, flush=True)
+            if all('cpu_share' in side for side in row.values()) and (
+                    'tooz' in row):
                 row['ratio_cpu'] = (row['tooz']['cpu_share']
                                     / row['heartbeat']['cpu_share'])
             out['sizes'][str(n)] = row
