@@ -245,11 +245,7 @@ class Updater:
         return events
 
     def _told_groups(self, groups: Iterable[str | None]) -> list[str]:
-        told = self.repository.told_groups()
-        names = set(groups)
-        if None in names:
-            return told
-        return [group for group in told if group in names]
+        return _chosen(self.repository.told_groups(), groups)
 
     def _down(self, entry: Entry, now: float, wall: float,
               events: list[Event], reason: str | None = None) -> None:
@@ -314,12 +310,7 @@ class Updater:
             self._unread.discard(group)
 
     def _deadline_groups(self, groups: Iterable[str | None]) -> list[str]:
-        names: set[str] = set()
-        for group in groups:
-            if group is None:
-                return self.deadlines.groups()
-            names.add(group)
-        return sorted(names)
+        return _chosen(self.deadlines.groups(), groups)
 
     def picture(self, group: str | None, now: float,
                 wall: float) -> list[Event]:
@@ -356,6 +347,17 @@ class Updater:
                     '(service_down_time %.1fs)' % (age, self.down_time))
         return ('no new report for %.1fs (service_down_time %.1fs)'
                 % (age, self.down_time))
+
+
+def _chosen(known: list[str], groups: Iterable[str | None]) -> list[str]:
+    """The groups of ``known`` that ``groups`` asks for (None: all of them).
+
+    Those asked for by name come sorted, so that events come in one order.
+    """
+    names = set(groups)
+    if None in names:
+        return known
+    return sorted(group for group in known if group in names)
 
 
 def _common(report: Report, now: float, wall: float) -> dict[str, Any]:
