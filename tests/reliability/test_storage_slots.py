@@ -105,7 +105,10 @@ def test_own_slot_repaired(fault: Any, cluster: StorageCluster,
 def test_foreign_future_version_slot(fault: Any,
                                      cluster: StorageCluster) -> None:
     with servicegroup.API(cluster.make_conf()) as sg:
+        # A new observer knows a member is alive once it has seen it beat,
+        # so both are waited for before the damage.
         wait_up(sg, 'member-1', 5)
+        wait_up(sg, 'member-2', 5)
         written = newer_host(b'')
         damage.write_at(cluster.metadata_path, FOREIGN * SLOT, written)
         not_up = _never_down(sg, DOWN + INTERVAL)
