@@ -56,6 +56,14 @@ OPTS = [
     cfg.StrOpt(
         'sentinel_password', secret=True,
         help='Password of the Sentinels themselves, when they require one.'),
+    cfg.ListOpt(
+        'cluster_nodes', default=[],
+        help='host:port of one or more nodes of a Redis Cluster. When set, '
+             'the driver discovers the other nodes from them and follows '
+             'slot moves and failovers; each group\'s keys live in one '
+             'slot, so groups spread over the shards. url then gives only '
+             'the scheme (redis:// or rediss://) and credentials; db must '
+             'be 0. Not together with sentinel_hosts.'),
     cfg.StrOpt(
         'prefix', default='heartbeat',
         help='Prefix of every key and of the change channel, so several '

@@ -1,4 +1,4 @@
-"""Real redis servers for tests: plain, TLS, replicas and Sentinels.
+"""Real redis servers for tests: plain, TLS, replicas, Sentinels, Cluster.
 
 Each is a redis-server from the system package, on a free loopback port in
 a directory of its own (see :mod:`heartbeat.testing.server`).
@@ -18,6 +18,8 @@ import time
 from typing import Any
 from typing import BinaryIO
 
+from heartbeat.testing.fixture import Fixture
+from heartbeat.testing.server import free_port
 from heartbeat.testing.server import Server
 from heartbeat.testing.server import ServerStartError
 
@@ -355,3 +357,121 @@ class RedisSentinel(RedisServer):
             'failover of %s not done within %.0fs (master %s:%d): %s'
             % (self.service, timeout, *self.master_address(),
                self.log_tail()))
+
+
+#: Hash slots of a Redis Cluster.
+CLUSTER_SLOTS = 16384
+
+
+class RedisClusterNode(RedisServer):
+    """One master of a :class:`RedisCluster`, its bus on a port of its own.
+
+    Ready as a process once it answers; the cluster as a whole is ready
+    when :class:`RedisCluster` says so.  A restart keeps its cluster
+    configuration (``nodes.conf``: its id and slots) but, without
+    persistence, none of its data: a shard that lost its data.
+    """
+
+    kind = 'redis-cluster-node'
+
+    def __init__(self, workdir: str, port: int | None = None,
+                 password: str | None = None) -> None:
+        super().__init__(workdir, port, password=password)
+        self.bus_port = free_port()
+
+    @property
+    def hosts(self) -> str:
+        """This node as an entry of [heartbeat_redis] cluster_nodes."""
+        return '%s:%d' % (self.host, self.port)
+
+    def command(self) -> list[str]:
+        return [
+            *super().command(),
+            '--cluster-enabled', 'yes',
+            '--cluster-port', str(self.bus_port),
+            '--cluster-config-file',
+            os.path.join(self.workdir, 'nodes.conf'),
+            # A lost node is marked failed within a second or two.
+            '--cluster-node-timeout', '1000']
+
+
+class RedisCluster(Fixture):
+    """A real Redis Cluster of ``masters`` nodes on loopback, no replicas.
+
+    The slots are split evenly and the nodes introduced to each other with
+    CLUSTER ADDSLOTSRANGE and CLUSTER MEET (no redis-cli needed); ready
+    once every node says ``cluster_state:ok`` and knows every other one.
+    """
+
+    start_timeout = 30.0
+
+    def __init__(self, workdir: str, masters: int = 3,
+                 password: str | None = None) -> None:
+        self.workdir = os.path.abspath(workdir)
+        self.password = password
+        self.nodes = [RedisClusterNode(os.path.join(self.workdir,
+                                                    'node%d' % i),
+                                       password=password)
+                      for i in range(masters)]
+
+    @property
+    def hosts(self) -> list[str]:
+        """The nodes as [heartbeat_redis] cluster_nodes."""
+        return [node.hosts for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """A url for the credentials; the nodes come from cluster_nodes."""
+        auth = ':%s@' % self.password if self.password else ''
+        return 'redis://%s127.0.0.1:%d/0' % (auth, self.nodes[0].port)
+
+    def start(self) -> None:
+        try:
+            for node in self.nodes:
+                node.start()
+            share = CLUSTER_SLOTS // len(self.nodes)
+            for i, node in enumerate(self.nodes):
+                last = (CLUSTER_SLOTS - 1 if i == len(self.nodes) - 1
+                        else (i + 1) * share - 1)
+                node.execute('CLUSTER', 'ADDSLOTSRANGE', str(i * share),
+                             str(last))
+            first = self.nodes[0]
+            for node in self.nodes[1:]:
+                node.execute('CLUSTER', 'MEET', first.host, str(first.port),
+                             str(first.bus_port))
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def ready(self) -> bool:
+        for node in self.nodes:
+            info = node.execute('CLUSTER', 'INFO')
+            if 'cluster_state:ok' not in info or (
+                    'cluster_known_nodes:%d' % len(self.nodes)) not in info:
+                return False
+        return True
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.ready():
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        raise ServerStartError(
+            'Redis Cluster of %d nodes did not form within %.0fs: %s'
+            % (len(self.nodes), self.start_timeout,
+               self.nodes[0].log_tail()))
+
+    def node_of(self, key: str) -> RedisClusterNode:
+        """The node that serves ``key``'s slot."""
+        slot = int(self.nodes[0].execute('CLUSTER', 'KEYSLOT', key))
+        share = CLUSTER_SLOTS // len(self.nodes)
+        return self.nodes[min(slot // share, len(self.nodes) - 1)]
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

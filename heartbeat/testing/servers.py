@@ -31,6 +31,7 @@ import urllib.request
 
 from heartbeat import exception
 from heartbeat.testing.redis_servers import redis_command
+from heartbeat.testing.redis_servers import RedisCluster
 from heartbeat.testing.redis_servers import RedisReplyError
 from heartbeat.testing.redis_servers import RedisSentinel
 from heartbeat.testing.redis_servers import RedisServer
@@ -42,7 +43,8 @@ from heartbeat.testing.server import ServerStartError
 # Every test server is importable from here; the redis ones and the base
 # class live in modules of their own.
 __all__ = [
-    'EtcdServer', 'LivenessWatch', 'MemcachedServer', 'RedisReplyError',
+    'EtcdServer', 'LivenessWatch', 'MemcachedServer', 'RedisCluster',
+    'RedisReplyError',
     'RedisSentinel', 'RedisServer', 'Server', 'ServerStartError', 'TLSFiles',
     'ZooKeeperServer', 'free_port', 'redis_command',
 ]

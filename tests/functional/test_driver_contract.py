@@ -1,9 +1,10 @@
 """One contract, every driver, real backends.
 
 The suite runs against the storage driver (a temporary metadata file), the
-native redis driver (a real redis-server), and the tooz driver on a real
-ZooKeeper, a real etcd, a real redis and a real memcached.  Markers select
-one backend: ``pytest tests/functional -m redis``.
+native redis driver (a real redis-server, and a real Redis Cluster of three
+masters), and the tooz driver on a real ZooKeeper, a real etcd, a real
+redis and a real memcached.  Markers select one backend: ``pytest
+tests/functional -m redis``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from heartbeat.testing import servers
 BACKENDS = [
     pytest.param('storage', marks=pytest.mark.storage),
     pytest.param('redis', marks=pytest.mark.redis),
+    pytest.param('redis-cluster', marks=pytest.mark.redis),
     pytest.param('tooz-zookeeper', marks=pytest.mark.zookeeper),
     pytest.param('tooz-etcd', marks=pytest.mark.etcd),
     pytest.param('tooz-redis', marks=pytest.mark.redis),
@@ -39,6 +41,7 @@ BACKENDS = [
 #: The server fixture each backend kind reads its URL from.
 SERVER_FIXTURES = {
     'redis': 'redis_server',
+    'redis-cluster': 'redis_cluster',
     'tooz-redis': 'redis_server',
     'tooz-zookeeper': 'zookeeper_server',
     'tooz-etcd': 'etcd_server',
@@ -53,6 +56,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory
                  ) -> Iterator[servers.RedisServer]:
     with servers.RedisServer(str(tmp_path_factory.mktemp('redis'))) as srv:
         yield srv
+
+
+@pytest.fixture(scope='module')
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[servers.RedisCluster]:
+    with servers.RedisCluster(str(tmp_path_factory.mktemp('cluster'))) as cl:
+        yield cl
 
 
 @pytest.fixture(scope='module')
@@ -87,8 +97,12 @@ class Backend:
         self.namespace = 'hb%s' % uuid.uuid4().hex[:8]
         self.started: list[Driver] = []
         self.url = ''
+        self.cluster_nodes: list[str] = []
         if kind in SERVER_FIXTURES:
-            self.url = request.getfixturevalue(SERVER_FIXTURES[kind]).url
+            server = request.getfixturevalue(SERVER_FIXTURES[kind])
+            self.url = server.url
+            if kind == 'redis-cluster':
+                self.cluster_nodes = server.hosts
         if kind == 'storage':
             admin.init_area(self.conf(), force=True)
 
@@ -107,8 +121,10 @@ class Backend:
             conf.set_override('claim_timeout', CLAIM_TIMEOUT,
                               'heartbeat_storage')
             conf.set_override('host_id', host_id or 1, 'heartbeat')
-        elif self.kind == 'redis':
+        elif self.driver_name == 'redis':
             conf.set_override('url', self.url, 'heartbeat_redis')
+            conf.set_override('cluster_nodes', self.cluster_nodes,
+                              'heartbeat_redis')
             conf.set_override('prefix', self.namespace, 'heartbeat_redis')
             conf.set_override('claim_timeout', CLAIM_TIMEOUT,
                               'heartbeat_redis')

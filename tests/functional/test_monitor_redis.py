@@ -1,4 +1,8 @@
-"""The monitor on a real redis: pushed changes and incremental reads."""
+"""The monitor on a real redis: pushed changes and incremental reads.
+
+Each test runs on a single redis-server and on a Redis Cluster of three
+masters.
+"""
 
 import time
 import uuid
@@ -15,24 +19,28 @@ pytestmark = pytest.mark.redis
 REPORT = 0.2
 
 
-def make_conf(url, prefix, down, poll=None):
+def make_conf(server, prefix, down, poll=None):
+    nodes = server.hosts if isinstance(server, servers.RedisCluster) else []
     return config.make_conf(
         heartbeat={'driver': 'redis', 'report_interval': REPORT,
                    'service_down_time': down},
-        heartbeat_redis={'url': url, 'prefix': prefix},
+        heartbeat_redis={'url': server.url, 'prefix': prefix,
+                         'cluster_nodes': nodes},
         heartbeat_monitor={} if poll is None else {'poll_interval': poll})
 
 
-@pytest.fixture
-def server(tmp_path):
-    with servers.RedisServer(str(tmp_path)) as srv:
+@pytest.fixture(params=['server', 'cluster'])
+def server(request, tmp_path):
+    kind = (servers.RedisServer if request.param == 'server'
+            else servers.RedisCluster)
+    with kind(str(tmp_path)) as srv:
         yield srv
 
 
-def join(url, prefix, down, states):
+def join(server, prefix, down, states):
     members = []
     for name in sorted(states):
-        sg = servicegroup.API(make_conf(url, prefix, down))
+        sg = servicegroup.API(make_conf(server, prefix, down))
         sg.join(name, 'compute', state_cb=lambda n=name: states[n])
         members.append(sg)
     return members
@@ -42,10 +50,10 @@ def test_pushed_state_change_arrives_long_before_the_next_poll(server):
     prefix = 'hb%s' % uuid.uuid4().hex[:8]
     # No poll and no deadline for 30 s: only a push can tell anything.
     states = {'m1': 'booting', 'm2': 'booting'}
-    members = join(server.url, prefix, 30.0, states)
+    members = join(server, prefix, 30.0, states)
     rec = EventRecorder()
     try:
-        with servicegroup.API(make_conf(server.url, prefix, 30.0,
+        with servicegroup.API(make_conf(server, prefix, 30.0,
                                         poll=30.0)) as sg:
             sg.watch('compute', rec)
             rec.wait('joined', 'm1', timeout=5)
@@ -71,11 +79,11 @@ def test_pushed_state_change_arrives_long_before_the_next_poll(server):
 def test_incremental_reads_detect_down_and_left(server):
     prefix = 'hb%s' % uuid.uuid4().hex[:8]
     down = 1.0
-    members = join(server.url, prefix, down, {'m1': 'ok', 'm2': 'ok'})
+    members = join(server, prefix, down, {'m1': 'ok', 'm2': 'ok'})
     rec = EventRecorder()
     reads = []
     try:
-        with servicegroup.API(make_conf(server.url, prefix, down)) as sg:
+        with servicegroup.API(make_conf(server, prefix, down)) as sg:
             real = sg.driver.snapshot
 
             def spy(group=None, since=None):

@@ -180,7 +180,7 @@ def test_cursor_of_lost_data_forces_a_complete_read(
     writer.join('g', 'a')
     writer.publish(rep('a', 1))
     cursor = reader.snapshot('g').cursor
-    writer.client.delete(codec.epoch_key(prefix))
+    writer.client.hdel(codec.Keys(prefix, 'g').meta, 'epoch')
     snap = reader.snapshot('g', since=cursor)
     assert snap.complete and [r.member_id for r in snap.reports] == ['a']
 
@@ -280,8 +280,9 @@ def test_beat_after_the_data_was_flushed_starts_a_new_epoch(
         # Same state, same connection: only the server knows it lost the
         # owner entry, and it must treat the beat as a new owner's.
         writer.publish(rep('a', 2, state='x'))
-        epoch = codec.text(writer.client.get(codec.epoch_key(prefix)))
-        assert epoch != cursor.epoch and writer.owner in epoch
+        epoch = codec.text(writer.client.hget(codec.Keys(prefix, 'g').meta,
+                                              'epoch'))
+        assert epoch != cursor.epochs['g'] and writer.owner in epoch
         snap = reader.snapshot('g', since=cursor)
         assert snap.complete and [r.seq for r in snap.reports] == [2]
         deadline = time.monotonic() + 2.0

@@ -159,6 +159,36 @@ def test_bad_sentinel_address_is_a_config_error() -> None:
         client_mod.make_client(_conf(sentinel_hosts=['nohost']))
 
 
+@pytest.mark.parametrize('options, named', [
+    ({'cluster_nodes': ['nohost']}, 'cluster_nodes'),
+    ({'cluster_nodes': ['h:1'], 'sentinel_hosts': ['h:2']},
+     'sentinel_hosts'),
+    ({'cluster_nodes': ['h:1'], 'db': 2}, 'db'),
+    ({'cluster_nodes': ['h:1'], 'url': 'redis://h:1/3'}, 'db'),
+    ({'cluster_nodes': ['h:1'], 'url': 'unix:///run/redis.sock'}, 'url'),
+])
+def test_bad_cluster_options_are_one_config_error(options: dict[str, object],
+                                                  named: str) -> None:
+    # Checked without connecting: nothing listens on these addresses.
+    with pytest.raises(exception.ConfigError) as err:
+        client_mod.check(_conf(**options))
+    assert '[heartbeat_redis] %s' % named in str(err.value)
+    assert '\n' not in str(err.value)
+
+
+def test_cluster_options_are_checked_without_connecting() -> None:
+    client_mod.check(_conf(cluster_nodes=['127.0.0.1:1', '[::1]:2'],
+                           url='rediss://:pw@ignored:9/0'))
+    nodes, kwargs = client_mod._cluster_args(
+        _conf(cluster_nodes=['127.0.0.1:1']),
+        *client_mod.connection_kwargs(_conf(cluster_nodes=['127.0.0.1:1'],
+                                            password='pw')))
+    assert [(n.host, n.port) for n in nodes] == [('127.0.0.1', 1)]
+    assert kwargs['password'] == 'pw' and 'host' not in kwargs
+    assert client_mod.describe(_conf(cluster_nodes=['a:1', 'b:2'])) == (
+        'cluster a:1,b:2')
+
+
 def test_backoff_doubles_up_to_the_cap_then_resets() -> None:
     backoff = client_mod.Backoff(0.1, 0.8)
     steps = [0.1, 0.2, 0.4, 0.8, 0.8, 0.8]

@@ -136,12 +136,14 @@ def test_publish_flag() -> None:
 def test_publish_args_send_names_only_with_a_change() -> None:
     keys = codec.Keys('hb', 'grp')
     args = codec.PublishArgs.of(keys, 'mé', 'host:1:ab')
-    # A plain beat carries its seq and nothing of the record.
-    assert args.beat(41, b'{}', None) == [b'hb:v2:{grp}:', 'mé'.encode(),
+    # A plain beat carries its seq and nothing of the record; the meta
+    # key, the script's one key, routes it to the group's shard.
+    assert args.beat(41, b'{}', None) == [b'hb:v2:{grp}:meta',
+                                          b'hb:v2:{grp}:', 'mé'.encode(),
                                           b'host:1:ab', b'41']
     assert args.beat(42, b'{}', scripts.LEAVE) == [
-        b'hb:v2:{grp}:', 'mé'.encode(), b'host:1:ab', b'42', b'{}', b'l',
-        b'hb:v2', b'grp']
+        b'hb:v2:{grp}:meta', b'hb:v2:{grp}:', 'mé'.encode(), b'host:1:ab',
+        b'42', b'{}', b'l', b'hb:v2', b'grp']
     # The script derives key names from the base as Keys does.
     assert keys.all() == [keys.base + what for what in (
         'reports', 'live', 'gone', 'meta', 'owners')]

@@ -9,7 +9,9 @@ import urllib.parse
 from oslo_config import cfg
 import redis
 from redis import backoff as redis_backoff
+from redis import cluster as redis_cluster
 from redis import connection as redis_connection
+from redis import exceptions as redis_exceptions
 from redis import retry as redis_retry
 from redis import sentinel as redis_sentinel
 
@@ -17,6 +19,12 @@ from heartbeat import address
 from heartbeat import exception
 
 CERT_REQS = {'required': 'required', 'optional': 'optional', 'none': 'none'}
+
+#: What redis-py raises for a failed command: its RedisError, and the
+#: cluster client's errors that do not derive from it (no node covers a
+#: slot, the cluster cannot be discovered).
+ERRORS: tuple[type[Exception], ...] = (
+    redis.RedisError, redis_exceptions.RedisClusterException)
 
 
 def redact(url: str) -> str:
@@ -41,6 +49,8 @@ def describe(conf: cfg.ConfigOpts) -> str:
     if opts.sentinel_hosts:
         return 'sentinel %s (service %s)' % (','.join(opts.sentinel_hosts),
                                              opts.sentinel_service)
+    if opts.cluster_nodes:
+        return 'cluster %s' % ','.join(opts.cluster_nodes)
     return redact(opts.url)
 
 
@@ -87,6 +97,11 @@ def _sentinel_address(item: str) -> tuple[str, int]:
                                    '10.0.0.5:26379')
 
 
+def _node_address(item: str) -> tuple[str, int]:
+    return address.split_host_port(item, '[heartbeat_redis] cluster_nodes',
+                                   '10.0.0.5:6379')
+
+
 #: Arguments of a parsed URL that say where the server is; with Sentinels
 #: the Sentinels say it.
 _ADDRESS_ARGS = ('host', 'port', 'path', 'connection_class')
@@ -125,11 +140,72 @@ def _sentinel_master(conf: cfg.ConfigOpts, kwargs: dict[str, Any],
     return master
 
 
+def _cluster_args(conf: cfg.ConfigOpts, kwargs: dict[str, Any],
+                  tls: bool) -> tuple[list[Any], dict[str, Any]]:
+    """Start nodes and keyword arguments of a Redis Cluster client."""
+    opts = conf.heartbeat_redis
+    if opts.sentinel_hosts:
+        raise exception.ConfigError(
+            '[heartbeat_redis] sentinel_hosts is set beside cluster_nodes; '
+            'a Redis Cluster fails over by itself: set one of them.')
+    if kwargs.get('db'):
+        raise exception.ConfigError(
+            '[heartbeat_redis] db is %s, but a Redis Cluster has only db 0 '
+            '(with cluster_nodes set): drop it from db and url.'
+            % kwargs['db'])
+    if kwargs.get('connection_class') is redis.UnixDomainSocketConnection:
+        raise exception.ConfigError(
+            '[heartbeat_redis] url is a unix:// socket, but cluster_nodes '
+            'are reached over TCP: use redis:// or rediss:// in url.')
+    for name in (*_ADDRESS_ARGS, 'db', 'retry_on_error'):
+        kwargs.pop(name, None)
+    kwargs['ssl'] = tls
+    # redis.cluster is untyped where it matters here.
+    node: Any = redis_cluster.ClusterNode
+    nodes = [node(*_node_address(item)) for item in opts.cluster_nodes]
+    return nodes, kwargs
+
+
+def check(conf: cfg.ConfigOpts) -> None:
+    """Raise ConfigError for options no client can be built from.
+
+    Connects to nothing: a Redis Cluster client discovers its nodes as it
+    is built, so its arguments are only checked here.
+    """
+    opts = conf.heartbeat_redis
+    if not opts.cluster_nodes:
+        make_client(conf).close()
+        return
+    try:
+        kwargs, tls = connection_kwargs(conf)
+    except ValueError as err:
+        raise _bad_url(conf) from err
+    _cluster_args(conf, kwargs, tls)
+
+
+def _bad_url(conf: cfg.ConfigOpts) -> exception.ConfigError:
+    # The message may quote the URL: keep the password out of it.
+    return exception.ConfigError(
+        'Invalid [heartbeat_redis] url %s: use redis://host:port/db, '
+        'rediss://... or unix:///path.' % redact(conf.heartbeat_redis.url))
+
+
 def make_client(conf: cfg.ConfigOpts) -> redis.Redis:
-    """A redis client for the configured server, Sentinel or TLS."""
+    """A redis client for the configured server, Sentinel, cluster or TLS.
+
+    Raises ConfigError for bad options, and what redis-py raises when a
+    Redis Cluster cannot be discovered (see :data:`ERRORS`).
+    """
     opts = conf.heartbeat_redis
     try:
         kwargs, tls = connection_kwargs(conf)
+        if opts.cluster_nodes:
+            nodes, kwargs = _cluster_args(conf, kwargs, tls)
+            # The cluster client follows moved slots and lost nodes itself.
+            cluster_cls: Any = redis_cluster.RedisCluster
+            cluster: redis.Redis = cluster_cls(startup_nodes=nodes,
+                                               **kwargs)
+            return cluster
         if opts.sentinel_hosts:
             return _sentinel_master(conf, kwargs, tls)
         client = redis.Redis(connection_pool=redis.ConnectionPool(**kwargs))
@@ -137,10 +213,7 @@ def make_client(conf: cfg.ConfigOpts) -> redis.Redis:
         client.auto_close_connection_pool = True
         return client
     except ValueError as err:
-        # The message may quote the URL: keep the password out of it.
-        raise exception.ConfigError(
-            'Invalid [heartbeat_redis] url %s: use redis://host:port/db, '
-            'rediss://... or unix:///path.' % redact(opts.url)) from err
+        raise _bad_url(conf) from err
 
 
 class Backoff:

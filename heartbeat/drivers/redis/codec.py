@@ -93,10 +93,6 @@ def groups_key(prefix: str) -> str:
     return '%s:groups' % space(prefix)
 
 
-def epoch_key(prefix: str) -> str:
-    return '%s:epoch' % space(prefix)
-
-
 def version_key(prefix: str) -> str:
     """The protocol version of the data under ``prefix`` (set once)."""
     return '%s:version' % prefix
@@ -143,9 +139,10 @@ def decode_flags(raw: Mapping[Any, Any], where: str) -> dict[str, str]:
 class PublishArgs:
     """Arguments of the publish script for one member, encoded once.
 
-    ``head`` (base key, member id, owner token) goes with every beat;
-    ``names`` (key space, group) only with a change or a leave, which is
-    what needs them on the server.
+    ``head`` (the group's meta key, the script's one key, then base key,
+    member id, owner token) goes with every beat; ``names`` (key space,
+    group) only with a change or a leave, which is what needs them on the
+    server.
     """
 
     head: tuple[bytes, ...]
@@ -153,7 +150,8 @@ class PublishArgs:
 
     @classmethod
     def of(cls, keys: Keys, member_id: str, owner: str) -> PublishArgs:
-        return cls((keys.base.encode(), member_id.encode(), owner.encode()),
+        return cls((keys.meta.encode(), keys.base.encode(),
+                    member_id.encode(), owner.encode()),
                    (space(keys.prefix).encode(), keys.group.encode()))
 
     def beat(self, seq: int, record: bytes,
@@ -321,15 +319,16 @@ def from_record(group: str, member_id: str,
 class Cursor:
     """Where an incremental reader stopped.
 
-    ``epoch`` names the redis dataset (it changes when the data is lost);
-    ``clocks`` holds, per group, the highest tick already read;
+    ``epochs`` names, per group, the dataset read (it changes when the
+    group's data is lost); ``clocks`` holds, per group, the highest tick
+    already read;
     ``cutoffs``, per group, the server tick at or below which a beat was
     older than service_down_time at that read (beats up to it were told
     stale then); ``stale``, per group, the members told stale and not
     seen beating since, whose recovery the next read looks for.
     """
 
-    epoch: str
+    epochs: Mapping[str, str]
     clocks: Mapping[str, int]
     cutoffs: Mapping[str, int] = dataclasses.field(default_factory=dict)
     stale: Mapping[str, frozenset[str]] = dataclasses.field(

@@ -37,12 +37,19 @@ US = 1000000
 PURGE_LIMIT = 1000
 #: Members republished in one pipelined round trip after a reconnect.
 REPUBLISH_BATCH = 1000
-#: Position of the reply format among the snapshot script's ARGV.
+#: Position of the reply format among the snapshot script's arguments
+#: (its one key first).
 FORMAT_ARG = 8
-#: Number of KEYS the join script takes (codec.Keys.all() and groups).
-JOIN_KEYS = b'6'
-#: Sent as bytes, as are the digests: nothing to encode on each call.
-EVALSHA = b'EVALSHA'
+#: Number of KEYS the join script takes (codec.Keys.all()).
+JOIN_KEYS = b'5'
+#: The digests go as bytes (nothing to encode on each call); the command
+#: name as text, which the cluster client looks up to route the call.
+EVALSHA = 'EVALSHA'
+
+
+#: What ends one reconnect attempt (the thread tries again).
+RECONNECT_ERRORS: tuple[type[Exception], ...] = (*client_mod.ERRORS,
+                                                 exception.BackendError)
 
 
 def new_epoch() -> str:
@@ -73,9 +80,9 @@ class RedisDriver(base.Driver):
 
     URL and options: ``[heartbeat_redis]`` url (redis://, rediss://,
     unix://), username, password, db, ssl_*, sentinel_hosts and
-    sentinel_service, prefix, socket_timeout, reconnect_min_delay,
-    reconnect_max_delay, claim_timeout, member_ttl, gone_retention,
-    payload_limit.
+    sentinel_service, cluster_nodes, prefix, socket_timeout,
+    reconnect_min_delay, reconnect_max_delay, claim_timeout, member_ttl,
+    gone_retention, payload_limit.
 
     Considerations:
 
@@ -98,7 +105,7 @@ class RedisDriver(base.Driver):
       such events, not of members; unchanged beats cost an observer
       nothing.  Liveness is immune to the members' clocks; a server clock
       stepped back delays a Down by the step.  A lost dataset (a
-      restarted server without persistence, detected by an epoch key) or
+      restarted server without persistence, detected by the group's epoch) or
       a cursor older than gone_retention gives a complete snapshot.
     * State changes are published on ``<prefix>:v2:changes`` (PUSH).
       Plain beats are not, so push traffic follows changes, not members.
@@ -120,8 +127,15 @@ class RedisDriver(base.Driver):
       failover right after the write may lose it as it may lose a beat.
       A lost flag reads as unset, which for maintenance means ``none``:
       run redis with persistence where global maintenance must hold.
-    * Scripts derive key names, so Redis Cluster is not supported; a single
-      server or a Sentinel-managed master is.
+    * A single server, a Sentinel-managed master or a Redis Cluster
+      (``cluster_nodes``).  Every key of a group carries the group's name
+      as a hash tag, so on a cluster a group lives in one slot and a beat
+      or a read of it is still one script call on one shard; groups
+      spread over the shards.  The groups set (for discovery) and the
+      change channel are apart from the groups: a reader of every group
+      reads each on its shard; a change is pushed cluster-wide.  Each
+      group's dataset is named by its own epoch, so a shard that lost its
+      data makes its groups read whole.
     * With Sentinels, a connection opened before a failover keeps writing
       to the old master until Sentinel turns it into a replica (its
       writes then fail with READONLY and the client asks the Sentinels
@@ -146,6 +160,8 @@ class RedisDriver(base.Driver):
         self.owner = '%s:%d:%s' % (socket.gethostname(), os.getpid(),
                                    secrets.token_hex(4))
         self._client: redis.Redis | None = None
+        #: Redis Cluster: every script call works on one group's slot.
+        self.cluster = bool(self.opts.cluster_nodes)
         self._payload_limit: int = self.opts.payload_limit
         self._members: dict[tuple[str, str], _Member] = {}
         self._lock = threading.RLock()
@@ -186,7 +202,7 @@ class RedisDriver(base.Driver):
         """
         try:
             yield
-        except redis.RedisError as err:
+        except client_mod.ERRORS as err:
             if lost:
                 self._lost(err)
             raise self._error(what, err) from err
@@ -199,12 +215,14 @@ class RedisDriver(base.Driver):
 
     @staticmethod
     def _eval(client: Any, script: scripts.LuaScript, args: Sequence[Any],
-              numkeys: bytes = b'0') -> Any:
+              numkeys: bytes = b'1') -> Any:
         """Run ``script`` by its digest; load it first if the server lost it.
 
         Raw EVALSHA rather than redis-py's Script wrapper: the digest is
         known up front, and a server that lost its scripts (restart, SCRIPT
         FLUSH) costs one extra round trip once, not a check on every call.
+        Every script takes at least one key, of the slot it works on: the
+        cluster client sends the call to the node that serves it.
         """
         try:
             return client.execute_command(EVALSHA, script.sha_bytes,
@@ -233,17 +251,19 @@ class RedisDriver(base.Driver):
         return results
 
     def check(self) -> None:
-        # Builds the client (URL, TLS and Sentinel options) unconnected.
-        client_mod.make_client(self.conf).close()
+        # Checks the URL, TLS, Sentinel and cluster options unconnected.
+        client_mod.check(self.conf)
 
     def start(self) -> None:
         if self._client is not None:
             return
-        client = client_mod.make_client(self.conf)
+        with self._translated('connect'):
+            # A cluster client asks its nodes for the slots as it is built.
+            client = client_mod.make_client(self.conf)
         try:
             client.ping()
             self._check_protocol(client)
-        except redis.RedisError as err:
+        except client_mod.ERRORS as err:
             client.close()
             raise self._error('connect', err) from err
         except exception.ConfigError:
@@ -330,7 +350,7 @@ class RedisDriver(base.Driver):
             try:
                 self.client.ping()
                 self._republish()
-            except (redis.RedisError, exception.BackendError) as err:
+            except RECONNECT_ERRORS as err:
                 LOG.debug('redis reconnect attempt failed: %s', err)
                 continue
             except Exception:
@@ -389,17 +409,33 @@ class RedisDriver(base.Driver):
 
     def _join_args(self, keys: codec.Keys, member_id: str, force: bool,
                    expected: str) -> list[str]:
-        return [*keys.all(), codec.groups_key(self.prefix), member_id,
-                self.owner, '1' if force else '0', expected, keys.group]
+        return [*keys.all(), member_id, self.owner, '1' if force else '0',
+                expected]
 
     def _join_once(self, keys: codec.Keys, member_id: str, force: bool,
                    expected: str) -> tuple[bool, str]:
+        def fill(pipe: Any) -> None:
+            self._eval(pipe, scripts.JOIN,
+                       self._join_args(keys, member_id, force, expected),
+                       numkeys=JOIN_KEYS)
+            self._queue_group(pipe, keys.group)
+
         with self._translated('join'):
-            ok, tick = self._eval(
-                self.client, scripts.JOIN,
-                self._join_args(keys, member_id, force, expected),
-                numkeys=JOIN_KEYS)
+            (ok, tick), _ = self._execute(fill)
         return bool(ok), codec.text(tick)
+
+    def _queue_group(self, pipe: Any, group: str) -> None:
+        """Queue the group's entry in the groups set (for discovery).
+
+        Kept apart from the scripts, since on Redis Cluster the set lives
+        in another slot than the group's keys.
+        """
+        pipe.sadd(codec.groups_key(self.prefix), group)
+
+    def _add_groups(self, groups: set[str]) -> None:
+        """Enter ``groups`` in the groups set, in one round trip."""
+        if groups:
+            self.client.sadd(codec.groups_key(self.prefix), *sorted(groups))
 
     def join(self, group: str, member_id: str) -> None:
         keys = codec.Keys(self.prefix, group)
@@ -429,9 +465,10 @@ class RedisDriver(base.Driver):
                 self._eval(pipe, scripts.JOIN,
                            self._join_args(keys, member_id, False, ''),
                            numkeys=JOIN_KEYS)
+            self._queue_group(pipe, group)
 
         with self._translated('join'):
-            results = self._execute(fill)
+            results = self._execute(fill)[:-1]
         refused = []
         for member_id, (ok, _) in zip(member_ids, results, strict=True):
             if ok:
@@ -504,6 +541,8 @@ class RedisDriver(base.Driver):
             ok = self._eval(self.client, scripts.PUBLISH, args)
             if ok == scripts.RESEND:
                 ok = self._resend(member, report)
+            if ok == scripts.NEW_OWNER:
+                self._add_groups({member.keys.group})
         self._check_published(report, member, state, ok)
 
     def _resend(self, member: _Member, report: Report) -> Any:
@@ -562,6 +601,9 @@ class RedisDriver(base.Driver):
                                _as_change(member, report))
             for i, ok in zip(again, self._execute(refill), strict=True):
                 results[i] = ok
+        self._add_groups({queued[i][0].keys.group
+                          for i, ok in enumerate(results)
+                          if ok == scripts.NEW_OWNER})
         return results
 
     def publish(self, report: Report) -> None:
@@ -615,6 +657,8 @@ class RedisDriver(base.Driver):
     def snapshot(self, group: str | None = None,
                  since: Any = None) -> Snapshot:
         cursor = since if isinstance(since, codec.Cursor) else None
+        if group is None and self.cluster:
+            return self._cluster_snapshot(cursor)
         full = cursor is None or (group is not None
                                   and group not in cursor.clocks)
         names = ([group] if group is not None
@@ -622,13 +666,15 @@ class RedisDriver(base.Driver):
         groups: list[Any] = []
         for grp in names:
             if full or cursor is None:
-                groups += [grp, -1, -1, 0]
+                groups += [grp, -1, -1, '', 0]
             else:
                 told = cursor.stale.get(grp, frozenset())
                 groups += [grp, cursor.clocks[grp],
-                           cursor.cutoffs.get(grp, -1), len(told), *told]
-        args = [codec.space(self.prefix), new_epoch(),
-                cursor.epoch if cursor is not None else '',
+                           cursor.cutoffs.get(grp, -1),
+                           cursor.epochs.get(grp, ''), len(told), *told]
+        route = (codec.Keys(self.prefix, group).meta if group is not None
+                 else codec.groups_key(self.prefix))
+        args = [route, codec.space(self.prefix), new_epoch(),
                 self.opts.member_ttl * US, self.opts.gone_retention * US,
                 PURGE_LIMIT, '1' if group is None else '0',
                 '1' if full else '0', 'json',
@@ -647,6 +693,31 @@ class RedisDriver(base.Driver):
                 self._check_peers()
         return snap
 
+    def _cluster_snapshot(self, cursor: codec.Cursor | None) -> Snapshot:
+        """Every group on Redis Cluster: one read per group, on its shard.
+
+        A group that comes back whole (its data was lost, or the cursor
+        was too old) while others came back as changes makes the others
+        read whole too, so that the snapshot is complete or incremental
+        as one.
+        """
+        with self._translated('snapshot'):
+            names = {codec.text(raw) for raw in self.client.smembers(
+                codec.groups_key(self.prefix))}
+        if cursor is not None:
+            names.update(cursor.clocks)
+        order = sorted(names)
+        parts = [self.snapshot(grp, since=cursor) for grp in order]
+        if cursor is None:
+            return _merged(order, parts, None, complete=True)
+        # A group new to the cursor is read whole and is no loss.
+        lost = any(part.complete and grp in cursor.clocks
+                   for grp, part in zip(order, parts, strict=True))
+        if lost:
+            parts = [part if part.complete else self.snapshot(grp)
+                     for grp, part in zip(order, parts, strict=True)]
+        return _merged(order, parts, cursor, complete=lost)
+
     def _check_peers(self) -> None:
         """Log when members of protocol 1 write under our prefix."""
         if self.client.exists(*codec.old_keys(self.prefix)):
@@ -659,12 +730,13 @@ class RedisDriver(base.Driver):
 
     def _parse_snapshot(self, reply: list[Any], cursor: codec.Cursor | None,
                         parsed: bool) -> Snapshot:
-        epoch = codec.text(reply[0])
-        complete = bool(reply[1])
+        complete = bool(reply[0])
+        epochs: dict[str, str] = {}
         clocks: dict[str, int] = {}
         cutoffs: dict[str, int] = {}
         stale: dict[str, frozenset[str]] = {}
         if not complete and cursor is not None:
+            epochs.update(cursor.epochs)
             clocks.update(cursor.clocks)
             cutoffs.update(cursor.cutoffs)
             stale.update(cursor.stale)
@@ -673,10 +745,11 @@ class RedisDriver(base.Driver):
         gone: list[tuple[str, str]] = []
         ages: dict[str, dict[str, float]] = {}
         for (raw_group, raw_clock, raw_cutoff, records, gone_members,
-             raw_seqs, raw_beats, raw_now) in reply[2]:
+             raw_seqs, raw_beats, raw_now, raw_epoch) in reply[1]:
             grp = codec.text(raw_group)
             # A group read whole starts its stale members afresh.
             whole = complete or grp not in clocks
+            epochs[grp] = codec.text(raw_epoch)
             clocks[grp] = int(codec.text(raw_clock))
             cutoff = cutoffs[grp] = int(codec.text(raw_cutoff))
             if parsed:
@@ -708,7 +781,7 @@ class RedisDriver(base.Driver):
             stale[grp] = frozenset(told)
         return Snapshot(tuple(reports), tuple(invalid), complete=complete,
                         gone=tuple(gone),
-                        cursor=codec.Cursor(epoch, clocks, cutoffs, stale),
+                        cursor=codec.Cursor(epochs, clocks, cutoffs, stale),
                         beats=Beats(ages))
 
     def listen(self, callback: Callable[[str], None]) -> Callable[[], None]:
@@ -725,6 +798,36 @@ class RedisDriver(base.Driver):
                 self._listeners.remove(listener)
 
         return cancel
+
+
+def _merged(groups: Sequence[str], parts: Sequence[Snapshot],
+            cursor: codec.Cursor | None, complete: bool) -> Snapshot:
+    """One snapshot of ``parts``, the snapshots of ``groups``."""
+    epochs: dict[str, str] = {}
+    clocks: dict[str, int] = {}
+    cutoffs: dict[str, int] = {}
+    stale: dict[str, frozenset[str]] = {}
+    ages: dict[str, dict[str, float]] = {}
+    if cursor is not None and not complete:
+        epochs.update(cursor.epochs)
+        clocks.update(cursor.clocks)
+        cutoffs.update(cursor.cutoffs)
+        stale.update(cursor.stale)
+    for grp, part in zip(groups, parts, strict=True):
+        # A part's cursor also holds what it was given for other groups.
+        got: codec.Cursor = part.cursor
+        epochs[grp] = got.epochs[grp]
+        clocks[grp] = got.clocks[grp]
+        cutoffs[grp] = got.cutoffs[grp]
+        stale[grp] = got.stale[grp]
+        if part.beats is not None:
+            ages[grp] = dict(part.beats.ages[grp])
+    return Snapshot(tuple(r for part in parts for r in part.reports),
+                    tuple(r for part in parts for r in part.invalid),
+                    complete=complete,
+                    gone=tuple(k for part in parts for k in part.gone),
+                    cursor=codec.Cursor(epochs, clocks, cutoffs, stale),
+                    beats=Beats(ages))
 
 
 def _as_change(member: _Member, report: Report) -> list[Any]:

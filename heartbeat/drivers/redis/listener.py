@@ -75,7 +75,7 @@ class ChangeListener:
                     msg = pubsub.get_message(timeout=self.poll)
                     if msg is not None and msg.get('type') == 'message':
                         self._notify(codec.text(msg['data']))
-            except redis.RedisError as err:
+            except client_mod.ERRORS as err:
                 self.subscribed.clear()
                 if not broken:
                     LOG.warning('Change channel of redis lost (%s); '
@@ -85,5 +85,5 @@ class ChangeListener:
             finally:
                 try:
                     pubsub.close()
-                except redis.RedisError:
+                except client_mod.ERRORS:
                     pass

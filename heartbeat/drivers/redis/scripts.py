@@ -18,6 +18,11 @@ from __future__ import annotations
 
 import hashlib
 
+#: What the publish script answers when it made this process the member's
+#: owner (a first beat, or a new owner's after the data was lost): the
+#: client then adds the group to the groups set, which is kept out of the
+#: script so that on Redis Cluster a beat touches one slot only.
+NEW_OWNER = 2
 #: Publish flags, sent only with a beat that changed the state (pushed on
 #: the change channel) or with a member leaving (pushed, owner released).
 #: A plain beat sends none.
@@ -37,21 +42,25 @@ def publish_flag(leave: bool, changed: bool) -> bytes | None:
     return CHANGED if changed else None
 
 
+# KEYS: the group's meta hash (which also routes the call to the group's
+# shard on Redis Cluster).
 # ARGV: base (``<space>:{<group>}:``), member, owner, seq, and only for a
 # change or a leave: record, flag (CHANGED or LEAVE), key space, group.
 # A plain beat, nearly every beat, is four short arguments the client
 # encoded once per member but the seq: it moves the member's tick in the
 # liveness index and its seq, and touches no record, so readers that look
-# for changes never see it.  Key names are derived here rather than passed
-# (see the SNAPSHOT note on Redis Cluster).  A plain beat is six calls:
+# for changes never see it.  The other key names are derived here rather
+# than passed: all are of the group's hash tag, so in one slot.  A plain
+# beat is six calls:
 # owner check, TIME, clock read and write, liveness index, seq; the rest
 # runs only on a change, a leave or a new owner.  The tick is built as
 # text straight from TIME (no float formatting) unless the group clock is
 # ahead and forces clock + 1.  A dataset found without this member's
 # owner entry (purged, or lost with the server's data) gets an epoch
-# named by this owner and tick: unique, so a lost dataset is never
-# mistaken for the one a reader saw.
-# Returns 1; 0 when another process owns the member id; RESEND.
+# named by this owner and tick, kept in the group's meta hash: unique, so
+# a lost dataset is never mistaken for the one a reader saw.
+# Returns 1; NEW_OWNER when it made this process the owner; 0 when
+# another process owns the member id; RESEND.
 PUBLISH_SOURCE = """
 local base, member, owner = ARGV[1], ARGV[2], ARGV[3]
 local flag = ARGV[6]
@@ -63,7 +72,7 @@ if held then
 elseif not flag then
   return -1
 end
-local meta = base .. 'meta'
+local meta = KEYS[1]
 local t = redis.call('TIME')
 local s = t[1] .. string.sub('00000' .. t[2], -6)
 local tick = tonumber(s)
@@ -80,21 +89,24 @@ if flag then
   redis.call('ZADD', base .. 'index', s, member)
   if not held then
     redis.call('ZREM', base .. 'gone', member)
-    redis.call('SET', space .. ':epoch', owner .. '@' .. s, 'NX')
+    redis.call('HSETNX', meta, 'epoch', owner .. '@' .. s)
   end
   if flag == 'l' then
     redis.call('HDEL', base .. 'owners', member)
   elseif not held then
     redis.call('HSET', base .. 'owners', member, owner)
   end
-  redis.call('SADD', space .. ':groups', group)
   redis.call('PUBLISH', space .. ':changes', group)
+  if not held then
+    return 2
+  end
 end
 return 1
 """
 
-# KEYS: reports, live, gone, meta, owners, groups
-# ARGV: member, owner, force ('1' or '0'), expected tick, group
+# KEYS: reports, live, gone, meta, owners (one slot: the group's tag)
+# ARGV: member, owner, force ('1' or '0'), expected tick
+# The caller adds the group to the groups set itself (another slot).
 # Returns {1, ''} when claimed, {0, tick} when a live-looking owner holds
 # it (tick: its last beat, for the caller to watch).  With force, the
 # claim succeeds only if the holder's tick is still the expected one.
@@ -117,19 +129,21 @@ if owner and owner ~= ARGV[2] then
 end
 redis.call('HSET', KEYS[5], member, ARGV[2])
 redis.call('ZREM', KEYS[3], member)
-redis.call('SADD', KEYS[6], ARGV[5])
 return {1, ''}
 """
 
-# ARGV: key space, epoch candidate, reader's epoch ('' for none),
-#       member ttl in us (0: never), gone retention in us, purge limit,
-#       discover ('1': add every group of the groups set as new),
-#       full ('1': read everything), format ('json' or 'pairs'),
-#       service_down_time in us, then per group: group, since tick (-1: a
-#       group the reader has never read), cutoff of that read, the number
-#       of members it was told stale, and their ids.
-# Returns {epoch, full (1 or 0), {{group, clock, cutoff, records,
-#          {gone1, ...}, seqs, ticks, now}, ...}}.
+# KEYS: one key, only to route the call: the group's meta hash when one
+# group is read (on Redis Cluster, its shard), any key otherwise.
+# ARGV: key space, epoch candidate, member ttl in us (0: never), gone
+#       retention in us, purge limit, discover ('1': add every group of
+#       the groups set as new; a single server only), full ('1': read
+#       everything), format ('json' or 'pairs'), service_down_time in us,
+#       then per group: group, since tick (-1: a group the reader has
+#       never read), cutoff of that read, the group's epoch at that read
+#       ('' for none), the number of members it was told stale, and their
+#       ids.
+# Returns {full (1 or 0), {{group, clock, cutoff, records, {gone1, ...},
+#          seqs, ticks, now, epoch}, ...}}.
 # records are those changed since the tick, or all of them: one JSON
 # object {member: record, ...} (format json: one reply item to parse,
 # however many records), or {m1, r1, m2, r2, ...} (format pairs: for
@@ -139,52 +153,71 @@ return {1, ''}
 # beat turned older than service_down_time since the last read (at or
 # below cutoff, above the reader's), and those told stale before that
 # beat since.  Unchanged beats of live members cost nothing here.  now
-# and cutoff are on the group's clock (never going backwards).
-# Group keys are derived here, so the script is for a single redis (or
-# Sentinel-managed master/replicas), not Redis Cluster.
+# and cutoff are on the group's clock (never going backwards).  Each
+# group's epoch (in its meta hash) names its dataset: a reader whose
+# epoch of a group differs reads everything.  On a single server one call
+# may read many groups; on Redis Cluster each call reads one, so that it
+# touches one slot.
 SNAPSHOT_SOURCE = """
 local space = ARGV[1]
-local ekey = space .. ':epoch'
-redis.call('SET', ekey, ARGV[2], 'NX')
-local epoch = redis.call('GET', ekey)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local full = (ARGV[8] == '1') or (ARGV[3] ~= epoch)
-local ttl = tonumber(ARGV[4])
-local retention = tonumber(ARGV[5])
-local purge_limit = tonumber(ARGV[6])
-local down = tonumber(ARGV[10])
-local groups, since, cutoffs, stale, seen = {}, {}, {}, {}, {}
-local as_json = ARGV[9] == 'json'
-local i = 11
+local full = ARGV[7] == '1'
+local ttl = tonumber(ARGV[3])
+local retention = tonumber(ARGV[4])
+local purge_limit = tonumber(ARGV[5])
+local down = tonumber(ARGV[9])
+local groups, since, cutoffs, stale, known, seen = {}, {}, {}, {}, {}, {}
+local as_json = ARGV[8] == 'json'
+local i = 10
 while i <= #ARGV do
-  local g, n = ARGV[i], tonumber(ARGV[i + 3])
+  local g, n = ARGV[i], tonumber(ARGV[i + 4])
   if not seen[g] then
     seen[g] = true
     groups[#groups + 1] = g
     since[g] = tonumber(ARGV[i + 1])
     cutoffs[g] = tonumber(ARGV[i + 2])
+    known[g] = ARGV[i + 3]
     local told = {}
-    for j = i + 4, i + 3 + n do
+    for j = i + 5, i + 4 + n do
       told[#told + 1] = ARGV[j]
     end
     stale[g] = told
   end
-  i = i + 4 + n
+  i = i + 5 + n
 end
-if ARGV[7] == '1' then
+if ARGV[6] == '1' then
   for _, g in ipairs(redis.call('SMEMBERS', space .. ':groups')) do
     if not seen[g] then
       seen[g] = true
       groups[#groups + 1] = g
       since[g] = -1
       cutoffs[g] = -1
+      known[g] = ''
       stale[g] = {}
     end
   end
 end
 local function key(g, what)
   return space .. ':{' .. g .. '}:' .. what
+end
+-- A group's epoch: named by its first owner, or by this read if the group
+-- has data but lost it (stored then), or not stored for a group without
+-- data (a read creates no keys).
+local epochs = {}
+for _, g in ipairs(groups) do
+  local meta = key(g, 'meta')
+  local e = redis.call('HGET', meta, 'epoch')
+  if not e then
+    e = ARGV[2]
+    if redis.call('EXISTS', meta) == 1 then
+      redis.call('HSET', meta, 'epoch', e)
+    end
+  end
+  epochs[g] = e
+  if known[g] ~= '' and known[g] ~= e then
+    full = true
+  end
 end
 local function fmt(x)
   return string.format('%.0f', x)
@@ -299,12 +332,12 @@ for _, g in ipairs(groups) do
                            as_object(beats)
   end
   out[#out + 1] = {g, clock, fmt(cutoff), records, gone, seqs, beats,
-                   fmt(gnow)}
+                   fmt(gnow), epochs[g]}
 end
 if full then
-  return {epoch, 1, out}
+  return {1, out}
 end
-return {epoch, 0, out}
+return {0, out}
 """
 
 # KEYS: the flags hash.  ARGV: name, value, most names beside the known
