@@ -64,7 +64,9 @@ class API:
         self._started = False
         self._lock = threading.RLock()
         self._reporters: dict[tuple[str, str], reporter_mod.Reporter] = {}
-        self.repository = Repository(conf.heartbeat.service_down_time)
+        self.repository = Repository(
+            conf.heartbeat.service_down_time,
+            phi_threshold=conf.heartbeat.phi_threshold)
         self._monitor: Monitor | None = None
 
     def _ensure_started(self) -> None:

@@ -24,6 +24,16 @@ OPTS = [
         help='Seconds without a change of a member\'s report, measured on the '
              'observer\'s own monotonic clock, after which the member is '
              'judged down. Must be at least twice report_interval.'),
+    cfg.FloatOpt(
+        'phi_threshold', min=1.0, max=50.0,
+        help='Opt-in earlier Down by suspicion: a member is also judged '
+             'down once the phi-accrual suspicion of its silence (the '
+             '"suspicion" of the status; phi 3 means one chance in 1,000 that '
+             'the member is merely slow, given its own rhythm of reports) '
+             'reaches this value, if that comes before service_down_time. '
+             'Unset (the default): down by service_down_time alone. Not '
+             'used where the backend tells liveness on its own clock (the '
+             'redis driver), which has no rhythm of reports.'),
     cfg.StrOpt(
         'driver', default='storage',
         help='Name of the driver that carries reports, as registered under '

@@ -136,3 +136,50 @@ class Deadlines:
             self._queues.clear()
         else:
             self._queues.pop(group, None)
+
+
+class Sooner:
+    """Per-group heaps of deadlines that moved earlier than their queue.
+
+    With ``phi_threshold`` a member's deadline follows its rhythm, and a
+    change may bring it before the key its entry holds in
+    :class:`Deadlines` (the lazy queue only ever finds deadlines that moved
+    later).  Such a deadline is pushed here as ``(key, n, entry)``; the
+    owner drops the items that no longer match their entry when they come
+    first.  Empty without phi_threshold, and nearly so with it: a change
+    moves the deadline earlier than the queued key only if the member's
+    rhythm sped up by more than the time since it was queued.
+    """
+
+    def __init__(self) -> None:
+        self._heaps: dict[str, list[tuple[float, int, Entry]]] = {}
+        self._count = 0
+
+    def __len__(self) -> int:
+        return sum(len(heap) for heap in self._heaps.values())
+
+    def groups(self) -> list[str]:
+        return list(self._heaps)
+
+    def push(self, group: str, entry: Entry, at: float) -> None:
+        self._count += 1
+        heapq.heappush(self._heaps.setdefault(group, []),
+                       (at, self._count, entry))
+
+    def first(self, group: str) -> tuple[float, Entry] | None:
+        heap = self._heaps.get(group)
+        if not heap:
+            return None
+        return heap[0][0], heap[0][2]
+
+    def pop(self, group: str) -> None:
+        heap = self._heaps[group]
+        heapq.heappop(heap)
+        if not heap:
+            del self._heaps[group]
+
+    def forget(self, group: str | None) -> None:
+        if group is None:
+            self._heaps.clear()
+        else:
+            self._heaps.pop(group, None)

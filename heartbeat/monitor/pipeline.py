@@ -103,8 +103,9 @@ class Monitor:
         mon = conf.heartbeat_monitor
         self.queue_size: int = mon.subscriber_queue_size
         self.slow_after: float = mon.slow_subscriber_warning
-        self.repository = Repository(conf.heartbeat.service_down_time,
-                                     wall_clock=wall_clock)
+        self.repository = Repository(
+            conf.heartbeat.service_down_time, wall_clock=wall_clock,
+            phi_threshold=conf.heartbeat.phi_threshold)
         self.updater = Updater(self.repository)
         self.fetcher = Fetcher(driver)
         self.dispatcher = Dispatcher()

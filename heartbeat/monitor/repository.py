@@ -92,9 +92,15 @@ class Repository:
     """Members of every group an observer reads."""
 
     def __init__(self, down_time: float,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time,
+                 phi_threshold: float | None = None) -> None:
         self.down_time = down_time
         self.wall_clock = wall_clock
+        self.phi_threshold = phi_threshold
+        #: Deviations past the mean interval at which phi reaches the
+        #: threshold (None: down by service_down_time alone).
+        self._phi_y = (None if phi_threshold is None
+                       else suspicion.deviations(phi_threshold))
         self._groups: dict[str, dict[str, Entry]] = {}
         #: Wall clock minus observer clock at the newest fold: the wall
         #: time of a change is its observer time plus this (display only).
@@ -129,11 +135,23 @@ class Repository:
         """Groups whose liveness the backend tells."""
         return list(self._vouched)
 
+    def down_after(self, entry: Entry) -> float:
+        """Silence after which the member of ``entry`` is DOWN.
+
+        service_down_time, or sooner with ``phi_threshold`` where the
+        member's rhythm makes its silence that suspicious sooner; fixed
+        between two changes of the member.
+        """
+        if self._phi_y is None:
+            return self.down_time
+        return suspicion.down_after(entry.rhythm, self.down_time,
+                                    self._phi_y)
+
     def status(self, entry: Entry, now: float) -> Status:
         """What the observer concludes of ``entry`` at ``now``."""
         vouched = self._vouched.get(entry.report.group)
         if vouched is None:
-            return entry.status(now, self.down_time)
+            return entry.status(now, self.down_after(entry))
         return liveness.judge_told(entry.stale, entry.report.left, vouched,
                                    now, self.down_time)
 

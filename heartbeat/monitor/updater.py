@@ -44,6 +44,7 @@ from heartbeat.model import Snapshot
 from heartbeat.model import Status
 from heartbeat.monitor.deadlines import Deadlines
 from heartbeat.monitor.deadlines import key as deadlines_key
+from heartbeat.monitor.deadlines import Sooner
 from heartbeat.monitor.repository import Entry
 from heartbeat.monitor.repository import Repository
 
@@ -57,6 +58,9 @@ class Updater:
     def __init__(self, repository: Repository) -> None:
         self.repository = repository
         self.deadlines = Deadlines()
+        #: Deadlines a change brought forward (phi_threshold only).
+        self.sooner = Sooner()
+        self._phi = repository.phi_threshold is not None
         #: (from, until) of the grace after a blind spell (see grant_grace).
         self.grace: tuple[float, float] | None = None
         #: Told groups whose members went down for want of a read.
@@ -102,10 +106,13 @@ class Updater:
         up = Status.UP
         events: list[Event] = []
         changed: list[tuple[Entry, Report | None]] = []
+        phi = self._phi
         for report in snapshot.reports:
             entry, before = fold(report, now, wall)
             if before is report:
                 continue
+            if phi and entry.scheduled is not None:
+                self._bring_forward(entry)
             if (before is not None and entry.announced is up
                     and before.incarnation == report.incarnation
                     and before.state == report.state and not report.left):
@@ -204,10 +211,52 @@ class Updater:
                                   'down_time %.1fs)' % (now - vouched,
                                                         self.down_time))
 
+    def _key(self, entry: Entry) -> float:
+        """The entry's key in the deadline queues.
+
+        Its deadline less service_down_time: its last change, unless
+        phi_threshold makes it go down sooner (so that keys order the
+        deadlines).
+        """
+        return entry.last_change + (self.repository.down_after(entry)
+                                    - self.down_time)
+
+    def _bring_forward(self, entry: Entry) -> None:
+        """Keep a deadline that a change brought before its queue place."""
+        due = self._key(entry)
+        if entry.scheduled is None or due < entry.scheduled:
+            self.sooner.push(entry.report.group, entry, due)
+
+    def _sooner_first(self, group: str) -> float | None:
+        """Key of the first deadline brought forward in ``group``.
+
+        Only one that still stands: stale ones are dropped, or brought
+        forward again.
+        """
+        sooner = self.sooner
+        while (first := sooner.first(group)) is not None:
+            at, entry = first
+            if self._current(entry) and self._key(entry) == at:
+                return at
+            sooner.pop(group)
+            if self._current(entry):
+                self._bring_forward(entry)
+        return None
+
+    def _expire_sooner(self, group: str, now: float, wall: float,
+                       events: list[Event]) -> None:
+        while ((at := self._sooner_first(group)) is not None
+               and now - at >= self.down_time):
+            first = self.sooner.first(group)
+            assert first is not None
+            self.sooner.pop(group)
+            if self.repository.status(first[1], now) is Status.DOWN:
+                self._down(first[1], now, wall, events)
+
     def _queue(self, entry: Entry) -> None:
         """Queue the deadline of a member that may go down (once)."""
         if entry.scheduled is None:
-            self.deadlines.push(entry.report.group, entry, entry.last_change)
+            self.deadlines.push(entry.report.group, entry, self._key(entry))
 
     def _current(self, entry: Entry) -> bool:
         """Whether a queued entry still stands for a member that may go down.
@@ -232,14 +281,16 @@ class Updater:
                    and now - deadlines_key(first) >= down_time):
                 if not self._current(first):
                     deadlines.pop(group)
-                elif now - first.last_change < down_time:
+                elif now - (due := self._key(first)) < down_time:
                     # It beat since it was queued: not due yet.
-                    deadlines.requeue_first(group, first.last_change)
+                    deadlines.requeue_first(group, due)
                 else:
                     deadlines.pop(group)
                     if self.repository.status(first,
                                               now) is Status.DOWN:
                         self._down(first, now, wall, events)
+        for group in _chosen(self.sooner.groups(), groups):
+            self._expire_sooner(group, now, wall, events)
         for group in self._told_groups(groups):
             self._expire_unread(group, now, wall, events)
         return events
@@ -279,14 +330,19 @@ class Updater:
                     break
                 if not self._current(first):
                     deadlines.pop(group)
-                elif first.last_change == queued:
+                elif (due := self._key(first)) == queued:
                     break   # exact: the member did not change since
                 else:
-                    deadlines.requeue_first(group, first.last_change)
+                    deadlines.requeue_first(group, due)
             if first is not None:
                 at = deadlines_key(first) + down_time
                 if best is None or at < best:
                     best = at
+        for group in _chosen(self.sooner.groups(), groups):
+            sooner = self._sooner_first(group)
+            if sooner is not None and (best is None
+                                       or sooner + down_time < best):
+                best = sooner + down_time
         for group in self._told_groups(groups):
             vouched = self.repository.vouched(group)
             if vouched is not None and group not in self._unread:
@@ -304,6 +360,7 @@ class Updater:
         """Forget every member of ``group`` (None: of every group)."""
         self.repository.forget(group)
         self.deadlines.forget(group)
+        self.sooner.forget(group)
         if group is None:
             self._unread.clear()
         else:
@@ -345,6 +402,12 @@ class Updater:
         if self.repository.vouched(entry.report.group) is not None:
             return ('no beat for %.1fs by the backend\'s clock '
                     '(service_down_time %.1fs)' % (age, self.down_time))
+        threshold = self.repository.phi_threshold
+        if threshold is not None and age < self.down_time:
+            return ('no new report for %.1fs: suspicion reached '
+                    'phi_threshold %g (its reports came every %.2fs on '
+                    'average; service_down_time %.1fs)'
+                    % (age, threshold, entry.rhythm_mean, self.down_time))
         return ('no new report for %.1fs (service_down_time %.1fs)'
                 % (age, self.down_time))
 

@@ -13,6 +13,7 @@ import random
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
+import pytest
 
 from heartbeat.model import InvalidRecord
 from heartbeat.model import Report
@@ -22,6 +23,7 @@ from heartbeat.monitor.deadlines import Deadlines
 from heartbeat.monitor.repository import Entry
 from heartbeat.monitor.repository import Repository
 from heartbeat.monitor.updater import Updater
+from heartbeat import suspicion
 
 DOWN = 1.0
 WALL = 1_700_000_000.0
@@ -35,8 +37,9 @@ def rep(member, seq, inc=1, group='g', location=None, left=False):
 class Observer:
     """An updater fed incremental reads on a fake clock."""
 
-    def __init__(self, down=DOWN):
-        self.repo = Repository(down, wall_clock=lambda: WALL)
+    def __init__(self, down=DOWN, phi=None):
+        self.repo = Repository(down, wall_clock=lambda: WALL,
+                               phi_threshold=phi)
         self.updater = Updater(self.repo)
         self.now = 0.0
 
@@ -266,22 +269,51 @@ def test_unreadable_record_in_an_incremental_read_keeps_its_member():
 # -- against a reference that judges everyone every time -------------------
 
 class Reference:
-    """Every member judged on every step; events the obvious way."""
+    """Every member judged on every step; events the obvious way.
 
-    def __init__(self):
-        self.members = {}   # id -> [token, last_change, announced]
+    With ``phi``, a member is down after the silence at which phi of its
+    rhythm (the intervals between its changes) reaches the threshold, if
+    that is less than DOWN: computed from suspicion.phi itself.
+    """
+
+    def __init__(self, phi=None):
+        # id -> [token, last_change, announced, changed, intervals]
+        self.members = {}
+        self.phi = phi
+
+    def down_after(self, known):
+        if self.phi is None:
+            return DOWN
+        rhythm = suspicion.NO_RHYTHM
+        for interval in known[4]:
+            rhythm = suspicion.add(rhythm, interval)
+        if suspicion.phi(rhythm, 0.0) is None:
+            return DOWN
+        # The least silence (to 1e-9 s) at which phi reaches the threshold.
+        low, high = 0.0, DOWN
+        if suspicion.phi(rhythm, high) < self.phi:
+            return DOWN
+        while high - low > 1e-9:
+            mid = (low + high) / 2
+            if suspicion.phi(rhythm, mid) >= self.phi:
+                high = mid
+            else:
+                low = mid
+        return high
 
     def beat(self, member, token, now):
         known = self.members.get(member)
         if known is None:
-            self.members[member] = [token, now, 'unknown']
+            self.members[member] = [token, now, 'unknown', False, []]
             return [('joined', member)]
         events = []
         if token[0] != known[0][0]:
             events.append(('joined', member))
             known[2] = 'unknown'
         if token != known[0]:
-            known[0], known[1] = token, now
+            if known[3]:
+                known[4].append(now - known[1])
+            known[0], known[1], known[3] = token, now, True
             if known[2] != 'up':
                 events.append(('up', member))
                 known[2] = 'up'
@@ -295,13 +327,15 @@ class Reference:
     def expire(self, now):
         out = []
         for member, known in self.members.items():
-            if known[2] in ('unknown', 'up') and now - known[1] >= DOWN:
+            if known[2] in ('unknown', 'up') and (
+                    now - known[1] >= self.down_after(known) - 1e-6):
                 known[2] = 'down'
                 out.append(('down', member))
         return sorted(out)
 
     def next_deadline(self):
-        pending = [known[1] + DOWN for known in self.members.values()
+        pending = [known[1] + self.down_after(known)
+                   for known in self.members.values()
                    if known[2] in ('unknown', 'up')]
         return min(pending) if pending else None
 
@@ -316,10 +350,10 @@ STEP = st.tuples(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(STEP, max_size=40))
-def test_events_match_a_reference_that_judges_everyone(steps):
-    o = Observer()
-    ref = Reference()
+@given(st.lists(STEP, max_size=40), st.sampled_from([None, 1.0, 3.0]))
+def test_events_match_a_reference_that_judges_everyone(steps, phi):
+    o = Observer(phi=phi)
+    ref = Reference(phi)
     tokens = {m: (1, 0) for m in MEMBERS}
     now = 0.0
     removed = 0
@@ -349,14 +383,15 @@ def test_events_match_a_reference_that_judges_everyone(steps):
             exact = ref.next_deadline()
             answer = o.updater.next_deadline(['g'], horizon=now + horizon)
             if exact is not None and exact < now + horizon:
-                assert answer == exact
+                assert answer == pytest.approx(exact, abs=1e-6)
             else:
                 assert answer is None or answer >= now + horizon
                 assert exact is None or answer <= exact
         # No item per beat: one per member, plus those of removed members
         # until they come due.
         assert len(o.updater.deadlines) <= len(ref.members) + removed
-    assert o.updater.next_deadline(['g']) == ref.next_deadline()
+    assert o.updater.next_deadline(['g']) == pytest.approx(
+        ref.next_deadline(), abs=1e-6)
 
 
 FOLD = st.lists(st.tuples(
@@ -391,3 +426,20 @@ def test_entry_follows_the_liveness_rule(reads):
                         else Status.DOWN if later - last_change >= DOWN
                         else Status.UP if seen_change else Status.UNKNOWN)
             assert repo.status(entry, later) is expected
+
+
+def test_opted_in_phi_brings_down_a_silent_regular_member_early():
+    o = Observer(down=10.0, phi=3.0)
+    for seq in range(12):
+        o.read(rep('m1', seq), rep('m2', seq), at=float(seq))
+    # m2 keeps beating; m1 falls silent after its beat at 11 s.  Its rhythm
+    # (1 s, the deviation floor 0.1 s) puts phi 3 at 11 + 1.306 s.
+    assert o.read(rep('m2', 12), at=12.0) == []
+    assert o.updater.next_deadline(['g']) == pytest.approx(12.3059, abs=1e-3)
+    assert o.tick(12.3) == []
+    down = o.updater.expire(12.31, WALL, ['g'])
+    assert [(e.kind, e.member_id) for e in down] == [('down', 'm1')]
+    assert 'phi_threshold 3' in down[0].reason
+    # m2 is judged by its own rhythm, not m1's.
+    assert o.tick(13.0) == []
+    assert o.tick(13.31) == [('down', 'm2')]
