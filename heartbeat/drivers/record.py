@@ -1,10 +1,12 @@
 """The report record shared by the key-value drivers (redis, tooz).
 
 Both keep a member's report as one small JSON-compatible object:
-``{"seq", "inc", "state", "score", "data", "at", "left"}``.  This module
-builds it from a :class:`~heartbeat.model.Report` and checks it on the way
-back, so a record written by one heartbeat is read the same way by every
-driver that stores it.
+``{"seq", "inc", "state", "score", "data", "at", "left", "v"}``.  This
+module builds it from a :class:`~heartbeat.model.Report` and checks it on
+the way back, so a record written by one heartbeat is read the same way by
+every driver that stores it.  ``v`` is the record's format version (a
+record without one is of version 1): a reader refuses a newer record as
+such, with its own reason, rather than misread fields it does not know.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class _EmptyPayload(dict[str, Any]):
 EMPTY_PAYLOAD: dict[str, Any] = _EmptyPayload()
 #: States longer than this are kept as read, not interned.
 INTERNED_STATE = 64
+#: The format version of the records written (``v``), and the newest read.
+RECORD_VERSION = 1
 
 
 def as_record(report: Report) -> dict[str, Any]:
@@ -43,7 +47,7 @@ def as_record(report: Report) -> dict[str, Any]:
     return {'seq': report.seq, 'inc': report.incarnation,
             'state': report.state, 'score': report.score,
             'data': dict(report.payload), 'at': report.written_at,
-            'left': report.left}
+            'left': report.left, 'v': RECORD_VERSION}
 
 
 def from_record(group: str, member_id: str, rec: Any, where: str,
@@ -57,11 +61,16 @@ def from_record(group: str, member_id: str, rec: Any, where: str,
     try:
         if not isinstance(rec, dict):
             raise TypeError('%s is not an object' % what)
+        get = rec.get
+        version = get('v', 1)
+        if type(version) is not int:
+            raise TypeError('v (format version) must be an integer')
+        if version > RECORD_VERSION:
+            return InvalidRecord(where, newer_reason(what, version))
         seq = rec['seq']
         inc = rec['inc']
         if type(seq) is not int or type(inc) is not int:
             raise TypeError('seq and inc must be integers')
-        get = rec.get
         data = get('data') or EMPTY_PAYLOAD
         if not isinstance(data, dict):
             raise TypeError('data must be an object')
@@ -76,3 +85,9 @@ def from_record(group: str, member_id: str, rec: Any, where: str,
                               where)
     except (ValueError, TypeError, KeyError) as err:
         return InvalidRecord(where, 'unreadable %s: %s' % (what, err))
+
+
+def newer_reason(what: str, version: int) -> str:
+    """Why a record of a newer format version is not read."""
+    return ('%s of a newer format (version %d; this heartbeat reads up to '
+            '%d): upgrade this observer' % (what, version, RECORD_VERSION))

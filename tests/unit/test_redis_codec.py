@@ -8,6 +8,7 @@ from oslo_config import cfg
 import pytest
 
 from heartbeat import conf as hb_conf
+from heartbeat.drivers import record
 from heartbeat.drivers.redis import client as client_mod
 from heartbeat.drivers.redis import codec
 from heartbeat import exception
@@ -219,3 +220,18 @@ def test_reports_read_share_one_empty_payload_and_their_states() -> None:
     with pytest.raises(TypeError):
         first.payload['x'] = 1   # type: ignore[index]
     assert second.payload == {}
+
+
+def test_records_carry_their_version_and_newer_ones_are_refused() -> None:
+    raw = codec.encode(_report())
+    assert json.loads(raw)['v'] == record.RECORD_VERSION
+    # A record of version 1 written before the field existed reads alike.
+    old = json.loads(raw)
+    del old['v']
+    assert isinstance(codec.from_record('g', 'm1', old), Report)
+    newer = dict(old, v=record.RECORD_VERSION + 1, extra={'x': 1})
+    got = codec.from_record('g', 'm1', newer)
+    assert isinstance(got, InvalidRecord)
+    assert 'newer format (version 2' in got.reason
+    bad = codec.from_record('g', 'm1', dict(old, v='2'))
+    assert isinstance(bad, InvalidRecord) and 'unreadable' in bad.reason
