@@ -133,7 +133,10 @@ class RedisDriver(base.Driver):
       or a read of it is still one script call on one shard; groups
       spread over the shards.  The groups set (for discovery) and the
       change channel are apart from the groups: a reader of every group
-      reads each on its shard; a change is pushed cluster-wide.  Each
+      reads each on its shard; a change is pushed cluster-wide.  Every
+      member process enters its groups in the groups set again once per
+      service_down_time, so a set lost with its shard is whole again
+      within that time.  Each
       group's dataset is named by its own epoch, so a shard that lost its
       data makes its groups read whole.
     * With Sentinels, a connection opened before a failover keeps writing
@@ -164,6 +167,8 @@ class RedisDriver(base.Driver):
         self.cluster = bool(self.opts.cluster_nodes)
         self._payload_limit: int = self.opts.payload_limit
         self._members: dict[tuple[str, str], _Member] = {}
+        #: Monotonic time of the next refresh of the groups set.
+        self._groups_due = time.monotonic()
         self._lock = threading.RLock()
         self._listeners: list[ChangeListener] = []
         self._reconnector: threading.Thread | None = None
@@ -574,6 +579,7 @@ class RedisDriver(base.Driver):
         for (member, report, _, state), ok in zip(queued, results,
                                                   strict=True):
             self._check_published(report, member, state, ok)
+        self._refresh_groups()
 
     def _send_many(self, queued: Sequence[tuple[_Member, Report, list[Any],
                                                 object]]) -> list[Any]:
@@ -625,6 +631,28 @@ class RedisDriver(base.Driver):
         except exception.PayloadTooLarge:
             member.latest = previous
             raise
+        self._refresh_groups()
+
+    def _refresh_groups(self) -> None:
+        """Enter this process's groups in the groups set again, now and then.
+
+        Once per service_down_time, so that a groups set lost on its own
+        (on Redis Cluster, with the shard that held it) lists every live
+        group again within that time, for observers that discover groups.
+        A failure is retried at the next beat; the beat itself succeeded.
+        """
+        now = time.monotonic()
+        if now < self._groups_due:
+            return
+        self._groups_due = now + self.conf.heartbeat.service_down_time
+        with self._lock:
+            groups = {group for group, _ in self._members}
+        try:
+            with self._translated('groups refresh'):
+                self._add_groups(groups)
+        except exception.BackendError as err:
+            self._groups_due = now
+            LOG.debug('%s', err)
 
     def leave(self, report: Report) -> None:
         with self._lock:
@@ -744,39 +772,32 @@ class RedisDriver(base.Driver):
         invalid: list[InvalidRecord] = []
         gone: list[tuple[str, str]] = []
         ages: dict[str, dict[str, float]] = {}
-        for (raw_group, raw_clock, raw_cutoff, records, gone_members,
-             raw_seqs, raw_beats, raw_now, raw_epoch) in reply[1]:
+        for (raw_group, raw_clock, raw_cutoff, parts, gone_members,
+             raw_now, raw_epoch) in reply[1]:
             grp = codec.text(raw_group)
             # A group read whole starts its stale members afresh.
             whole = complete or grp not in clocks
             epochs[grp] = codec.text(raw_epoch)
             clocks[grp] = int(codec.text(raw_clock))
             cutoff = cutoffs[grp] = int(codec.text(raw_cutoff))
-            if parsed:
-                seqs = json.loads(raw_seqs)
-                beats = json.loads(raw_beats).items()
-            else:
-                seqs = {member_id: int(seq) for member_id, seq
-                        in codec.decode_pairs(raw_seqs)}
-                beats = codec.decode_pairs(raw_beats)
-            if parsed:
-                items = [codec.from_record(grp, member_id,
-                                           codec.with_seq(rec, member_id,
-                                                          seqs))
-                         for member_id, rec in json.loads(records).items()]
-            else:
-                items = [codec.decode(grp, member_id, raw, seqs)
-                         for member_id, raw in codec.decode_pairs(records)]
-            for item in items:
-                if isinstance(item, Report):
-                    reports.append(item)
-                else:
-                    invalid.append(item)
+            now = int(codec.text(raw_now))
+            told = set() if whole else set(stale.get(grp, ()))
+            group_ages: dict[str, float] = {}
+            # A part at a time: what decoding one needs is freed before
+            # the next, so a big group never holds all its raw records.
+            for raw_records, raw_seqs, raw_beats in parts:
+                for item in _decode_part(grp, raw_records, raw_seqs,
+                                         parsed):
+                    if isinstance(item, Report):
+                        reports.append(item)
+                    else:
+                        invalid.append(item)
+                beats = (json.loads(raw_beats).items() if parsed
+                         else codec.decode_pairs(raw_beats))
+                group_ages.update(codec.ages(beats, now, cutoff, told))
+            ages[grp] = group_ages
             left = [codec.text(m) for m in gone_members]
             gone.extend((grp, member_id) for member_id in left)
-            told = set() if whole else set(stale.get(grp, ()))
-            ages[grp] = codec.ages(beats, int(codec.text(raw_now)), cutoff,
-                                   told)
             told.difference_update(left)
             stale[grp] = frozenset(told)
         return Snapshot(tuple(reports), tuple(invalid), complete=complete,
@@ -798,6 +819,20 @@ class RedisDriver(base.Driver):
                 self._listeners.remove(listener)
 
         return cancel
+
+
+def _decode_part(group: str, raw_records: Any, raw_seqs: Any,
+                 parsed: bool) -> list[Report | InvalidRecord]:
+    """The reports of one part of a snapshot reply (see scripts)."""
+    if parsed:
+        seqs = json.loads(raw_seqs)
+        return [codec.from_record(group, member_id,
+                                  codec.with_seq(rec, member_id, seqs))
+                for member_id, rec in json.loads(raw_records).items()]
+    numbers = {member_id: int(seq)
+               for member_id, seq in codec.decode_pairs(raw_seqs)}
+    return [codec.decode(group, member_id, raw, numbers)
+            for member_id, raw in codec.decode_pairs(raw_records)]
 
 
 def _merged(groups: Sequence[str], parts: Sequence[Snapshot],

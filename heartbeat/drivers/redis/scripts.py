@@ -142,18 +142,20 @@ return {1, ''}
 #       never read), cutoff of that read, the group's epoch at that read
 #       ('' for none), the number of members it was told stale, and their
 #       ids.
-# Returns {full (1 or 0), {{group, clock, cutoff, records, {gone1, ...},
-#          seqs, ticks, now, epoch}, ...}}.
-# records are those changed since the tick, or all of them: one JSON
-# object {member: record, ...} (format json: one reply item to parse,
-# however many records), or {m1, r1, m2, r2, ...} (format pairs: for
-# telling a bad record apart).  Beside them, in the same format, the
-# seqs of the same members, and the newest beat's tick of every member
-# whose liveness the read tells: the changed ones, those whose newest
-# beat turned older than service_down_time since the last read (at or
-# below cutoff, above the reader's), and those told stale before that
-# beat since.  Unchanged beats of live members cost nothing here.  now
-# and cutoff are on the group's clock (never going backwards).  Each
+# Returns {full (1 or 0), {{group, clock, cutoff, {part, ...},
+#          {gone1, ...}, now, epoch}, ...}}.
+# The parts hold the records changed since the tick, or all of them, a
+# thousand members per part, so that a reader decodes a big group a part
+# at a time: each part is {records, seqs, ticks}, each one JSON object
+# {member: value, ...} (format json: one reply item to parse however many
+# members), or {m1, v1, m2, v2, ...} (format pairs: for telling a bad
+# record apart).  seqs are those of the same members, ticks the newest
+# beat's of every member whose liveness the read tells: the changed ones,
+# and in a last part without records, those whose newest beat turned
+# older than service_down_time since the last read (at or below cutoff,
+# above the reader's) and those told stale before that beat since.
+# Unchanged beats of live members cost nothing here.  now and cutoff are
+# on the group's clock (never going backwards).  Each
 # group's epoch (in its meta hash) names its dataset: a reader whose
 # epoch of a group differs reads everything.  On a single server one call
 # may read many groups; on Redis Cluster each call reads one, so that it
@@ -282,38 +284,38 @@ for _, g in ipairs(groups) do
   local gnow = math.max(now, tonumber(clock))
   local cutoff = gnow - down
   local s = since[g]
-  local records, gone, seqs, beats = {}, {}, {}, {}
+  local parts, gone, beats = {}, {}, {}
+  local members
   if full or s < 0 then
-    records = redis.call('HGETALL', key(g, 'reports'))
-    seqs = redis.call('HGETALL', key(g, 'seqs'))
-    beats = redis.call('ZRANGE', key(g, 'live'), 0, -1, 'WITHSCORES')
+    members = redis.call('HKEYS', key(g, 'reports'))
   else
-    local changed = redis.call('ZRANGEBYSCORE', key(g, 'index'),
-                               '(' .. fmt(s), '+inf')
-    each_chunk(changed, function(chunk)
-      local vals = redis.call('HMGET', key(g, 'reports'), unpack(chunk))
-      local nums = redis.call('HMGET', key(g, 'seqs'), unpack(chunk))
-      local ticks = redis.call('ZMSCORE', key(g, 'live'), unpack(chunk))
-      for j, m in ipairs(chunk) do
-        if vals[j] then
-          records[#records + 1] = m
-          records[#records + 1] = vals[j]
-          seqs[#seqs + 1] = m
-          seqs[#seqs + 1] = nums[j] or '0'
-        end
-        if ticks[j] then
-          beats[#beats + 1] = m
-          beats[#beats + 1] = ticks[j]
-        end
+    members = redis.call('ZRANGEBYSCORE', key(g, 'index'), '(' .. fmt(s),
+                         '+inf')
+  end
+  each_chunk(members, function(chunk)
+    local vals = redis.call('HMGET', key(g, 'reports'), unpack(chunk))
+    local nums = redis.call('HMGET', key(g, 'seqs'), unpack(chunk))
+    local ticks = redis.call('ZMSCORE', key(g, 'live'), unpack(chunk))
+    local records, seqs, told = {}, {}, {}
+    for j, m in ipairs(chunk) do
+      if vals[j] then
+        records[#records + 1] = m
+        records[#records + 1] = vals[j]
+        seqs[#seqs + 1] = m
+        seqs[#seqs + 1] = nums[j] or '0'
       end
-    end)
+      if ticks[j] then
+        told[#told + 1] = m
+        told[#told + 1] = ticks[j]
+      end
+    end
+    parts[#parts + 1] = {records, seqs, told}
+  end)
+  if not (full or s < 0) then
     local low = cutoffs[g]
     if cutoff > low then
-      local turned = redis.call('ZRANGEBYSCORE', key(g, 'live'),
-                                '(' .. fmt(low), fmt(cutoff), 'WITHSCORES')
-      for j = 1, #turned do
-        beats[#beats + 1] = turned[j]
-      end
+      beats = redis.call('ZRANGEBYSCORE', key(g, 'live'), '(' .. fmt(low),
+                         fmt(cutoff), 'WITHSCORES')
     end
     each_chunk(stale[g], function(chunk)
       local ticks = redis.call('ZMSCORE', key(g, 'live'), unpack(chunk))
@@ -327,12 +329,17 @@ for _, g in ipairs(groups) do
     gone = redis.call('ZRANGEBYSCORE', key(g, 'gone'), '(' .. fmt(s),
                       '+inf')
   end
-  if as_json then
-    records, seqs, beats = as_object(records), as_object(seqs),
-                           as_object(beats)
+  if #beats > 0 then
+    parts[#parts + 1] = {{}, {}, beats}
   end
-  out[#out + 1] = {g, clock, fmt(cutoff), records, gone, seqs, beats,
-                   fmt(gnow), epochs[g]}
+  if as_json then
+    for _, part in ipairs(parts) do
+      part[1], part[2], part[3] = as_object(part[1]), as_object(part[2]),
+                                  as_object(part[3])
+    end
+  end
+  out[#out + 1] = {g, clock, fmt(cutoff), parts, gone, fmt(gnow),
+                   epochs[g]}
 end
 if full then
   return {1, out}
