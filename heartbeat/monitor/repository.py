@@ -88,6 +88,19 @@ class Entry:
         return self.scheduled < other.scheduled
 
 
+@dataclasses.dataclass
+class Folded:
+    """What one read brought to the repository (see Repository.read)."""
+
+    #: (entry, its report before) of each member whose report the read
+    #: brought anew (before None: a member new to the repository).
+    reports: list[tuple[Entry, Report | None]]
+    #: Entries whose liveness the backend told (Snapshot.beats).
+    told: list[Entry]
+    #: Keys of members the read says are gone; still in the repository.
+    absent: list[Key]
+
+
 class Repository:
     """Members of every group an observer reads."""
 
@@ -359,29 +372,50 @@ class Repository:
         # Rebuilt on demand.
         self._by_location = None
 
+    def read(self, snapshot: Snapshot, now: float, group: str | None,
+             judged_at: float | None = None,
+             wall: float | None = None) -> Folded:
+        """Fold a snapshot read at observer time ``now``: the one path.
+
+        Every read an observer makes goes through here, watched (the
+        monitor's :class:`~heartbeat.monitor.updater.Updater`, which turns
+        the result into events) or not (:meth:`apply`).  ``group`` names
+        the group the snapshot covers (None: every group); ``judged_at``
+        is the time whether a vanished member is still alive is judged at
+        (default ``now``); ``wall`` the wall time of the read (default the
+        repository's wall clock).  The members the snapshot says are gone
+        are returned, not removed: what that means is the caller's.
+        """
+        if wall is None:
+            wall = self.wall_clock()
+        fold = self.fold
+        reports = []
+        for report in snapshot.reports:
+            entry, before = fold(report, now, wall)
+            if before is not report:
+                reports.append((entry, before))
+        told = ([] if snapshot.beats is None
+                else self.fold_beats(snapshot.beats, now, wall))
+        absent = self.absent(snapshot, group,
+                             now if judged_at is None else judged_at)
+        return Folded(reports, told, absent)
+
     def apply(self, snapshot: Snapshot, now: float,
               group: str | None = None) -> tuple[set[Key], set[Key]]:
-        """Fold a snapshot read at observer time ``now`` into the repository.
+        """Fold a read nobody watches: :meth:`read`, the gone removed.
 
-        ``group`` names the group the snapshot covers (None: every group).
         Returns ``(seen, vanished)``: the (group, member_id) keys present in
         the snapshot, and those known before but gone now (removed; a
         member still alive whose record vanished is kept, see
         :meth:`absent`).
         """
-        wall = self.wall_clock()
-        for report in snapshot.reports:
-            self.fold(report, now, wall)
-        if snapshot.beats is not None:
-            self.fold_beats(snapshot.beats, now, wall)
-        seen = _keys_of(snapshot.reports)
-        vanished = set(self.absent(snapshot, group, now, seen))
+        vanished = set(self.read(snapshot, now, group).absent)
         for key in vanished:
             self.remove(key)
         if snapshot.complete:
             # Members kept for an unreadable record count as seen.
-            seen = set(self._keys(group))
-        return seen, vanished
+            return set(self._keys(group)), vanished
+        return _keys_of(snapshot.reports), vanished
 
     def _keys(self, group: str | None) -> Iterator[Key]:
         groups = [group] if group is not None else list(self._groups)

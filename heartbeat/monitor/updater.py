@@ -102,36 +102,32 @@ class Updater:
         look down).
         """
         repo = self.repository
-        fold = repo.fold
+        # A vanished record is kept while its member is judged alive, so
+        # through a grace too.
+        folded = repo.read(snapshot, now, group, self.judge_time(now), wall)
         up = Status.UP
+        phi = self._phi
         events: list[Event] = []
         changed: list[tuple[Entry, Report | None]] = []
-        phi = self._phi
-        for report in snapshot.reports:
-            entry, before = fold(report, now, wall)
-            if before is report:
-                continue
+        for entry, before in folded.reports:
             if phi and entry.scheduled is not None:
                 self._bring_forward(entry)
+            report = entry.report
             if (before is not None and entry.announced is up
                     and before.incarnation == report.incarnation
                     and before.state == report.state and not report.left):
                 continue   # a plain beat of a live member: no event
             changed.append((entry, before))
-        told: list[Entry] = []
-        if snapshot.beats is not None:
-            # Ages first, so that a member first seen stale never looks up.
-            told = repo.fold_beats(snapshot.beats, now, wall)
+        # Ages were folded with the reports, so that a member first seen
+        # stale never looks up.
         for entry, before in changed:
             self._transition(entry, before, now, wall, events)
-        for entry in told:
+        for entry in folded.told:
             self._told(entry, now, wall, events)
         if snapshot.beats is not None:
             for told_group in snapshot.beats.ages:
                 self._vouched_again(told_group, now, wall, events)
-        # A vanished record is kept while its member is judged alive, so
-        # through a grace too.
-        for key in repo.absent(snapshot, group, self.judge_time(now)):
+        for key in folded.absent:
             gone = repo.entry(key)
             if gone is None:
                 continue
