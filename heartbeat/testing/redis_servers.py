@@ -18,6 +18,7 @@ import time
 from typing import Any
 from typing import BinaryIO
 
+from heartbeat import clock
 from heartbeat.testing.fixture import Fixture
 from heartbeat.testing.server import free_port
 from heartbeat.testing.server import Server
@@ -445,26 +446,21 @@ class RedisCluster(Fixture):
             raise
 
     def ready(self) -> bool:
-        for node in self.nodes:
-            info = node.execute('CLUSTER', 'INFO')
-            if 'cluster_state:ok' not in info or (
-                    'cluster_known_nodes:%d' % len(self.nodes)) not in info:
-                return False
-        return True
+        """Whether every node serves and knows every other one."""
+        try:
+            infos = [node.execute('CLUSTER', 'INFO') for node in self.nodes]
+        except (OSError, ValueError):
+            return False
+        known = 'cluster_known_nodes:%d' % len(self.nodes)
+        return all('cluster_state:ok' in info and known in info
+                   for info in infos)
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            try:
-                if self.ready():
-                    return
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.05)
-        raise ServerStartError(
-            'Redis Cluster of %d nodes did not form within %.0fs: %s'
-            % (len(self.nodes), self.start_timeout,
-               self.nodes[0].log_tail()))
+        if not clock.poll(self.ready, self.start_timeout, 0.05):
+            raise ServerStartError(
+                'Redis Cluster of %d nodes did not form within %.0fs: %s'
+                % (len(self.nodes), self.start_timeout,
+                   self.nodes[0].log_tail()))
 
     def node_of(self, key: str) -> RedisClusterNode:
         """The node that serves ``key``'s slot."""

@@ -69,13 +69,18 @@ def groups_of(snap: Snapshot) -> set[str]:
     return {report.group for report in snap.reports}
 
 
+def join_all(writer: RedisDriver) -> None:
+    """One member in every group of GROUPS, each with a first beat."""
+    for group in GROUPS:
+        writer.join(group, 'm')
+        writer.publish(rep(group, 1))
+
+
 def test_groups_spread_over_the_shards_and_read_incrementally(
         cluster: servers.RedisCluster,
         pair: tuple[RedisDriver, RedisDriver, str]) -> None:
     writer, reader, prefix = pair
-    for group in GROUPS:
-        writer.join(group, 'm')
-        writer.publish(rep(group, 1))
+    join_all(writer)
     shards = {cluster.node_of(codec.Keys(prefix, g).meta).port
               for g in GROUPS}
     assert len(shards) == 3
@@ -99,9 +104,7 @@ def test_a_shard_that_lost_its_data_makes_the_next_read_complete(
         cluster: servers.RedisCluster,
         pair: tuple[RedisDriver, RedisDriver, str]) -> None:
     writer, reader, prefix = pair
-    for group in GROUPS:
-        writer.join(group, 'm')
-        writer.publish(rep(group, 1))
+    join_all(writer)
     cursor = reader.snapshot().cursor
     node = cluster.node_of(codec.Keys(prefix, 'g00').meta)
     node.kill()
