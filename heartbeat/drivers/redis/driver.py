@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 import contextlib
 import dataclasses
-import json
 import os
 import secrets
 import socket
@@ -24,22 +23,16 @@ from heartbeat.drivers import base
 from heartbeat.drivers.redis import client as client_mod
 from heartbeat.drivers.redis import codec
 from heartbeat.drivers.redis.listener import ChangeListener
+from heartbeat.drivers.redis import reads
 from heartbeat.drivers.redis import scripts
 from heartbeat import exception
-from heartbeat.model import Beats
-from heartbeat.model import InvalidRecord
 from heartbeat.model import Report
 from heartbeat.model import Snapshot
 
 LOG = logging.getLogger(__name__)
 
-US = 1000000
-PURGE_LIMIT = 1000
 #: Members republished in one pipelined round trip after a reconnect.
 REPUBLISH_BATCH = 1000
-#: Position of the reply format among the snapshot script's arguments
-#: (its one key first).
-FORMAT_ARG = 8
 #: Number of KEYS the join script takes (codec.Keys.all()).
 JOIN_KEYS = b'5'
 #: The digests go as bytes (nothing to encode on each call); the command
@@ -687,36 +680,20 @@ class RedisDriver(base.Driver):
         cursor = since if isinstance(since, codec.Cursor) else None
         if group is None and self.cluster:
             return self._cluster_snapshot(cursor)
-        full = cursor is None or (group is not None
-                                  and group not in cursor.clocks)
-        names = ([group] if group is not None
-                 else list(cursor.clocks) if cursor is not None else [])
-        groups: list[Any] = []
-        for grp in names:
-            if full or cursor is None:
-                groups += [grp, -1, -1, '', 0]
-            else:
-                told = cursor.stale.get(grp, frozenset())
-                groups += [grp, cursor.clocks[grp],
-                           cursor.cutoffs.get(grp, -1),
-                           cursor.epochs.get(grp, ''), len(told), *told]
-        route = (codec.Keys(self.prefix, group).meta if group is not None
-                 else codec.groups_key(self.prefix))
-        args = [route, codec.space(self.prefix), new_epoch(),
-                self.opts.member_ttl * US, self.opts.gone_retention * US,
-                PURGE_LIMIT, '1' if group is None else '0',
-                '1' if full else '0', 'json',
-                int(self.conf.heartbeat.service_down_time * US), *groups]
+        args = reads.snapshot_args(
+            self.prefix, group, cursor, new_epoch(),
+            self.opts.member_ttl, self.opts.gone_retention,
+            self.conf.heartbeat.service_down_time)
         with self._translated('snapshot'):
             reply = self._eval(self.client, scripts.SNAPSHOT, args)
             try:
-                snap = self._parse_snapshot(reply, cursor, parsed=True)
+                snap = reads.parse_reply(reply, cursor, parsed=True)
             except ValueError:
                 # A record is not JSON: read again record by record, so
                 # that the bad one is reported and the others are kept.
-                args[FORMAT_ARG] = 'pairs'
+                args[reads.FORMAT_ARG] = 'pairs'
                 reply = self._eval(self.client, scripts.SNAPSHOT, args)
-                snap = self._parse_snapshot(reply, cursor, parsed=False)
+                snap = reads.parse_reply(reply, cursor, parsed=False)
             if snap.complete:
                 self._check_peers()
         return snap
@@ -737,14 +714,14 @@ class RedisDriver(base.Driver):
         order = sorted(names)
         parts = [self.snapshot(grp, since=cursor) for grp in order]
         if cursor is None:
-            return _merged(order, parts, None, complete=True)
+            return reads.merged(order, parts, None, complete=True)
         # A group new to the cursor is read whole and is no loss.
         lost = any(part.complete and grp in cursor.clocks
                    for grp, part in zip(order, parts, strict=True))
         if lost:
             parts = [part if part.complete else self.snapshot(grp)
                      for grp, part in zip(order, parts, strict=True)]
-        return _merged(order, parts, cursor, complete=lost)
+        return reads.merged(order, parts, cursor, complete=lost)
 
     def _check_peers(self) -> None:
         """Log when members of protocol 1 write under our prefix."""
@@ -755,55 +732,6 @@ class RedisDriver(base.Driver):
                       'or move them to another prefix.',
                       client_mod.describe(self.conf), self.prefix,
                       codec.PROTOCOL)
-
-    def _parse_snapshot(self, reply: list[Any], cursor: codec.Cursor | None,
-                        parsed: bool) -> Snapshot:
-        complete = bool(reply[0])
-        epochs: dict[str, str] = {}
-        clocks: dict[str, int] = {}
-        cutoffs: dict[str, int] = {}
-        stale: dict[str, frozenset[str]] = {}
-        if not complete and cursor is not None:
-            epochs.update(cursor.epochs)
-            clocks.update(cursor.clocks)
-            cutoffs.update(cursor.cutoffs)
-            stale.update(cursor.stale)
-        reports: list[Report] = []
-        invalid: list[InvalidRecord] = []
-        gone: list[tuple[str, str]] = []
-        ages: dict[str, dict[str, float]] = {}
-        for (raw_group, raw_clock, raw_cutoff, parts, gone_members,
-             raw_now, raw_epoch) in reply[1]:
-            grp = codec.text(raw_group)
-            # A group read whole starts its stale members afresh.
-            whole = complete or grp not in clocks
-            epochs[grp] = codec.text(raw_epoch)
-            clocks[grp] = int(codec.text(raw_clock))
-            cutoff = cutoffs[grp] = int(codec.text(raw_cutoff))
-            now = int(codec.text(raw_now))
-            told = set() if whole else set(stale.get(grp, ()))
-            group_ages: dict[str, float] = {}
-            # A part at a time: what decoding one needs is freed before
-            # the next, so a big group never holds all its raw records.
-            for raw_records, raw_seqs, raw_beats in parts:
-                for item in _decode_part(grp, raw_records, raw_seqs,
-                                         parsed):
-                    if isinstance(item, Report):
-                        reports.append(item)
-                    else:
-                        invalid.append(item)
-                beats = (json.loads(raw_beats).items() if parsed
-                         else codec.decode_pairs(raw_beats))
-                group_ages.update(codec.ages(beats, now, cutoff, told))
-            ages[grp] = group_ages
-            left = [codec.text(m) for m in gone_members]
-            gone.extend((grp, member_id) for member_id in left)
-            told.difference_update(left)
-            stale[grp] = frozenset(told)
-        return Snapshot(tuple(reports), tuple(invalid), complete=complete,
-                        gone=tuple(gone),
-                        cursor=codec.Cursor(epochs, clocks, cutoffs, stale),
-                        beats=Beats(ages))
 
     def listen(self, callback: Callable[[str], None]) -> Callable[[], None]:
         listener = ChangeListener(self.client, self.prefix, callback,
@@ -819,50 +747,6 @@ class RedisDriver(base.Driver):
                 self._listeners.remove(listener)
 
         return cancel
-
-
-def _decode_part(group: str, raw_records: Any, raw_seqs: Any,
-                 parsed: bool) -> list[Report | InvalidRecord]:
-    """The reports of one part of a snapshot reply (see scripts)."""
-    if parsed:
-        seqs = json.loads(raw_seqs)
-        return [codec.from_record(group, member_id,
-                                  codec.with_seq(rec, member_id, seqs))
-                for member_id, rec in json.loads(raw_records).items()]
-    numbers = {member_id: int(seq)
-               for member_id, seq in codec.decode_pairs(raw_seqs)}
-    return [codec.decode(group, member_id, raw, numbers)
-            for member_id, raw in codec.decode_pairs(raw_records)]
-
-
-def _merged(groups: Sequence[str], parts: Sequence[Snapshot],
-            cursor: codec.Cursor | None, complete: bool) -> Snapshot:
-    """One snapshot of ``parts``, the snapshots of ``groups``."""
-    epochs: dict[str, str] = {}
-    clocks: dict[str, int] = {}
-    cutoffs: dict[str, int] = {}
-    stale: dict[str, frozenset[str]] = {}
-    ages: dict[str, dict[str, float]] = {}
-    if cursor is not None and not complete:
-        epochs.update(cursor.epochs)
-        clocks.update(cursor.clocks)
-        cutoffs.update(cursor.cutoffs)
-        stale.update(cursor.stale)
-    for grp, part in zip(groups, parts, strict=True):
-        # A part's cursor also holds what it was given for other groups.
-        got: codec.Cursor = part.cursor
-        epochs[grp] = got.epochs[grp]
-        clocks[grp] = got.clocks[grp]
-        cutoffs[grp] = got.cutoffs[grp]
-        stale[grp] = got.stale[grp]
-        if part.beats is not None:
-            ages[grp] = dict(part.beats.ages[grp])
-    return Snapshot(tuple(r for part in parts for r in part.reports),
-                    tuple(r for part in parts for r in part.invalid),
-                    complete=complete,
-                    gone=tuple(k for part in parts for k in part.gone),
-                    cursor=codec.Cursor(epochs, clocks, cutoffs, stale),
-                    beats=Beats(ages))
 
 
 def _as_change(member: _Member, report: Report) -> list[Any]:
