@@ -162,3 +162,20 @@ def test_a_lost_groups_set_is_rebuilt_within_service_down_time(
         seq += 1
         writer.publish_many([rep(g, seq) for g in GROUPS[:3]])
         time.sleep(0.05)
+
+
+def test_an_unreachable_cluster_is_one_error_naming_the_option() -> None:
+    conf = config.make_conf(
+        heartbeat={'driver': 'redis'},
+        heartbeat_redis={'cluster_nodes': ['127.0.0.1:%d'
+                                           % servers.free_port()],
+                         'socket_timeout': 0.5})
+    driver = RedisDriver(conf)
+    try:
+        driver.start()
+    except exception.BackendError as err:
+        text = str(err)
+    else:
+        driver.stop()
+        raise AssertionError('started without a cluster')
+    assert '[heartbeat_redis] cluster_nodes' in text and '\n' not in text

@@ -206,10 +206,12 @@ class RedisDriver(base.Driver):
             raise self._error(what, err) from err
 
     def _error(self, what: str, err: Exception) -> exception.BackendError:
+        where = 'cluster_nodes, url' if self.cluster else 'url'
         return exception.BackendError(
             'redis %s failed at %s: %s. Check that the server runs and '
-            '[heartbeat_redis] url, password and TLS options are right.'
-            % (what, client_mod.describe(self.conf), str(err).rstrip('.')))
+            '[heartbeat_redis] %s, password and TLS options are right.'
+            % (what, client_mod.describe(self.conf), str(err).rstrip('.'),
+               where))
 
     @staticmethod
     def _eval(client: Any, script: scripts.LuaScript, args: Sequence[Any],
