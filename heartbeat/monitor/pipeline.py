@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Iterable
 import dataclasses
+import math
 import threading
 import time
 
@@ -90,6 +91,11 @@ class Monitor:
         self.clock = clock_mod.as_clock(clock)
         self.wall_clock = wall_clock
         self.poll_interval = monitor_conf.poll_interval(conf)
+        #: Least time between two reads made for pushes (see _step).
+        self.push_batch: float = conf.heartbeat_monitor.push_batch_interval
+        self._push_read_at = -math.inf
+        #: Set by stop(): ends a wait for more pushes at once.
+        self._halt = threading.Event()
         report_interval = float(conf.heartbeat.report_interval)
         #: A read slower than this leaves the observer blind meanwhile.
         self.blind_after = report_interval
@@ -310,12 +316,31 @@ class Monitor:
             next_poll = now + self.poll_interval
             targets = groups
         else:
+            pushed = self._gather(pushed, now)
             targets = [g for g in pushed if self.covers(g)]
             if None in groups:
                 targets = [None] if targets else []
+            if targets:
+                self._push_read_at = self.clock()
         if targets:
             self._cycle(targets)
         return next_poll
+
+    def _gather(self, pushed: set[str], now: float) -> set[str]:
+        """The pushed groups, after waiting out the push batch interval.
+
+        Pushes that come within push_batch_interval of the previous read
+        made for pushes are read together once it has passed: a busy group
+        costs a read per interval, not a read per change.
+        """
+        hold = self._push_read_at + self.push_batch - now
+        if not pushed or hold <= 0 or self._stopping:
+            return pushed
+        self.clock.wait(self._halt, hold)
+        with self._push_lock:
+            more, self._pushed = self._pushed, set()
+        # The wake flag stays: a push after this swap still wakes the loop.
+        return pushed | more
 
     def _cycle(self, groups: list[str | None],
                raise_errors: bool = False) -> None:
@@ -424,6 +449,7 @@ class Monitor:
         """
         self._stopping = True
         self._wake.set()
+        self._halt.set()
         thread = self._thread
         ended = True
         if thread is not None and thread is not threading.current_thread():

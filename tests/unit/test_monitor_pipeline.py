@@ -158,6 +158,34 @@ def test_push_reads_the_pushed_group_at_once():
     assert driver.listener is None
 
 
+def test_pushes_within_the_batch_interval_are_read_together():
+    driver = PushDriver(make_conf())
+    conf = make_conf(poll=60.0)
+    conf.set_override('push_batch_interval', 0.3, 'heartbeat_monitor')
+    mon = Monitor(driver, conf)
+    got = []
+    driver.beat('m1')
+    mon.watch('g', got.append)
+    try:
+        wait_for(lambda: 'joined' in kinds(got), timeout=2)
+        before = len(driver.reads)
+        started = time.monotonic()
+        for i in range(10):
+            driver.beat('m1', state='s%d' % i)
+            driver.listener('g')
+            time.sleep(0.01)
+        wait_for(lambda: any(e.kind == 'state_changed'
+                             and e.new_state == 's9' for e in got),
+                 timeout=2)
+        took = time.monotonic() - started
+        # The first push is read at once, the nine after it together.
+        assert len(driver.reads) - before <= 3
+        assert mon.stats.pushes == 10
+        assert took < 0.3 + 0.1 + 1.0
+    finally:
+        mon.stop()
+
+
 def test_incremental_driver_is_read_with_its_cursor():
     driver = IncrementalDriver(make_conf())
     driver.beat('m1')
