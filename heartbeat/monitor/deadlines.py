@@ -8,10 +8,11 @@ member that is due, and nothing for the others.
 The heap is lazy, so that a beat costs nothing here:
 
 * the heap holds the members' entries themselves (no item object per
-  member), ordered by :attr:`Entry.scheduled`, the member's last change
-  when it was queued (service_down_time is the same for all, so this
-  orders them by deadline); entries queued with the newest key yet go to
-  a FIFO beside the heap instead, already in order (see :class:`_Queue`);
+  member), ordered by :attr:`QueuedEntry.scheduled`, the member's last
+  change when it was queued (service_down_time is the same for all, so
+  this orders them by deadline); entries queued with the newest key yet
+  go to a FIFO beside the heap instead, already in order (see
+  :class:`_Queue`);
 * when a member beats, its entry stays where it is; when it comes first
   the owner (:class:`~heartbeat.monitor.updater.Updater`) sees that the
   last change moved and queues it again in place, at most once per
@@ -27,18 +28,38 @@ time, and its ``scheduled`` is not None exactly while it is.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import heapq
+from typing import Generic
+from typing import TypeVar
 
 from heartbeat.monitor.repository import Entry
 
 
-def key(entry: Entry) -> float:
+@dataclasses.dataclass(slots=True, eq=False)
+class QueuedEntry(Entry):
+    """A repository entry that can wait in the deadline queues."""
+
+    #: The entry's key when it was queued (None: not queued).
+    scheduled: float | None = None
+
+    def __lt__(self, other: QueuedEntry) -> bool:
+        # Order in the heap, which holds only queued entries.
+        assert self.scheduled is not None and other.scheduled is not None
+        return self.scheduled < other.scheduled
+
+
+#: The kind of entries a queue holds: QueuedEntry or its owner's subclass.
+Q = TypeVar('Q', bound=QueuedEntry)
+
+
+def key(entry: QueuedEntry) -> float:
     """The last change of a queued entry when it was queued."""
     assert entry.scheduled is not None, 'entry is not queued'
     return entry.scheduled
 
 
-class _Queue:
+class _Queue(Generic[Q]):
     """The entries of one group: a FIFO and a heap.
 
     Entries are mostly queued at the time they change (their key is the
@@ -52,37 +73,37 @@ class _Queue:
     __slots__ = ('fifo', 'heap')
 
     def __init__(self) -> None:
-        self.fifo: collections.deque[Entry] = collections.deque()
-        self.heap: list[Entry] = []
+        self.fifo: collections.deque[Q] = collections.deque()
+        self.heap: list[Q] = []
 
     def __len__(self) -> int:
         return len(self.fifo) + len(self.heap)
 
-    def push(self, entry: Entry) -> None:
+    def push(self, entry: Q) -> None:
         fifo = self.fifo
         if not fifo or key(entry) >= key(fifo[-1]):
             fifo.append(entry)
         else:
             heapq.heappush(self.heap, entry)
 
-    def first(self) -> Entry | None:
+    def first(self) -> Q | None:
         fifo, heap = self.fifo, self.heap
         if fifo and (not heap or key(fifo[0]) <= key(heap[0])):
             return fifo[0]
         return heap[0] if heap else None
 
-    def pop(self) -> Entry:
+    def pop(self) -> Q:
         fifo, heap = self.fifo, self.heap
         if fifo and (not heap or key(fifo[0]) <= key(heap[0])):
             return fifo.popleft()
         return heapq.heappop(heap)
 
 
-class Deadlines:
+class Deadlines(Generic[Q]):
     """Per-group queues of entries, first the one queued earliest."""
 
     def __init__(self) -> None:
-        self._queues: dict[str, _Queue] = {}
+        self._queues: dict[str, _Queue[Q]] = {}
 
     def __len__(self) -> int:
         return sum(len(queue) for queue in self._queues.values())
@@ -90,20 +111,21 @@ class Deadlines:
     def groups(self) -> list[str]:
         return list(self._queues)
 
-    def push(self, group: str, entry: Entry, last_change: float) -> None:
+    def push(self, group: str, entry: Q,
+             last_change: float) -> None:
         """Queue ``entry`` (not queued yet) with key ``last_change``."""
         entry.scheduled = last_change
         queue = self._queues.get(group)
         if queue is None:
-            queue = self._queues[group] = _Queue()
+            queue = self._queues[group] = _Queue[Q]()
         queue.push(entry)
 
-    def first(self, group: str) -> Entry | None:
+    def first(self, group: str) -> Q | None:
         """The queued entry of ``group`` with the earliest key, if any."""
         queue = self._queues.get(group)
         return queue.first() if queue is not None else None
 
-    def pop(self, group: str) -> Entry:
+    def pop(self, group: str) -> Q:
         """Unqueue and return the first entry of ``group``."""
         queue = self._queues[group]
         entry = queue.pop()
@@ -128,7 +150,7 @@ class Deadlines:
     def forget(self, group: str | None) -> None:
         """Drop the queue of ``group`` (None: every queue)."""
         queues = (list(self._queues.values()) if group is None
-                  else [self._queues.get(group, _Queue())])
+                  else [self._queues.get(group, _Queue[Q]())])
         for queue in queues:
             for entry in (*queue.fifo, *queue.heap):
                 entry.scheduled = None
@@ -138,7 +160,7 @@ class Deadlines:
             self._queues.pop(group, None)
 
 
-class Sooner:
+class Sooner(Generic[Q]):
     """Per-group heaps of deadlines that moved earlier than their queue.
 
     With ``phi_threshold`` a member's deadline follows its rhythm, and a
@@ -152,7 +174,7 @@ class Sooner:
     """
 
     def __init__(self) -> None:
-        self._heaps: dict[str, list[tuple[float, int, Entry]]] = {}
+        self._heaps: dict[str, list[tuple[float, int, Q]]] = {}
         self._count = 0
 
     def __len__(self) -> int:
@@ -161,12 +183,12 @@ class Sooner:
     def groups(self) -> list[str]:
         return list(self._heaps)
 
-    def push(self, group: str, entry: Entry, at: float) -> None:
+    def push(self, group: str, entry: Q, at: float) -> None:
         self._count += 1
         heapq.heappush(self._heaps.setdefault(group, []),
                        (at, self._count, entry))
 
-    def first(self, group: str) -> tuple[float, Entry] | None:
+    def first(self, group: str) -> tuple[float, Q] | None:
         heap = self._heaps.get(group)
         if not heap:
             return None

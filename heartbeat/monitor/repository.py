@@ -47,7 +47,8 @@ class Entry:
     Kept flat, one object per member and few fields: the token and the
     left flag are those of ``report``, and the wall time of the last
     change is derived from the observer's clocks when asked (display
-    only).
+    only).  Only what the repository owns: the owner of a watched
+    repository adds its own fields in a subclass (see ``entry_type``).
     """
 
     report: Report
@@ -60,11 +61,6 @@ class Entry:
     #: Its record vanished while it was judged alive; kept until its
     #: deadline (see the module docstring).
     vanished: bool = False
-    #: The status last announced to subscribers (None: nothing yet).
-    announced: Status | None = None
-    #: ``last_change`` as it was when the entry was queued in the deadline
-    #: heap (None: not queued); see :mod:`heartbeat.monitor.deadlines`.
-    scheduled: float | None = None
     #: The member's rhythm, for its suspicion (:mod:`heartbeat.suspicion`):
     #: kept flat, three fields and no object per member.
     rhythm_mean: float = 0.0
@@ -81,11 +77,6 @@ class Entry:
     def status(self, now: float, down_time: float) -> Status:
         return liveness.judge(self.report.left, self.last_change,
                               self.changed, now, down_time)
-
-    def __lt__(self, other: Entry) -> bool:
-        # Order in the deadline heap, which holds only queued entries.
-        assert self.scheduled is not None and other.scheduled is not None
-        return self.scheduled < other.scheduled
 
 
 @dataclasses.dataclass
@@ -110,6 +101,10 @@ class Repository:
         self.down_time = down_time
         self.wall_clock = wall_clock
         self.phi_threshold = phi_threshold
+        #: What fold() makes for a member seen first: Entry, or the
+        #: subclass of the owner that watches the repository (the
+        #: monitor's updater, which adds what it announced and queued).
+        self.entry_type: type[Entry] = Entry
         #: Deviations past the mean interval at which phi reaches the
         #: threshold (None: down by service_down_time alone).
         self._phi_y = (None if phi_threshold is None
@@ -210,7 +205,7 @@ class Repository:
             members = self._groups[sys.intern(report.group)] = {}
         entry = members.get(report.member_id)
         if entry is None:
-            entry = members[report.member_id] = Entry(report, now)
+            entry = members[report.member_id] = self.entry_type(report, now)
             if self._by_location is not None:
                 self._relocate('', report)
             return entry, None

@@ -30,7 +30,9 @@ cost O(log members) per member due (see
 from __future__ import annotations
 
 from collections.abc import Iterable
+import dataclasses
 import math
+import typing
 from typing import Any
 
 from heartbeat.model import Event
@@ -44,22 +46,41 @@ from heartbeat.model import Snapshot
 from heartbeat.model import Status
 from heartbeat.monitor.deadlines import Deadlines
 from heartbeat.monitor.deadlines import key as deadlines_key
+from heartbeat.monitor.deadlines import QueuedEntry
 from heartbeat.monitor.deadlines import Sooner
-from heartbeat.monitor.repository import Entry
+from heartbeat.monitor import repository as repository_mod
 from heartbeat.monitor.repository import Repository
 
 #: Statuses whose member may still go down (a deadline is pending).
 _WATCHED = (Status.UNKNOWN, Status.UP)
 
 
+@dataclasses.dataclass(slots=True, eq=False)
+class Entry(QueuedEntry):
+    """An entry of a watched repository: what the updater announced."""
+
+    #: The status last announced to subscribers (None: nothing yet).
+    announced: Status | None = None
+
+
+def _watched(entry: repository_mod.Entry) -> Entry:
+    """An entry of the updater's repository, which makes only Entry."""
+    return typing.cast('Entry', entry)
+
+
 class Updater:
     """Applies reads to a :class:`Repository` and returns the events."""
 
     def __init__(self, repository: Repository) -> None:
+        if repository.entry_type is not Entry:
+            if len(repository):
+                raise ValueError('an Updater needs a repository of its own, '
+                                 'empty when it starts watching')
+            repository.entry_type = Entry
         self.repository = repository
-        self.deadlines = Deadlines()
+        self.deadlines: Deadlines[Entry] = Deadlines()
         #: Deadlines a change brought forward (phi_threshold only).
-        self.sooner = Sooner()
+        self.sooner: Sooner[Entry] = Sooner()
         self._phi = repository.phi_threshold is not None
         #: (from, until) of the grace after a blind spell (see grant_grace).
         self.grace: tuple[float, float] | None = None
@@ -109,7 +130,8 @@ class Updater:
         phi = self._phi
         events: list[Event] = []
         changed: list[tuple[Entry, Report | None]] = []
-        for entry, before in folded.reports:
+        for folded_entry, before in folded.reports:
+            entry = _watched(folded_entry)
             if phi and entry.scheduled is not None:
                 self._bring_forward(entry)
             report = entry.report
@@ -122,15 +144,16 @@ class Updater:
         # stale never looks up.
         for entry, before in changed:
             self._transition(entry, before, now, wall, events)
-        for entry in folded.told:
-            self._told(entry, now, wall, events)
+        for told in folded.told:
+            self._told(_watched(told), now, wall, events)
         if snapshot.beats is not None:
             for told_group in snapshot.beats.ages:
                 self._vouched_again(told_group, now, wall, events)
         for key in folded.absent:
-            gone = repo.entry(key)
-            if gone is None:
+            absent = repo.entry(key)
+            if absent is None:
                 continue
+            gone = _watched(absent)
             if gone.vanished and gone.announced in _WATCHED:
                 self._down(gone, now, wall, events)   # its deadline passed
                 continue
@@ -185,7 +208,7 @@ class Updater:
         if group not in self._unread:
             return
         self._unread.discard(group)
-        for entry in list(self.repository.entries(group).values()):
+        for entry in self._entries(group):
             if entry.announced is Status.DOWN:
                 self._told(entry, now, wall, events)
 
@@ -200,7 +223,7 @@ class Updater:
                 or now - vouched < self.down_time):
             return
         self._unread.add(group)
-        for entry in list(self.repository.entries(group).values()):
+        for entry in self._entries(group):
             if entry.announced in _WATCHED:
                 self._down(entry, now, wall, events,
                            reason='group not read for %.1fs (service_'
@@ -291,6 +314,10 @@ class Updater:
             self._expire_unread(group, now, wall, events)
         return events
 
+    def _entries(self, group: str) -> list[Entry]:
+        """The entries of ``group``, as a list (events may remove some)."""
+        return [_watched(e) for e in self.repository.entries(group).values()]
+
     def _told_groups(self, groups: Iterable[str | None]) -> list[str]:
         return _chosen(self.repository.told_groups(), groups)
 
@@ -373,7 +400,8 @@ class Updater:
         """
         events: list[Event] = []
         for key in sorted(self.repository.keys(group)):
-            entry = self.repository.entry(key)
+            known = self.repository.entry(key)
+            entry = None if known is None else _watched(known)
             if entry is None or entry.announced in (None, Status.LEFT):
                 continue
             common = _common(entry.report, now, wall)

@@ -20,7 +20,7 @@ from heartbeat.model import Report
 from heartbeat.model import Snapshot
 from heartbeat.model import Status
 from heartbeat.monitor.deadlines import Deadlines
-from heartbeat.monitor.repository import Entry
+from heartbeat.monitor.deadlines import QueuedEntry as Entry
 from heartbeat.monitor.repository import Repository
 from heartbeat.monitor.updater import Updater
 from heartbeat import suspicion

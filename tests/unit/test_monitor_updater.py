@@ -1,5 +1,7 @@
 """The updater's diff logic, driven by a fake observer clock."""
 
+import pytest
+
 from heartbeat.model import InvalidRecord
 from heartbeat.model import MemberDown
 from heartbeat.model import MemberJoined
@@ -304,3 +306,21 @@ def test_repository_apply_still_answers_without_an_updater():
     seen, vanished = repo.apply(Snapshot(()), 11.5, 'g')
     assert vanished == {('g', 'm1')}
     assert repo.members('g', 11.5) == []
+
+
+def test_entries_hold_only_what_their_owner_owns():
+    plain = Repository(DOWN)
+    plain.apply(Snapshot((rep('m1', 1),)), 0.0, 'g')
+    entry = plain.entry(('g', 'm1'))
+    # An unwatched repository knows nothing of announcements or queues.
+    assert not hasattr(entry, 'announced')
+    assert not hasattr(entry, 'scheduled')
+    # An updater needs a repository of its own from the start.
+    with pytest.raises(ValueError, match='repository of its own'):
+        Updater(plain)
+    watched = Repository(DOWN)
+    updater = Updater(watched)
+    updater.apply(Snapshot((rep('m1', 1),)), 0.0, 0.0, 'g')
+    entry = watched.entry(('g', 'm1'))
+    assert entry.announced is Status.UNKNOWN
+    assert entry.scheduled == 0.0
