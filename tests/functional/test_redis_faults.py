@@ -203,15 +203,20 @@ def test_data_loss_is_an_outage_not_a_leave(
             for m in members:
                 rec.wait('up', m, 10.0)
             server.kill()
+            killed_at_seq = seq[0]
             time.sleep(OUTAGE)
             server.start()
             back = time.monotonic()
 
             def all_back() -> bool:
-                # The observer read a new report of every member since
-                # the server answered.
+                # The observer read every member's report again, one newer
+                # than any before the server lost its data.  (On redis a
+                # live member's last_change moves only when a read tells
+                # of it, so the seq is what shows the report is new; the
+                # republish may even come before server.start() returns.)
                 current = {m.member_id: m for m in sg.get_all('compute')}
-                return all(m in current and current[m].last_change > back
+                return all(m in current
+                           and current[m].report.seq > killed_at_seq
                            for m in members)
 
             while not all_back():
