@@ -129,9 +129,8 @@ class RedisDriver(base.Driver):
       reads each on its shard; a change is pushed cluster-wide.  Every
       member process enters its groups in the groups set again once per
       service_down_time, so a set lost with its shard is whole again
-      within that time.  Each
-      group's dataset is named by its own epoch, so a shard that lost its
-      data makes its groups read whole.
+      within that time.  Each group's dataset is named by its own epoch,
+      so a shard that lost its data makes its groups read whole.
     * With Sentinels, a connection opened before a failover keeps writing
       to the old master until Sentinel turns it into a replica (its
       writes then fail with READONLY and the client asks the Sentinels
@@ -418,24 +417,22 @@ class RedisDriver(base.Driver):
             self._eval(pipe, scripts.JOIN,
                        self._join_args(keys, member_id, force, expected),
                        numkeys=JOIN_KEYS)
-            self._queue_group(pipe, keys.group)
+            self._add_groups({keys.group}, pipe)
 
         with self._translated('join'):
             (ok, tick), _ = self._execute(fill)
         return bool(ok), codec.text(tick)
 
-    def _queue_group(self, pipe: Any, group: str) -> None:
-        """Queue the group's entry in the groups set (for discovery).
+    def _add_groups(self, groups: set[str], pipe: Any = None) -> None:
+        """Enter ``groups`` in the groups set (for discovery).
 
-        Kept apart from the scripts, since on Redis Cluster the set lives
-        in another slot than the group's keys.
+        One SADD, sent at once or queued on ``pipe``.  Kept apart from the
+        scripts, since on Redis Cluster the set lives in another slot than
+        the groups' keys.
         """
-        pipe.sadd(codec.groups_key(self.prefix), group)
-
-    def _add_groups(self, groups: set[str]) -> None:
-        """Enter ``groups`` in the groups set, in one round trip."""
         if groups:
-            self.client.sadd(codec.groups_key(self.prefix), *sorted(groups))
+            target = self.client if pipe is None else pipe
+            target.sadd(codec.groups_key(self.prefix), *sorted(groups))
 
     def join(self, group: str, member_id: str) -> None:
         keys = codec.Keys(self.prefix, group)
@@ -465,7 +462,7 @@ class RedisDriver(base.Driver):
                 self._eval(pipe, scripts.JOIN,
                            self._join_args(keys, member_id, False, ''),
                            numkeys=JOIN_KEYS)
-            self._queue_group(pipe, group)
+            self._add_groups({group}, pipe)
 
         with self._translated('join'):
             results = self._execute(fill)[:-1]
@@ -681,7 +678,17 @@ class RedisDriver(base.Driver):
                  since: Any = None) -> Snapshot:
         cursor = since if isinstance(since, codec.Cursor) else None
         if group is None and self.cluster:
-            return self._cluster_snapshot(cursor)
+            snap = self._cluster_snapshot(cursor)
+        else:
+            snap = self._read(group, cursor)
+        if snap.complete:
+            with self._translated('snapshot'):
+                self._check_peers()
+        return snap
+
+    def _read(self, group: str | None,
+              cursor: codec.Cursor | None) -> Snapshot:
+        """One call of the snapshot script (a single server, or a group)."""
         args = reads.snapshot_args(
             self.prefix, group, cursor, new_epoch(),
             self.opts.member_ttl, self.opts.gone_retention,
@@ -696,8 +703,6 @@ class RedisDriver(base.Driver):
                 args[reads.FORMAT_ARG] = 'pairs'
                 reply = self._eval(self.client, scripts.SNAPSHOT, args)
                 snap = reads.parse_reply(reply, cursor, parsed=False)
-            if snap.complete:
-                self._check_peers()
         return snap
 
     def _cluster_snapshot(self, cursor: codec.Cursor | None) -> Snapshot:
@@ -714,14 +719,14 @@ class RedisDriver(base.Driver):
         if cursor is not None:
             names.update(cursor.clocks)
         order = sorted(names)
-        parts = [self.snapshot(grp, since=cursor) for grp in order]
+        parts = [self._read(grp, cursor) for grp in order]
         if cursor is None:
             return reads.merged(order, parts, None, complete=True)
         # A group new to the cursor is read whole and is no loss.
         lost = any(part.complete and grp in cursor.clocks
                    for grp, part in zip(order, parts, strict=True))
         if lost:
-            parts = [part if part.complete else self.snapshot(grp)
+            parts = [part if part.complete else self._read(grp, None)
                      for grp, part in zip(order, parts, strict=True)]
         return reads.merged(order, parts, cursor, complete=lost)
 
