@@ -126,7 +126,7 @@ def traced_observer_bytes(n, workdir):
         for _ in range(3):
             members.beat_fraction(0.25)
             sg.refresh(GROUP)
-        while len(sub.queue):
+        while len(sub.queue) or sub.queue.picture_remaining:
             time.sleep(0.01)
         assert len(sg.get_all(GROUP)) == n
         gc.collect()

@@ -132,7 +132,10 @@ class API:
         returned subscription.  It returns at once, without I/O: the fetch
         loop reads the group and hands the subscriber the current picture
         (a MemberJoined, then MemberUp or MemberDown, per known member,
-        with ``replay=True``) in one batch, then every change.  While the
+        with ``replay=True``), described as the subscriber takes it so
+        that no more than ``queue_size`` events ever wait, then every
+        change (a Down or Left first, however much of the picture is
+        left; a member's own events in order).  While the
         backend cannot be read, the subscriber waits and the read is
         retried every poll interval (``monitor.stats``).  One fetch loop
         per API serves every watched group and subscriber; a slow

@@ -21,7 +21,8 @@ What is exported (see :data:`heartbeat.metrics.collectors.NAMES`):
 * reports published and failed per group and member, the publish latency;
 * the monitor's cycles, cycle time, read errors, members per status, the
   detection latency (last seen change to Down event), and per subscriber
-  the events dispatched, delivered and coalesced;
+  the events dispatched, delivered and coalesced, the events waiting and
+  the members of its first picture not described yet;
 * in the broker: the writer's health and stall seconds, the lockspace
   state and the lease, and the RPC latency per method;
 * in the agent: its state and score.

@@ -46,6 +46,8 @@ NAMES = frozenset({
     'heartbeat_subscriber_events_dispatched_total',
     'heartbeat_subscriber_events_delivered_total',
     'heartbeat_subscriber_events_coalesced_total',
+    'heartbeat_subscriber_events_waiting',
+    'heartbeat_subscriber_picture_members',
     'heartbeat_writer_connected', 'heartbeat_writer_healthy',
     'heartbeat_writer_stalled', 'heartbeat_writer_stale_seconds',
     'heartbeat_writer_busy_seconds', 'heartbeat_lockspace_state',
@@ -168,12 +170,23 @@ def subscribers(subs: Sequence[Subscription]) -> Iterator[Metric]:
             ('delivered', 'delivered', 'Events handed to the subscriber.'),
             ('coalesced', 'coalesced',
              'Events replaced by newer ones while the subscriber lagged.'))}
+    waiting = GaugeMetricFamily(
+        'heartbeat_subscriber_events_waiting',
+        'Events waiting for the subscriber.', labels=labels)
+    picture = GaugeMetricFamily(
+        'heartbeat_subscriber_picture_members',
+        'Members of the subscriber\'s first picture not described yet.',
+        labels=labels)
     for rank, sub in enumerate(subs):
         values = [sub.group or '*', str(rank)]
         counters = sub.counters
         for field, family in families.items():
             family.add_metric(values, getattr(counters, field))
+        waiting.add_metric(values, len(sub.queue))
+        picture.add_metric(values, sub.queue.picture_remaining)
     yield from families.values()
+    yield waiting
+    yield picture
 
 
 class BrokerCollector:

@@ -21,6 +21,7 @@ from oslo_log import log as logging
 from heartbeat.model import Event
 from heartbeat.monitor.eventqueue import EventQueue
 from heartbeat.monitor.eventqueue import QueueCounters
+from heartbeat.monitor.picture import Picture
 
 LOG = logging.getLogger(__name__)
 
@@ -153,15 +154,15 @@ class Dispatcher:
         with self._lock:
             return list(self._subs)
 
-    def add(self, sub: Subscription, initial: Iterable[Event] = ()) -> None:
-        """Register ``sub``; it receives ``initial`` before any new event.
+    def add(self, sub: Subscription, picture: Picture | None = None) -> None:
+        """Register ``sub``; it is shown ``picture`` first.
 
-        The caller holds whatever lock orders ``initial`` before the next
-        :meth:`dispatch`, so the subscriber sees neither a gap nor a
-        duplicate.
+        The caller holds the picture's lock, which orders its description
+        with every :meth:`dispatch`, so the subscriber sees neither a gap
+        nor a duplicate.
         """
-        for event in initial:
-            sub.put(event)
+        if picture is not None:
+            sub.queue.show(picture)
         with self._lock:
             self._subs.append(sub)
         sub.start()

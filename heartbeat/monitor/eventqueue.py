@@ -16,7 +16,15 @@ the oldest ``old_state`` to the newest ``new_state``.  Whatever the table
 replaces is counted as coalesced.  A lane's overflow is delivered after its
 in-order part, member by member, so a slow subscriber still ends with the
 true current state of every member, and at most ``maxsize`` plus two
-events per member ever wait, however long the subscriber stalls.
+events per member that changed ever wait, however long the subscriber
+stalls.
+
+A new subscriber's picture (:mod:`heartbeat.monitor.picture`) is not
+queued: it is described a few members at a time when nothing else waits,
+within ``maxsize``.  Order: the urgent lane, what was described, the
+normal lane, then more of the picture.  A change of a member the picture
+has not described yet is left to its description; a Down or Left of such
+a member has it described at once, into the urgent lane.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from heartbeat.model import Event
 from heartbeat.model import MemberDown
 from heartbeat.model import MemberLeft
 from heartbeat.model import MemberStateChanged
+from heartbeat.monitor.picture import Picture
 
 Key = tuple[str, str]
 
@@ -61,6 +70,8 @@ class _Pending:
 
 #: Events delivered before every other kind.
 URGENT = (MemberDown, MemberLeft)
+#: Most members of a picture described at once.
+PICTURE_BATCH = 256
 
 
 class _Lane:
@@ -187,7 +198,8 @@ class EventQueue:
     """Thread-safe, bounded, coalescing queue of events for one subscriber.
 
     See the module docstring: urgent events (Down, Left) first, per-member
-    order kept, at most ``maxsize`` in order plus two per member.
+    order kept, at most ``maxsize`` in order plus two per member that
+    changed, a picture described within ``maxsize``.
     """
 
     def __init__(self, maxsize: int) -> None:
@@ -197,23 +209,47 @@ class EventQueue:
         self.counters = QueueCounters()
         self._urgent = _Lane(self.counters)
         self._normal = _Lane(self.counters)
+        #: The picture still to describe, and what was described of it.
+        self._picture: Picture | None = None
+        self._shown: collections.deque[Event] = collections.deque()
         self._closed = False
         self._cond = threading.Condition(threading.Lock())
 
     def __len__(self) -> int:
+        """Events waiting (not counting the picture still to describe)."""
         with self._cond:
-            return len(self._urgent) + len(self._normal)
+            return self._waiting()
+
+    def _waiting(self) -> int:
+        return len(self._urgent) + len(self._shown) + len(self._normal)
 
     @property
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def picture_remaining(self) -> int:
+        """Members of the picture not described yet."""
+        picture = self._picture
+        return 0 if picture is None else picture.remaining
+
     def _room(self) -> bool:
-        return (len(self._urgent.fifo) + len(self._normal.fifo)
-                < self.maxsize)
+        return (len(self._urgent.fifo) + len(self._shown)
+                + len(self._normal.fifo) < self.maxsize)
+
+    def show(self, picture: Picture) -> None:
+        """Deliver ``picture`` first (see the module docstring)."""
+        with self._cond:
+            if not self._closed and not picture.done:
+                self._picture = picture
+                self._cond.notify()
 
     def put(self, event: Event) -> None:
-        """Queue ``event``; never blocks, never grows beyond the bound."""
+        """Queue ``event``; never blocks, never grows beyond the bound.
+
+        Called with the lock of the picture being shown held (the
+        monitor's, under which it dispatches).
+        """
         with self._cond:
             if self._closed:
                 return
@@ -222,7 +258,22 @@ class EventQueue:
             key = event.key
             urgent = self._urgent
             coalescing = bool(urgent.overflow or self._normal.overflow)
-            if isinstance(event, URGENT) or urgent.holds(key):
+            picture = self._picture
+            if picture is not None and picture.pending(key):
+                # Its description will show the change; a Down or Left
+                # has it described now, ahead of the others.
+                c.coalesced += 1
+                if isinstance(event, URGENT):
+                    described = picture.now(key)
+                    c.received += len(described)
+                    for early in described:
+                        urgent.place(early, self._room())
+            elif isinstance(event, URGENT) or urgent.holds(key):
+                if self._shown and isinstance(event, URGENT):
+                    # Its described events go first, in the urgent lane.
+                    for shown in [e for e in self._shown if e.key == key]:
+                        self._shown.remove(shown)
+                        urgent.place(shown, True)
                 if self._normal.holds(key):
                     # Its earlier events go first, in the urgent lane.
                     taken, pending = self._normal.take(key)
@@ -235,28 +286,56 @@ class EventQueue:
                 self._normal.place(event, self._room())
             if not coalescing and (urgent.overflow or self._normal.overflow):
                 c.overflows += 1
-            c.high_water = max(c.high_water,
-                               len(urgent) + len(self._normal))
+            c.high_water = max(c.high_water, self._waiting())
             self._cond.notify()
+
+    def _pop(self) -> Event | None:
+        event = self._urgent.pop()
+        if event is None and self._shown:
+            event = self._shown.popleft()
+        return event or self._normal.pop()
 
     def get(self, timeout: float | None = None) -> Event | None:
         """The next event; None once closed or after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while True:
-                event = self._urgent.pop() or self._normal.pop()
-                if event is not None:
-                    self.counters.delivered += 1
-                    return event
-                if self._closed:
-                    return None
-                if deadline is None:
-                    self._cond.wait()
-                else:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
+        while True:
+            with self._cond:
+                while True:
+                    event = self._pop()
+                    if event is not None:
+                        self.counters.delivered += 1
+                        return event
+                    if self._closed:
                         return None
-                    self._cond.wait(left)
+                    if self._picture is not None:
+                        break   # describe more of it, without this lock
+                    if deadline is None:
+                        self._cond.wait()
+                    else:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            return None
+                        self._cond.wait(left)
+            self._describe_more()
+
+    def _describe_more(self) -> None:
+        """Describe the next members of the picture, within the bound."""
+        picture = self._picture
+        if picture is None:
+            return
+        # The picture's lock first, as put() is called with it held.
+        with picture.lock:
+            with self._cond:
+                if self._picture is not picture or self._waiting():
+                    return
+                count = max(1, min(PICTURE_BATCH, self.maxsize // 2))
+                described = picture.next(count)
+                if picture.done:
+                    self._picture = None
+                self._shown.extend(described)
+                c = self.counters
+                c.received += len(described)
+                c.high_water = max(c.high_water, self._waiting())
 
     def close(self) -> None:
         """Wake every waiter; pending events are dropped."""
@@ -264,4 +343,6 @@ class EventQueue:
             self._closed = True
             self._urgent.clear()
             self._normal.clear()
+            self._shown.clear()
+            self._picture = None
             self._cond.notify_all()

@@ -47,6 +47,8 @@ from heartbeat.monitor.dispatcher import Dispatcher
 from heartbeat.monitor.dispatcher import Subscription
 from heartbeat.monitor.fetcher import Fetcher
 from heartbeat.monitor.fetcher import Read
+from heartbeat.monitor.picture import Picture
+from heartbeat.monitor.repository import Key
 from heartbeat.monitor.repository import Repository
 from heartbeat.monitor.updater import Updater
 
@@ -142,8 +144,9 @@ class Monitor:
         """Subscribe to the events of ``group`` (None: every group).
 
         Returns at once, without I/O.  The loop thread reads a group
-        watched for the first time completely and hands the subscriber the
-        current picture (replay events) in one batch, then every change.
+        watched for the first time completely and shows the subscriber the
+        current picture (replay events, described as the subscriber takes
+        them: :mod:`heartbeat.monitor.picture`), then every change.
         While that first read fails, the subscriber receives nothing and
         the read is retried every poll interval (``stats`` and the log say
         why).
@@ -188,9 +191,13 @@ class Monitor:
                     if reads:
                         self._apply(reads, self.clock(), started, [group])
                     self._groups[group] = self._groups.get(group, 0) + 1
-                    initial = self.updater.picture(group, self.clock(),
-                                                   self.wall_clock())
-                    self.dispatcher.add(sub, initial)
+                    self.dispatcher.add(sub, Picture(
+                        self.updater.picture_ids(group), self._describe,
+                        self._lock))
+
+    def _describe(self, keys: list[Key]) -> list[Event]:
+        """Replay events of ``keys`` now (a picture's; _lock is held)."""
+        return self.updater.describe(keys, self.clock(), self.wall_clock())
 
     def _unsubscribed(self, sub: Subscription) -> None:
         with self._lock:

@@ -49,6 +49,7 @@ from heartbeat.monitor.deadlines import key as deadlines_key
 from heartbeat.monitor.deadlines import QueuedEntry
 from heartbeat.monitor.deadlines import Sooner
 from heartbeat.monitor import repository as repository_mod
+from heartbeat.monitor.repository import Key
 from heartbeat.monitor.repository import Repository
 
 #: Statuses whose member may still go down (a deadline is pending).
@@ -392,14 +393,21 @@ class Updater:
     def _deadline_groups(self, groups: Iterable[str | None]) -> list[str]:
         return _chosen(self.deadlines.groups(), groups)
 
-    def picture(self, group: str | None, now: float,
-                wall: float) -> list[Event]:
-        """Replay events describing the current state of ``group``.
+    def picture_ids(self, group: str | None) -> list[tuple[str, list[str]]]:
+        """The member ids, sorted, per group of the picture of ``group``."""
+        repo = self.repository
+        return [(grp, sorted(repo.entries(grp)))
+                for grp in (repo.groups() if group is None else [group])]
 
-        A MemberJoined per known member, then its MemberUp or MemberDown.
+    def describe(self, keys: Iterable[Key], now: float,
+                 wall: float) -> list[Event]:
+        """Replay events describing the members of ``keys`` as they are.
+
+        A MemberJoined per member announced and not left, then its
+        MemberUp or MemberDown.
         """
         events: list[Event] = []
-        for key in sorted(self.repository.keys(group)):
+        for key in keys:
             known = self.repository.entry(key)
             entry = None if known is None else _watched(known)
             if entry is None or entry.announced in (None, Status.LEFT):

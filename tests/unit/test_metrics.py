@@ -234,6 +234,10 @@ def test_servicegroup_collector_over_a_real_member_and_observer(cluster):
                      **sub_key) == dispatched
         assert value(samples, 'heartbeat_subscriber_events_coalesced_total',
                      **sub_key) == 0
+        assert value(samples, 'heartbeat_subscriber_events_waiting',
+                     **sub_key) == 0
+        assert value(samples, 'heartbeat_subscriber_picture_members',
+                     **sub_key) == 0
     finally:
         member.close()
         observer.close()

@@ -149,6 +149,8 @@ def test_push_reads_the_pushed_group_at_once():
     mon.watch('g', got.append)
     try:
         assert driver.listener is not None
+        # A change before the member is shown is shown by its picture.
+        wait_for(lambda: 'joined' in kinds(got), timeout=2)
         driver.beat('m1', state='busy')
         driver.listener('g')
         wait_for(lambda: 'state_changed' in kinds(got), timeout=2)

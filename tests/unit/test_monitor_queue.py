@@ -245,9 +245,9 @@ def test_dispatcher_routes_by_group_and_isolates_a_raising_callback():
 
 def test_subscription_iterates_until_cancelled():
     sub = Subscription('g', None, 10)
-    initial = [ev('joined', 'a'), ev('up', 'a')]
     d = Dispatcher()
-    d.add(sub, initial)
+    d.add(sub)
+    d.dispatch([ev('joined', 'a'), ev('up', 'a')])
     it = iter(sub)
     assert next(it).kind == 'joined'
     assert next(it).kind == 'up'

@@ -23,6 +23,13 @@ def rep(member, seq, inc=1, state=None, left=False, group='g', slot=None):
                   location='slot %d' % (slot or int(member[1:])))
 
 
+def picture(o, group='g'):
+    """The replay events of the whole picture of ``group``, in order."""
+    keys = [(grp, mid) for grp, ids in o.updater.picture_ids(group)
+            for mid in ids]
+    return o.updater.describe(keys, o.now, WALL)
+
+
 class Observer:
     """An updater plus a fake clock; read() and tick() return event kinds."""
 
@@ -152,7 +159,7 @@ def test_member_first_seen_after_it_left_is_not_announced():
     o = Observer()
     assert o.read(rep('m1', 3, left=True)) == []
     assert o.status('m1') is Status.LEFT
-    assert o.updater.picture('g', o.now, WALL) == []
+    assert picture(o) == []
 
 
 def test_state_change_carries_old_and_new_state():
@@ -271,7 +278,7 @@ def test_picture_replays_current_state():
     o.read(rep('m1', 3), rep('m2', 1), rep('m3', 2),
            rep('m4', 2, left=True), at=101.2)
     got = [(e.kind, e.member_id, e.replay)
-           for e in o.updater.picture('g', o.now, WALL)]
+           for e in picture(o)]
     assert got == [('joined', 'm1', True), ('up', 'm1', True),
                    ('joined', 'm2', True), ('down', 'm2', True),
                    ('joined', 'm3', True), ('up', 'm3', True)]
