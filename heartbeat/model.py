@@ -85,6 +85,10 @@ class InvalidRecord:
 
     location: str
     reason: str
+    #: (group, member_id) of the member the record is of, where the
+    #: backend names it beside the record (a key-value store); None where
+    #: only its location says whose it was (a storage slot).
+    key: tuple[str, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +176,7 @@ class Member:
         return self.status in (Status.UP, Status.UNKNOWN)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Event:
     """Something an observer noticed about one member.
 
@@ -198,7 +202,7 @@ class Event:
         return (self.group, self.member_id)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class MemberJoined(Event):
     """The observer sees a member (or a new incarnation of it) first.
 
@@ -208,14 +212,14 @@ class MemberJoined(Event):
     kind: ClassVar[str] = 'joined'
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class MemberUp(Event):
     """The member's report changed: it is alive."""
 
     kind: ClassVar[str] = 'up'
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class MemberDown(Event):
     """The member's report did not change within service_down_time."""
 
@@ -225,7 +229,7 @@ class MemberDown(Event):
     reason: str = ''
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class MemberLeft(Event):
     """The member left its group.
 
@@ -238,7 +242,7 @@ class MemberLeft(Event):
     clean: bool = True
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class MemberStateChanged(Event):
     """The state a live member reports changed from ``old_state``."""
 

@@ -281,7 +281,10 @@ def unaccounted(snapshot: Snapshot, members: Sequence[Member]
     id): each is a row of its own, never dropped.
     """
     known = {m.report.location for m in members}
-    out = [rec for rec in snapshot.invalid if rec.location not in known]
+    keys = {(m.group, m.member_id) for m in members}
+    out = [rec for rec in snapshot.invalid
+           if (rec.key not in keys if rec.key is not None
+               else rec.location not in known)]
     where = {(m.group, m.member_id): m.report.location for m in members}
     for report in snapshot.reports:
         shown = where.get((report.group, report.member_id))

@@ -11,6 +11,9 @@ such, with its own reason, rather than misread fields it does not know.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from collections.abc import Mapping
+import json
 import sys
 from typing import Any
 from typing import NoReturn
@@ -36,6 +39,56 @@ class _EmptyPayload(dict[str, Any]):
 #: The payload of every report read without one: one object, read-only,
 #: instead of an empty dict per member an observer holds.
 EMPTY_PAYLOAD: dict[str, Any] = _EmptyPayload()
+
+#: Compact JSON, as the records are written.
+_COMPACT = json.JSONEncoder(separators=(',', ':'))
+
+
+class Payload(Mapping[str, Any]):
+    """A read report's payload, kept as its JSON text, decoded when read.
+
+    An observer holds the last report of every member it watches, and a
+    payload is read far less often than it is held: its text is a third
+    of the memory of the dict, its keys and values.  Read-only; every
+    read decodes it anew (``dict(payload)`` once to read it often).
+    """
+
+    __slots__ = ('text',)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _value(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.text)
+        return value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._value()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._value().get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._value())
+
+    def __len__(self) -> int:
+        return len(self._value())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Payload):
+            return self.text == other.text
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return 'Payload(%s)' % self.text
+
+
+#: Scores read, one int object per value (members share a few).
+_SCORES: dict[int, int] = {}
+#: Most distinct scores kept in _SCORES.
+_SCORES_KEPT = 4096
 #: States longer than this are kept as read, not interned.
 INTERNED_STATE = 64
 #: The format version of the records written (``v``), and the newest read.
@@ -50,13 +103,25 @@ def as_record(report: Report) -> dict[str, Any]:
             'left': report.left, 'v': RECORD_VERSION}
 
 
+def location(backend: str, group: str) -> str:
+    """Where the records of ``group`` live in a key-value ``backend``.
+
+    One string per group, shared by the reports of its members (a string
+    per member would cost an observer 76 bytes a member); an unreadable
+    record names its member too (see :func:`from_record`).
+    """
+    return sys.intern('%s %s' % (backend, group))
+
+
 def from_record(group: str, member_id: str, rec: Any, where: str,
                 what: str = 'record') -> Report | InvalidRecord:
     """The report in a parsed record, or why it cannot be trusted.
 
-    ``where`` locates the record for observers; ``what`` names it in the
-    reason ("record", "capabilities").  Called once per changed member on
-    every monitor cycle, so it checks what it must and nothing twice.
+    ``where`` locates the group's records (:func:`location`); an invalid
+    record is located at ``where/member_id`` and names its member.
+    ``what`` names the record in the reason ("record", "capabilities").
+    Called once per changed member on every monitor cycle, so it checks
+    what it must and nothing twice.
     """
     try:
         if not isinstance(rec, dict):
@@ -66,25 +131,41 @@ def from_record(group: str, member_id: str, rec: Any, where: str,
         if type(version) is not int:
             raise TypeError('v (format version) must be an integer')
         if version > RECORD_VERSION:
-            return InvalidRecord(where, newer_reason(what, version))
+            return invalid(group, member_id, where,
+                           newer_reason(what, version))
         seq = rec['seq']
         inc = rec['inc']
         if type(seq) is not int or type(inc) is not int:
             raise TypeError('seq and inc must be integers')
-        data = get('data') or EMPTY_PAYLOAD
-        if not isinstance(data, dict):
+        data = get('data')
+        if not isinstance(data, dict) and data is not None:
             raise TypeError('data must be an object')
+        payload: Mapping[str, Any] = (Payload(_COMPACT.encode(data)) if data
+                                      else EMPTY_PAYLOAD)
         state = get('state')
         if type(state) is str and len(state) <= INTERNED_STATE:
             # Members share a handful of states: one string each.
             state = sys.intern(state)
+        score = get('score')
+        if type(score) is int:
+            # ...and a handful of scores.
+            score = _SCORES.get(score, score)
+            if len(_SCORES) < _SCORES_KEPT:
+                _SCORES.setdefault(score, score)
         at = get('at')
-        return decoded_report(member_id, group, seq, inc, state,
-                              get('score'), data,
-                              float(at) if at else 0.0, bool(get('left')),
-                              where)
+        return decoded_report(member_id, group, seq, inc, state, score,
+                              payload, float(at) if at else 0.0,
+                              bool(get('left')), where)
     except (ValueError, TypeError, KeyError) as err:
-        return InvalidRecord(where, 'unreadable %s: %s' % (what, err))
+        return invalid(group, member_id, where,
+                       'unreadable %s: %s' % (what, err))
+
+
+def invalid(group: str, member_id: str, where: str,
+            reason: str) -> InvalidRecord:
+    """The record of ``member_id`` in the group at ``where`` is unreadable."""
+    return InvalidRecord('%s/%s' % (where, member_id), reason,
+                         (group, member_id))
 
 
 def newer_reason(what: str, version: int) -> str:

@@ -168,7 +168,7 @@ def from_capabilities(group: str, member_id: str,
     if caps is None:
         return None
     return record.from_record(group, member_id, caps,
-                              'tooz %s/%s' % (group, member_id),
+                              record.location('tooz', group),
                               'capabilities')
 
 

@@ -189,7 +189,10 @@ class Monitor:
                         continue  # cancelled meanwhile
                     self._pending.remove(sub)
                     if reads:
-                        self._apply(reads, self.clock(), started, [group])
+                        # Nobody watches a named group before its first
+                        # read: its events would be told to no one.
+                        self._apply(reads, self.clock(), started, [group],
+                                    quiet=group is not None)
                     self._groups[group] = self._groups.get(group, 0) + 1
                     self.dispatcher.add(sub, Picture(
                         self.updater.picture_ids(group), self._describe,
@@ -381,15 +384,20 @@ class Monitor:
             st.total_cpu += st.last_cycle_cpu
 
     def _apply(self, reads: Iterable[Read], done: float, started: float,
-               groups: list[str | None]) -> None:
+               groups: list[str | None], quiet: bool = False) -> None:
         """Fold reads finished at ``done``; judge deadlines at ``started``.
 
-        The read's data is at least as fresh as ``started``.
+        The read's data is at least as fresh as ``started``.  ``quiet``:
+        what the reads change is told to no one (no subscriber wants it).
         """
         wall = self.wall_clock()
         events: list[Event] = []
         for group, snapshot in reads:
-            events.extend(self.updater.apply(snapshot, done, wall, group))
+            events.extend(self.updater.apply(snapshot, done, wall, group,
+                                             quiet=quiet))
+        if quiet:
+            self.updater.expire(started, wall, groups, quiet=True)
+            return
         events.extend(self.updater.expire(started, wall, groups))
         self.stats.events += len(events)
         self._detected(events)

@@ -287,7 +287,10 @@ class Repository:
             seen = _keys_of(snapshot.reports)
         if not snapshot.invalid and len(seen) == self._count(group):
             return []   # the common case: everyone known was read
-        invalid_at = {rec.location: rec.reason for rec in snapshot.invalid}
+        invalid_of = {rec.key: rec.reason for rec in snapshot.invalid
+                      if rec.key is not None}
+        invalid_at = {rec.location: rec.reason for rec in snapshot.invalid
+                      if rec.key is None}
         located = ({report.location for report in snapshot.reports
                     if report.location} if invalid_at else set())
         out = []
@@ -295,9 +298,11 @@ class Repository:
             if key in seen:
                 continue
             entry = self._groups[key[0]][key[1]]
+            reason = invalid_of.get(key)
             location = entry.report.location
-            reason = invalid_at.get(location) if location else None
-            if reason is not None and location not in located:
+            if (reason is None and location and location not in located):
+                reason = invalid_at.get(location)
+            if reason is not None:
                 entry.invalid_reason = reason
                 continue
             out.append(key)
@@ -308,19 +313,24 @@ class Repository:
                                   seen: set[Key]) -> set[Key]:
         """Mark members whose record the snapshot found unreadable.
 
-        Returns their keys.  A location read fine in the same snapshot
-        belongs to that report (a record taken over by another member).
+        Returns their keys.  A record is the member's it names, or where
+        it names none the one's at its location, unless that location was
+        read fine in the same snapshot: then it belongs to that report (a
+        record taken over by another member).
         """
         if not snapshot.invalid:
             return set()
-        index = self._location_index()
         located = {report.location for report in snapshot.reports
                    if report.location}
         kept = set()
         for rec in snapshot.invalid:
-            key = index.get(rec.location)
-            if (key is None or rec.location in located or key in seen
-                    or (group is not None and key[0] != group)):
+            key = rec.key
+            if key is None:
+                # Only its location says whose it was.
+                key = self._location_index().get(rec.location)
+                if key is None or rec.location in located:
+                    continue
+            if key in seen or (group is not None and key[0] != group):
                 continue
             entry = self.entry(key)
             if entry is not None:

@@ -116,12 +116,14 @@ class Updater:
         return self.repository.down_time
 
     def apply(self, snapshot: Snapshot, now: float, wall: float,
-              group: str | None = None) -> list[Event]:
+              group: str | None = None, quiet: bool = False) -> list[Event]:
         """Fold a read of ``group`` (None: every group) made at ``now``.
 
         Does not judge deadlines; call :meth:`expire` after it (with the
         time the read started, so that a slow read never makes a member
-        look down).
+        look down).  ``quiet``: the events are told to no one (the first
+        read of a group nobody watches yet), so none is kept: what is
+        announced is noted all the same.
         """
         repo = self.repository
         # A vanished record is kept while its member is judged alive, so
@@ -129,7 +131,7 @@ class Updater:
         folded = repo.read(snapshot, now, group, self.judge_time(now), wall)
         up = Status.UP
         phi = self._phi
-        events: list[Event] = []
+        events: list[Event] = _Untold() if quiet else []
         changed: list[tuple[Entry, Report | None]] = []
         for folded_entry, before in folded.reports:
             entry = _watched(folded_entry)
@@ -289,10 +291,14 @@ class Updater:
             report.group).get(report.member_id) is entry)
 
     def expire(self, now: float, wall: float,
-               groups: Iterable[str | None] = (None,)) -> list[Event]:
-        """MemberDown for every member of ``groups`` whose deadline passed."""
+               groups: Iterable[str | None] = (None,),
+               quiet: bool = False) -> list[Event]:
+        """MemberDown for every member of ``groups`` whose deadline passed.
+
+        ``quiet`` as for :meth:`apply`.
+        """
         now = self.judge_time(now)
-        events: list[Event] = []
+        events: list[Event] = _Untold() if quiet else []
         down_time = self.down_time
         deadlines = self.deadlines
         for group in self._deadline_groups(groups):
@@ -442,6 +448,13 @@ class Updater:
                     % (age, threshold, entry.rhythm_mean, self.down_time))
         return ('no new report for %.1fs (service_down_time %.1fs)'
                 % (age, self.down_time))
+
+
+class _Untold(list[Event]):
+    """The events of a quiet read: told to no one, so none is kept."""
+
+    def append(self, event: Event) -> None:
+        pass
 
 
 def _chosen(known: list[str], groups: Iterable[str | None]) -> list[str]:

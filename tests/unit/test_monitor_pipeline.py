@@ -90,6 +90,9 @@ def test_watch_replays_then_pushes_up_down_and_state(driver):
     sub = mon.watch('g', got.append)
     try:
         clock.wait_for_sleepers()
+        # The picture is described as it is taken: what changes before
+        # shows in it.
+        wait_for(lambda: len(got) == 2)
         tick(clock, driver, members)
         wait_for(lambda: kinds(got).count('up') == 2)
         first = got[:2]
@@ -112,6 +115,26 @@ def test_watch_replays_then_pushes_up_down_and_state(driver):
     finally:
         mon.stop()
     assert not sub.active
+
+
+def test_first_read_of_a_newly_watched_group_keeps_no_event(driver):
+    # Nobody but the new subscriber watches the group, and it is shown
+    # the picture: the events of that read are told to no one.
+    clock, mon = virtual_monitor(driver)
+    for m in ('m1', 'm2'):
+        driver.beat(m)
+    got = []
+    mon.watch('g', got.append)
+    try:
+        clock.wait_for_sleepers()
+        wait_for(lambda: len(got) == 2)
+        assert [(e.kind, e.replay) for e in got] == [('joined', True)] * 2
+        assert mon.stats.events == 0
+        tick(clock, driver, ['m1', 'm2'])
+        wait_for(lambda: kinds(got).count('up') == 2)
+        assert mon.stats.events == 2
+    finally:
+        mon.stop()
 
 
 def test_down_is_scheduled_at_the_deadline_not_the_next_poll(driver):

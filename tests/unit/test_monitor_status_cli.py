@@ -47,3 +47,30 @@ def test_event_line():
     assert line.endswith('down  state=-  (why)')
     line = status.event_line(MemberLeft(clean=False, **common()))
     assert line.endswith('left  state=ready  (record gone)')
+
+
+def test_unreadable_records_of_shown_members_are_not_rows_again():
+    from heartbeat.model import InvalidRecord
+    from heartbeat.model import Member
+    from heartbeat.model import Snapshot
+    from heartbeat.model import Status
+
+    def member(mid, location):
+        report = Report(member_id=mid, group='g', seq=1, incarnation=1,
+                        location=location)
+        return Member(member_id=mid, group='g', status=Status.UP,
+                      report=report, last_change=0.0, last_change_age=0.0,
+                      last_change_wall=WALL)
+
+    # A key-value backend names the member of a bad record: shown already
+    # when it is a member row, a row of its own when it is not.
+    members = [member('m1', 'redis g'), member('m2', 'redis g')]
+    bad = [InvalidRecord('redis g/m1', 'x', ('g', 'm1')),
+           InvalidRecord('redis g/m9', 'y', ('g', 'm9'))]
+    got = status.unaccounted(Snapshot((), tuple(bad)), members)
+    assert [rec.location for rec in got] == ['redis g/m9']
+    # A storage slot names no member: its location says whose it was.
+    slots = [member('m1', 'slot 1')]
+    bad = [InvalidRecord('slot 1', 'crc'), InvalidRecord('slot 5', 'crc')]
+    got = status.unaccounted(Snapshot((), tuple(bad)), slots)
+    assert [rec.location for rec in got] == ['slot 5']

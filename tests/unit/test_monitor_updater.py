@@ -331,3 +331,27 @@ def test_entries_hold_only_what_their_owner_owns():
     entry = watched.entry(('g', 'm1'))
     assert entry.announced is Status.UNKNOWN
     assert entry.scheduled == 0.0
+
+
+def test_unreadable_record_named_by_its_member_in_a_shared_location():
+    # A key-value backend: one location per group, the bad record names
+    # its member.  Another member read fine at that location does not
+    # make the record its own.
+    def kv(member, seq):
+        return Report(member_id=member, group='g', seq=seq, incarnation=1,
+                      location='redis g')
+
+    bad = InvalidRecord('redis g/m1', 'unreadable record: x', ('g', 'm1'))
+    for complete in (True, False):
+        o = Observer()
+        o.read(kv('m1', 1), kv('m2', 1), complete=complete)
+        o.read(kv('m1', 2), kv('m2', 2), at=100.1, complete=complete)
+        assert o.read(kv('m2', 3), invalid=[bad], at=100.2,
+                      complete=complete) == []
+        m1 = o.repo.member('g', 'm1', o.now)
+        assert m1.invalid_reason == 'unreadable record: x', complete
+        assert o.read(kv('m2', 4), invalid=[bad], at=101.1,
+                      complete=complete) == [('down', 'm1')]
+        assert 'record unreadable' in o.events[-1].reason
+        assert o.read(kv('m1', 3), kv('m2', 5), at=101.2,
+                      complete=complete) == [('up', 'm1')]

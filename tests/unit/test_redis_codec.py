@@ -33,7 +33,10 @@ def test_record_round_trip_keeps_every_field() -> None:
                                                                 3400)
     assert dict(got.payload) == {'vm': 'up'}
     assert got.written_at == 12.5 and got.left
-    assert got.location == 'redis g/m1'
+    # One location string per group, shared by its members' reports.
+    assert got.location == 'redis g'
+    other = codec.decode('g', 'm2', codec.encode(rep))
+    assert isinstance(other, Report) and other.location is got.location
 
 
 @pytest.mark.parametrize('raw, reason', [
@@ -49,7 +52,7 @@ def test_bad_records_are_reported_with_a_reason(raw: bytes,
     got = codec.decode('g', 'm1', raw)
     assert isinstance(got, InvalidRecord)
     assert reason in got.reason
-    assert got.location == 'redis g/m1'
+    assert got.location == 'redis g/m1' and got.key == ('g', 'm1')
 
 
 def test_from_record_accepts_a_parsed_record() -> None:
@@ -235,3 +238,33 @@ def test_records_carry_their_version_and_newer_ones_are_refused() -> None:
     assert 'newer format (version 2' in got.reason
     bad = codec.from_record('g', 'm1', dict(old, v='2'))
     assert isinstance(bad, InvalidRecord) and 'unreadable' in bad.reason
+
+
+def test_payload_read_is_its_text_decoded_on_each_read() -> None:
+    raw = (b'{"seq":1,"inc":2,"score":3400,"data":{"host":"h1",'
+           b'"agent":{"vm":"up"}}}')
+    first = codec.decode('g', 'a', raw)
+    second = codec.decode('g', 'b', raw)
+    assert isinstance(first, Report) and isinstance(second, Report)
+    payload = first.payload
+    assert isinstance(payload, record.Payload)
+    assert payload['host'] == 'h1' and payload.get('nope', 7) == 7
+    assert dict(payload) == {'host': 'h1', 'agent': {'vm': 'up'}}
+    assert len(payload) == 2 and sorted(payload) == ['agent', 'host']
+    assert payload == {'host': 'h1', 'agent': {'vm': 'up'}}
+    assert payload == second.payload and payload != {'host': 'h2'}
+    assert first == codec.decode('g', 'a', raw)
+    # Each read decodes anew: changing what one read gave changes nothing.
+    payload['agent']['vm'] = 'down'
+    assert payload['agent'] == {'vm': 'up'}
+    with pytest.raises(TypeError):
+        payload['x'] = 1   # type: ignore[index]
+    # Scores are shared as states are.
+    assert first.score == 3400 and first.score is second.score
+
+
+def test_payload_that_is_not_an_object_is_unreadable() -> None:
+    for data in (b'[1]', b'"x"', b'0'):
+        got = codec.decode('g', 'a', b'{"seq":1,"inc":2,"data":%s}' % data)
+        assert isinstance(got, InvalidRecord), data
+        assert 'data must be an object' in got.reason

@@ -27,7 +27,7 @@ def test_capabilities_round_trip() -> None:
     assert (got.token, got.state, got.score, got.left) == ((4, 3), 'ready',
                                                            10, True)
     assert dict(got.payload) == {'a': [1]}
-    assert got.location == 'tooz g/m1'
+    assert got.location == 'tooz g'
 
 
 def test_member_without_capabilities_is_not_a_report() -> None:
@@ -39,7 +39,7 @@ def test_member_without_capabilities_is_not_a_report() -> None:
 def test_foreign_capabilities_are_invalid(caps: object) -> None:
     got = tooz_driver.from_capabilities('g', 'm1', caps)
     assert isinstance(got, InvalidRecord)
-    assert got.location == 'tooz g/m1'
+    assert got.location == 'tooz g/m1' and got.key == ('g', 'm1')
 
 
 def _driver(url: str) -> tooz_driver.ToozDriver:

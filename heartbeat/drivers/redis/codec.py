@@ -166,8 +166,9 @@ class PublishArgs:
         return [*self.head, b'%d' % seq, record, flag, *self.names]
 
 
-def location(group: str, member_id: str) -> str:
-    return 'redis %s/%s' % (group, member_id)
+def location(group: str) -> str:
+    """Where the records of ``group`` live (:func:`record.location`)."""
+    return record.location('redis', group)
 
 
 #: One encoder for every record: building one per call costs about a
@@ -269,8 +270,8 @@ def decode(group: str, member_id: str, raw: bytes | str,
     try:
         rec = json.loads(raw)
     except ValueError as err:
-        return InvalidRecord(location(group, member_id),
-                             'unreadable record: %s' % err)
+        return record.invalid(group, member_id, location(group),
+                              'unreadable record: %s' % err)
     return from_record(group, member_id,
                        with_seq(rec, member_id, seqs or {}))
 
@@ -311,8 +312,7 @@ def ages(beats: Iterable[tuple[str, Any]], now: int, cutoff: int,
 def from_record(group: str, member_id: str,
                 rec: Any) -> Report | InvalidRecord:
     """The report in a parsed record, or why it cannot be trusted."""
-    return record.from_record(group, member_id, rec,
-                              location(group, member_id))
+    return record.from_record(group, member_id, rec, location(group))
 
 
 @dataclasses.dataclass(frozen=True)
