@@ -83,9 +83,12 @@ class Entry:
 class Folded:
     """What one read brought to the repository (see Repository.read)."""
 
-    #: (entry, its report before) of each member whose report the read
-    #: brought anew (before None: a member new to the repository).
-    reports: list[tuple[Entry, Report | None]]
+    #: The entry of each member whose report the read brought anew...
+    entries: list[Entry]
+    #: ...and its report before, in the same order (None: a member new to
+    #: the repository).  Two lists, not a list of pairs: a first read of
+    #: 100,000 members would make as many short-lived tuples.
+    befores: list[Report | None]
     #: Entries whose liveness the backend told (Snapshot.beats).
     told: list[Entry]
     #: Keys of members the read says are gone; still in the repository.
@@ -394,16 +397,18 @@ class Repository:
         if wall is None:
             wall = self.wall_clock()
         fold = self.fold
-        reports = []
+        entries = []
+        befores = []
         for report in snapshot.reports:
             entry, before = fold(report, now, wall)
             if before is not report:
-                reports.append((entry, before))
+                entries.append(entry)
+                befores.append(before)
         told = ([] if snapshot.beats is None
                 else self.fold_beats(snapshot.beats, now, wall))
         absent = self.absent(snapshot, group,
                              now if judged_at is None else judged_at)
-        return Folded(reports, told, absent)
+        return Folded(entries, befores, told, absent)
 
     def apply(self, snapshot: Snapshot, now: float,
               group: str | None = None) -> tuple[set[Key], set[Key]]:

@@ -132,8 +132,10 @@ class Updater:
         up = Status.UP
         phi = self._phi
         events: list[Event] = _Untold() if quiet else []
-        changed: list[tuple[Entry, Report | None]] = []
-        for folded_entry, before in folded.reports:
+        # Two lists, not one of pairs (see Folded).
+        changed: list[Entry] = []
+        changed_befores: list[Report | None] = []
+        for folded_entry, before in zip(folded.entries, folded.befores):
             entry = _watched(folded_entry)
             if phi and entry.scheduled is not None:
                 self._bring_forward(entry)
@@ -142,10 +144,11 @@ class Updater:
                     and before.incarnation == report.incarnation
                     and before.state == report.state and not report.left):
                 continue   # a plain beat of a live member: no event
-            changed.append((entry, before))
+            changed.append(entry)
+            changed_befores.append(before)
         # Ages were folded with the reports, so that a member first seen
         # stale never looks up.
-        for entry, before in changed:
+        for entry, before in zip(changed, changed_befores):
             self._transition(entry, before, now, wall, events)
         for told in folded.told:
             self._told(_watched(told), now, wall, events)
