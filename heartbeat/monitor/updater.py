@@ -135,7 +135,8 @@ class Updater:
         # Two lists, not one of pairs (see Folded).
         changed: list[Entry] = []
         changed_befores: list[Report | None] = []
-        for folded_entry, before in zip(folded.entries, folded.befores):
+        for folded_entry, before in zip(folded.entries, folded.befores,
+                                        strict=True):
             entry = _watched(folded_entry)
             if phi and entry.scheduled is not None:
                 self._bring_forward(entry)
@@ -148,7 +149,7 @@ class Updater:
             changed_befores.append(before)
         # Ages were folded with the reports, so that a member first seen
         # stale never looks up.
-        for entry, before in zip(changed, changed_befores):
+        for entry, before in zip(changed, changed_befores, strict=True):
             self._transition(entry, before, now, wall, events)
         for told in folded.told:
             self._told(_watched(told), now, wall, events)

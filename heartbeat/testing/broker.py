@@ -20,7 +20,9 @@ directories and a waiting helper.
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Callable
+import shutil
 import tempfile
 from typing import TypeVar
 
@@ -39,9 +41,32 @@ __all__ = ['BASE_CONF', 'BrokerProcess', 'DaemonProcess', 'Sections',
 T = TypeVar('T')
 
 
+#: Directories made by short_dir(), removed when the process exits.
+_MADE: list[str] = []
+
+
 def short_dir(prefix: str = 'hb') -> str:
-    """A new short temporary directory (for unix socket paths)."""
-    return tempfile.mkdtemp(prefix=prefix)
+    """A new short temporary directory (for unix socket paths).
+
+    Removed when the process exits, unless something is still mounted in
+    it (a FUSE mount left behind must not be walked into).
+    """
+    path = tempfile.mkdtemp(prefix=prefix)
+    if not _MADE:
+        atexit.register(_remove_made)
+    _MADE.append(path)
+    return path
+
+
+def _remove_made() -> None:
+    try:
+        with open('/proc/self/mountinfo', encoding='utf-8') as f:
+            mounts = [line.split()[4] for line in f if len(line.split()) > 4]
+    except OSError:
+        return
+    for path in _MADE:
+        if not any(m == path or m.startswith(path + '/') for m in mounts):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 10.0,

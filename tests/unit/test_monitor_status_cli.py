@@ -3,11 +3,15 @@
 import json
 
 from heartbeat.cmd import status
+from heartbeat.model import InvalidRecord
+from heartbeat.model import Member
 from heartbeat.model import MemberDown
 from heartbeat.model import MemberJoined
 from heartbeat.model import MemberLeft
 from heartbeat.model import MemberStateChanged
 from heartbeat.model import Report
+from heartbeat.model import Snapshot
+from heartbeat.model import Status
 
 WALL = 1_767_225_600.25   # 2026-01-01T00:00:00.250Z
 
@@ -50,11 +54,6 @@ def test_event_line():
 
 
 def test_unreadable_records_of_shown_members_are_not_rows_again():
-    from heartbeat.model import InvalidRecord
-    from heartbeat.model import Member
-    from heartbeat.model import Snapshot
-    from heartbeat.model import Status
-
     def member(mid, location):
         report = Report(member_id=mid, group='g', seq=1, incarnation=1,
                         location=location)

@@ -1,6 +1,9 @@
 """The shared test helpers: wait_for and make_conf."""
 
 import itertools
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -50,3 +53,15 @@ def test_make_conf_registers_more_groups_and_parses_argv(tmp_path):
     assert conf.heartbeat.host_id == 3
     assert conf.fencing.fencer == 'none'
     assert conf.default_config_dirs == []
+
+
+def test_short_dirs_are_removed_when_the_process_exits():
+    code = ('from heartbeat.testing.broker import short_dir\n'
+            'import os\n'
+            'path = short_dir("hbt")\n'
+            'os.mkdir(path + "/sub")\n'
+            'open(path + "/sub/f", "w").close()\n'
+            'print(path)\n')
+    out = subprocess.run([sys.executable, '-c', code], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    assert out.startswith('/') and not os.path.exists(out)
