@@ -168,10 +168,13 @@ def test_picture_is_described_from_another_thread_without_deadlock():
     q = EventQueue(50)
     q.show(world.picture())
     got = []
-    reader = threading.Thread(target=lambda: got.extend(drain_all(q)))
+    changed = threading.Event()
+    reader = threading.Thread(
+        target=lambda: got.extend(drain_all(q, changed)))
     reader.start()
     for i in range(0, 20000, 97):
         world.change(q, ('g', 'm%05d' % i), 'down' if i % 2 else 'up')
+    changed.set()
     reader.join(30)
     assert not reader.is_alive()
     q.close()
@@ -182,10 +185,11 @@ def test_picture_is_described_from_another_thread_without_deadlock():
         k: v for k, v in world.truth.items()}
 
 
-def drain_all(q):
+def drain_all(q, changed):
+    """Every event, until the changes are made and nothing is left."""
     out = []
-    while q.picture_remaining or len(q):
-        e = q.get(timeout=1)
+    while not changed.is_set() or q.picture_remaining or len(q):
+        e = q.get(timeout=0.1)
         if e is not None:
             out.append(e)
     return out
