@@ -271,9 +271,12 @@ class EventQueue:
             elif isinstance(event, URGENT) or urgent.holds(key):
                 if self._shown and isinstance(event, URGENT):
                     # Its described events go first, in the urgent lane.
-                    for shown in [e for e in self._shown if e.key == key]:
-                        self._shown.remove(shown)
-                        urgent.place(shown, True)
+                    shown = self._shown
+                    self._shown = collections.deque(
+                        e for e in shown if e.key != key)
+                    for earlier in shown:
+                        if earlier.key == key:
+                            urgent.place(earlier, True)
                 if self._normal.holds(key):
                     # Its earlier events go first, in the urgent lane.
                     taken, pending = self._normal.take(key)

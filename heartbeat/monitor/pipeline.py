@@ -395,10 +395,10 @@ class Monitor:
         for group, snapshot in reads:
             events.extend(self.updater.apply(snapshot, done, wall, group,
                                              quiet=quiet))
+        events.extend(self.updater.expire(started, wall, groups,
+                                          quiet=quiet))
         if quiet:
-            self.updater.expire(started, wall, groups, quiet=True)
             return
-        events.extend(self.updater.expire(started, wall, groups))
         self.stats.events += len(events)
         self._detected(events)
         self.dispatcher.dispatch(events)

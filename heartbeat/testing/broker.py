@@ -61,7 +61,8 @@ def short_dir(prefix: str = 'hb') -> str:
 def _remove_made() -> None:
     try:
         with open('/proc/self/mountinfo', encoding='utf-8') as f:
-            mounts = [line.split()[4] for line in f if len(line.split()) > 4]
+            mounts = [fields[4] for fields in map(str.split, f)
+                      if len(fields) > 4]
     except OSError:
         return
     for path in _MADE:

@@ -102,7 +102,7 @@ def test_the_size_bounds_what_the_json_drivers_store() -> None:
     assert len(codec.encode(report)) <= bound
     assert len(tooz_utils.dumps(tooz_driver.to_capabilities(report))) <= bound
     assert len(codec.encode(report)) == len(
-        codec._ENCODER.encode(record.as_record(report)).encode())
+        record.ENCODER.encode(record.as_record(report)).encode())
 
 
 def test_concurrent_posts_leave_the_newest_for_the_writer() -> None:

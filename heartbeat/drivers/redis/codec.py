@@ -171,14 +171,9 @@ def location(group: str) -> str:
     return record.location('redis', group)
 
 
-#: One encoder for every record: building one per call costs about a
-#: quarter of the encoding.
-_ENCODER = json.JSONEncoder(separators=(',', ':'))
-
-
 def encode(report: Report) -> bytes:
     """The record stored for ``report`` (compact JSON)."""
-    return _ENCODER.encode(record.as_record(report)).encode()
+    return record.ENCODER.encode(record.as_record(report)).encode()
 
 
 #: Payload value types whose equality decides their JSON text, given the
@@ -256,8 +251,8 @@ def state_of(report: Report) -> str:
     Encoded, not a copy of the values: a payload changed in place, even
     deep inside, still differs from what was kept of it.
     """
-    return _ENCODER.encode([report.state, report.score,
-                            dict(report.payload), report.left])
+    return record.ENCODER.encode([report.state, report.score,
+                                  dict(report.payload), report.left])
 
 
 def decode(group: str, member_id: str, raw: bytes | str,
