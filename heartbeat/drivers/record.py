@@ -11,7 +11,6 @@ such, with its own reason, rather than misread fields it does not know.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from collections.abc import Mapping
 import json
 import sys
@@ -43,47 +42,6 @@ EMPTY_PAYLOAD: dict[str, Any] = _EmptyPayload()
 #: Compact JSON, as the records are written: one encoder for every record
 #: (building one per call costs about a quarter of the encoding).
 ENCODER = json.JSONEncoder(separators=(',', ':'))
-
-
-class Payload(Mapping[str, Any]):
-    """A read report's payload, kept as its JSON text, decoded when read.
-
-    An observer holds the last report of every member it watches, and a
-    payload is read far less often than it is held: its text is a third
-    of the memory of the dict, its keys and values.  Read-only; every
-    read decodes it anew (``dict(payload)`` once to read it often).
-    """
-
-    __slots__ = ('text',)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def _value(self) -> dict[str, Any]:
-        value: dict[str, Any] = json.loads(self.text)
-        return value
-
-    def __getitem__(self, key: str) -> Any:
-        return self._value()[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._value().get(key, default)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._value())
-
-    def __len__(self) -> int:
-        return len(self._value())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Payload):
-            return self.text == other.text
-        return super().__eq__(other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return 'Payload(%s)' % self.text
 
 
 #: Scores read, one int object per value (members share a few).
@@ -141,8 +99,9 @@ def from_record(group: str, member_id: str, rec: Any, where: str,
         data = get('data')
         if not isinstance(data, dict) and data is not None:
             raise TypeError('data must be an object')
-        payload: Mapping[str, Any] = (Payload(ENCODER.encode(data)) if data
-                                      else EMPTY_PAYLOAD)
+        # A payload read is kept as its text (see model.Payload).
+        payload: Mapping[str, Any] | str = (ENCODER.encode(data) if data
+                                            else EMPTY_PAYLOAD)
         state = get('state')
         if type(state) is str and len(state) <= INTERNED_STATE:
             # Members share a handful of states: one string each.

@@ -28,20 +28,23 @@ time, and its ``scheduled`` is not None exactly while it is.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import heapq
 from typing import Generic
 from typing import TypeVar
 
+from heartbeat.model import Report
 from heartbeat.monitor.repository import Entry
 
 
-@dataclasses.dataclass(slots=True, eq=False)
 class QueuedEntry(Entry):
     """A repository entry that can wait in the deadline queues."""
 
-    #: The entry's key when it was queued (None: not queued).
-    scheduled: float | None = None
+    __slots__ = ('scheduled',)
+
+    def __init__(self, report: Report, last_change: float) -> None:
+        super().__init__(report, last_change)
+        #: The entry's key when it was queued (None: not queued).
+        self.scheduled: float | None = None
 
     def __lt__(self, other: QueuedEntry) -> bool:
         # Order in the heap, which holds only queued entries.

@@ -38,6 +38,7 @@ from heartbeat.conf import monitor as monitor_conf
 from heartbeat.drivers.base import Capability
 from heartbeat.drivers.base import Driver
 from heartbeat import exception
+from heartbeat import heap
 from heartbeat.metrics.timing import Histogram
 from heartbeat.model import Event
 from heartbeat.model import Member
@@ -131,6 +132,8 @@ class Monitor:
         #: Subscribers waiting for their first picture (see watch()).
         self._pending: list[Subscription] = []
         self._pushed: set[str] = set()
+        #: A read of the step brought many reports (see heap.trim).
+        self._big_read = False
         self._push_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -298,6 +301,7 @@ class Monitor:
             # A first read that fails is retried on the next step; the
             # groups watched already are read meanwhile, as always.
             self._admit_pending()
+            self._trim_heap()
         groups = self.groups()
         with self._lock:
             # Exact only before the next poll: a later deadline does not
@@ -334,7 +338,14 @@ class Monitor:
                 self._push_read_at = self.clock()
         if targets:
             self._cycle(targets)
+            self._trim_heap()
         return next_poll
+
+    def _trim_heap(self) -> None:
+        """After a big read (released by now), hand the heap back."""
+        if self._big_read:
+            self._big_read = False
+            heap.trim()
 
     def _gather(self, pushed: set[str], now: float) -> set[str]:
         """The pushed groups, after waiting out the push batch interval.
@@ -393,6 +404,8 @@ class Monitor:
         wall = self.wall_clock()
         events: list[Event] = []
         for group, snapshot in reads:
+            if len(snapshot.reports) >= heap.AFTER_REPORTS:
+                self._big_read = True
             events.extend(self.updater.apply(snapshot, done, wall, group,
                                              quiet=quiet))
         events.extend(self.updater.expire(started, wall, groups,

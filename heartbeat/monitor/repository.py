@@ -28,6 +28,7 @@ from collections.abc import Iterator
 import dataclasses
 import sys
 import time
+import typing
 
 from heartbeat import liveness
 from heartbeat.model import Beats
@@ -40,39 +41,68 @@ from heartbeat import suspicion
 Key = tuple[str, str]
 
 
-@dataclasses.dataclass(slots=True, eq=False)
+class _Flag:
+    """A bool kept as one bit of an entry's flags (see Entry)."""
+
+    __slots__ = ('bit',)
+
+    def __init__(self, bit: int) -> None:
+        self.bit = bit
+
+    @typing.overload
+    def __get__(self, entry: None, owner: type[Entry]) -> _Flag:
+        ...
+
+    @typing.overload
+    def __get__(self, entry: Entry, owner: type[Entry]) -> bool:
+        ...
+
+    def __get__(self, entry: Entry | None,
+                owner: type[Entry]) -> bool | _Flag:
+        if entry is None:
+            return self
+        return bool(entry.flags & self.bit)
+
+    def __set__(self, entry: Entry, value: bool) -> None:
+        if value:
+            entry.flags |= self.bit
+        else:
+            entry.flags &= ~self.bit
+
+
 class Entry:
     """What is known of one member.
 
-    Kept flat, one object per member and few fields: the token and the
-    left flag are those of ``report``, and the wall time of the last
-    change is derived from the observer's clocks when asked (display
-    only).  Only what the repository owns: the owner of a watched
-    repository adds its own fields in a subclass (see ``entry_type``).
+    Kept flat and small, one object of four fields per member (an
+    observer holds one per member it watches): the token and the left
+    flag are those of ``report``, the wall time of the last change is
+    derived from the observer's clocks when asked (display only), the
+    reason a record is unreadable is kept by the repository (few members
+    have one), and three bools share one int.  Only what the repository
+    owns: the owner of a watched repository adds its own fields in a
+    subclass (see ``Repository.entry_type``).
     """
 
-    report: Report
-    #: Observer-clock time the token last changed (first sight counts), or
-    #: of the newest beat the backend told of.
-    last_change: float
+    __slots__ = ('flags', 'last_change', 'report', 'rhythm')
+
     #: Whether the token changed after first sight.
-    changed: bool = False
-    invalid_reason: str | None = None
+    changed = _Flag(1)
     #: Its record vanished while it was judged alive; kept until its
     #: deadline (see the module docstring).
-    vanished: bool = False
-    #: The member's rhythm, for its suspicion (:mod:`heartbeat.suspicion`):
-    #: kept flat, three fields and no object per member.
-    rhythm_mean: float = 0.0
-    rhythm_var: float = 0.0
-    rhythm_count: int = 0
+    vanished = _Flag(2)
     #: Told by the backend (:class:`~heartbeat.model.Beats`): its newest
     #: beat was older than service_down_time at the last read telling it.
-    stale: bool = False
+    stale = _Flag(4)
 
-    @property
-    def rhythm(self) -> suspicion.Rhythm:
-        return self.rhythm_mean, self.rhythm_var, self.rhythm_count
+    def __init__(self, report: Report, last_change: float) -> None:
+        self.report = report
+        #: Observer-clock time the token last changed (first sight
+        #: counts), or of the newest beat the backend told of.
+        self.last_change = last_change
+        self.flags = 0
+        #: The member's rhythm, for its suspicion
+        #: (:mod:`heartbeat.suspicion`).
+        self.rhythm: suspicion.Rhythm = suspicion.NO_RHYTHM
 
     def status(self, now: float, down_time: float) -> Status:
         return liveness.judge(self.report.left, self.last_change,
@@ -122,6 +152,8 @@ class Repository:
         # location -> key, built the first time an incremental snapshot
         # names an unreadable record, then kept up to date by fold().
         self._by_location: dict[str, Key] | None = None
+        #: Why the record of an entry is unreadable, for the few that are.
+        self._invalid: dict[Entry, str] = {}
 
     def groups(self) -> list[str]:
         return sorted(self._groups)
@@ -134,6 +166,10 @@ class Repository:
 
     def __len__(self) -> int:
         return sum(len(members) for members in self._groups.values())
+
+    def invalid_reason(self, entry: Entry) -> str | None:
+        """Why the record of ``entry`` is unreadable (None: it is not)."""
+        return self._invalid.get(entry) if self._invalid else None
 
     def vouched(self, group: str) -> float | None:
         """Observer time of the newest read telling ``group``'s liveness.
@@ -176,6 +212,8 @@ class Repository:
         told: list[Entry] = []
         down_time = self.down_time
         self._wall_offset = wall - now
+        # Members told the same age share the float of their last change.
+        lasts: dict[float, float] = {}
         for group, ages in beats.ages.items():
             members = self._groups.get(group)
             self._vouched[sys.intern(group)] = now
@@ -185,7 +223,10 @@ class Repository:
                 entry = members.get(member_id)
                 if entry is None:
                     continue
-                entry.last_change = now - age
+                last = lasts.get(age)
+                if last is None:
+                    last = lasts[age] = now - age
+                entry.last_change = last
                 entry.changed = True
                 entry.stale = age >= down_time
                 told.append(entry)
@@ -213,7 +254,8 @@ class Repository:
                 self._relocate('', report)
             return entry, None
         before = entry.report
-        entry.invalid_reason = None
+        if self._invalid:
+            self._invalid.pop(entry, None)
         entry.vanished = False
         if report is before:
             # Drivers that cache decoded records hand back the very same
@@ -221,9 +263,8 @@ class Repository:
             return entry, before
         if liveness.changed(before, report):
             if entry.changed:
-                (entry.rhythm_mean, entry.rhythm_var,
-                 entry.rhythm_count) = suspicion.add(
-                    entry.rhythm, now - entry.last_change)
+                entry.rhythm = suspicion.add(entry.rhythm,
+                                             now - entry.last_change)
             entry.last_change = now
             entry.changed = True
         entry.report = report
@@ -306,7 +347,7 @@ class Repository:
             if (reason is None and location and location not in located):
                 reason = invalid_at.get(location)
             if reason is not None:
-                entry.invalid_reason = reason
+                self._invalid[entry] = reason
                 continue
             out.append(key)
         return out
@@ -337,7 +378,7 @@ class Repository:
                 continue
             entry = self.entry(key)
             if entry is not None:
-                entry.invalid_reason = rec.reason
+                self._invalid[entry] = rec.reason
                 kept.add(key)
         return kept
 
@@ -363,6 +404,8 @@ class Repository:
         entry = members.pop(key[1], None)
         if not members:
             del self._groups[key[0]]
+        if entry is not None and self._invalid:
+            self._invalid.pop(entry, None)
         if entry is not None and self._by_location is not None:
             location = entry.report.location
             if self._by_location.get(location) == key:
@@ -374,9 +417,13 @@ class Repository:
         if group is None:
             self._groups.clear()
             self._vouched.clear()
+            self._invalid.clear()
         else:
             self._groups.pop(group, None)
             self._vouched.pop(group, None)
+            self._invalid = {entry: reason for entry, reason
+                             in self._invalid.items()
+                             if entry.report.group != group}
         # Rebuilt on demand.
         self._by_location = None
 
@@ -459,7 +506,7 @@ class Repository:
             last_change=entry.last_change,
             last_change_age=age,
             last_change_wall=entry.last_change + self._wall_offset,
-            invalid_reason=entry.invalid_reason,
+            invalid_reason=self.invalid_reason(entry),
             # An observer told of liveness sees no rhythm of beats.
             suspicion=None if told else suspicion.phi(entry.rhythm, age))
 

@@ -30,7 +30,6 @@ cost O(log members) per member due (see
 from __future__ import annotations
 
 from collections.abc import Iterable
-import dataclasses
 import math
 import typing
 from typing import Any
@@ -56,12 +55,15 @@ from heartbeat.monitor.repository import Repository
 _WATCHED = (Status.UNKNOWN, Status.UP)
 
 
-@dataclasses.dataclass(slots=True, eq=False)
 class Entry(QueuedEntry):
     """An entry of a watched repository: what the updater announced."""
 
-    #: The status last announced to subscribers (None: nothing yet).
-    announced: Status | None = None
+    __slots__ = ('announced',)
+
+    def __init__(self, report: Report, last_change: float) -> None:
+        super().__init__(report, last_change)
+        #: The status last announced to subscribers (None: nothing yet).
+        self.announced: Status | None = None
 
 
 def _watched(entry: repository_mod.Entry) -> Entry:
@@ -438,9 +440,10 @@ class Updater:
             return ('record vanished from the backend (data lost, session '
                     'expired or deleted) and no new report for %.1fs'
                     % age)
-        if entry.invalid_reason is not None:
+        invalid = self.repository.invalid_reason(entry)
+        if invalid is not None:
             return ('record unreadable (%s); no valid change for %.1fs'
-                    % (entry.invalid_reason, age))
+                    % (invalid, age))
         if self.repository.vouched(entry.report.group) is not None:
             return ('no beat for %.1fs by the backend\'s clock '
                     '(service_down_time %.1fs)' % (age, self.down_time))
@@ -449,7 +452,7 @@ class Updater:
             return ('no new report for %.1fs: suspicion reached '
                     'phi_threshold %g (its reports came every %.2fs on '
                     'average; service_down_time %.1fs)'
-                    % (age, threshold, entry.rhythm_mean, self.down_time))
+                    % (age, threshold, entry.rhythm[0], self.down_time))
         return ('no new report for %.1fs (service_down_time %.1fs)'
                 % (age, self.down_time))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 import pytest
 
@@ -40,3 +41,21 @@ def test_decoded_report_takes_every_field() -> None:
     assert len(names) == len(_values())
     with pytest.raises(TypeError):
         model.decoded_report(*_values()[:-1])  # type: ignore[call-arg]
+
+
+def test_a_payload_decoded_as_text_reads_as_a_mapping() -> None:
+    read = model.decoded_report('m', 'g', 3, 7, 'up', 10, '{"host":"h1"}',
+                                1.5, False, 'redis g')
+    assert isinstance(read.payload, model.Payload)
+    assert read.payload['host'] == 'h1' and dict(read.payload) == {
+        'host': 'h1'}
+    built = model.Report('m', 'g', 3, 7, 'up', 10, {'host': 'h1'}, 1.5,
+                         location='redis g')
+    assert built.payload == {'host': 'h1'}
+    assert not isinstance(built.payload, model.Payload)
+    # The same report, however its payload is kept.
+    assert read == built
+    assert pickle.loads(pickle.dumps(read)) == read
+    assert dataclasses.replace(read, seq=4).payload == {'host': 'h1'}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read.payload = {}

@@ -254,7 +254,7 @@ def test_unreadable_record_in_an_incremental_read_keeps_its_member():
            at=0.1)
     bad = InvalidRecord('slot 1', 'CRC mismatch')
     assert o.read(invalid=[bad], gone=[('g', 'm1')], at=0.2) == []
-    assert o.repo.entry(('g', 'm1')).invalid_reason == 'CRC mismatch'
+    assert o.repo.invalid_reason(o.repo.entry(('g', 'm1'))) == 'CRC mismatch'
     assert o.read(rep('m2', 3, location='slot 2'), at=1.05) == []
     assert o.read(rep('m2', 4, location='slot 2'), at=1.1) == [
         ('down', 'm1')]
@@ -262,8 +262,8 @@ def test_unreadable_record_in_an_incremental_read_keeps_its_member():
     o.read(rep('m3', 1, location='slot 1'), gone=[('g', 'm1')], at=1.2)
     assert o.repo.entry(('g', 'm1')) is None
     o.read(invalid=[InvalidRecord('slot 1', 'bad magic')], at=1.3)
-    assert o.repo.entry(('g', 'm3')).invalid_reason == 'bad magic'
-    assert o.repo.entry(('g', 'm2')).invalid_reason is None
+    assert o.repo.invalid_reason(o.repo.entry(('g', 'm3'))) == 'bad magic'
+    assert o.repo.invalid_reason(o.repo.entry(('g', 'm2'))) is None
 
 
 # -- against a reference that judges everyone every time -------------------

@@ -1,5 +1,6 @@
 """The fetch loop with an in-memory driver (no server needed)."""
 
+import platform
 import threading
 import time
 
@@ -7,6 +8,7 @@ import pytest
 
 from heartbeat.drivers.base import Capability
 from heartbeat import exception
+from heartbeat import heap
 from heartbeat.model import Snapshot
 from heartbeat.model import Status
 from heartbeat.monitor.pipeline import Monitor
@@ -560,5 +562,32 @@ def test_a_new_group_that_cannot_be_read_does_not_stop_the_others(driver):
         driver.beat('m1')
         wait_for(lambda: 'up' in kinds(got))
         assert not mon.covers('h')
+    finally:
+        mon.stop()
+
+
+def test_the_heap_is_trimmed_after_a_big_read_only(driver, monkeypatch):
+    trims = []
+    real = heap.trim
+    monkeypatch.setattr(heap, 'AFTER_REPORTS', 3)
+    monkeypatch.setattr(heap, 'trim', lambda: trims.append(real()))
+    clock, mon = virtual_monitor(driver)
+    for m in ('m1', 'm2'):
+        driver.beat(m, group='small')
+    for m in ('m1', 'm2', 'm3'):
+        driver.beat(m, group='big')
+    try:
+        mon.watch('small', lambda e: None)
+        clock.wait_for_sleepers()
+        tick(clock, driver)
+        assert trims == []
+        mon.watch('big', lambda e: None)
+        clock.wait_for_sleepers()
+        wait_for(lambda: len(trims) == 1)
+        # glibc hands the heap back; a C library without malloc_trim
+        # is not asked.
+        assert trims == [platform.libc_ver()[0] == 'glibc']
+        tick(clock, driver)
+        assert len(trims) == 2
     finally:
         mon.stop()

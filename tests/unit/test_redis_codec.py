@@ -12,6 +12,7 @@ from heartbeat.drivers import record
 from heartbeat.drivers.redis import client as client_mod
 from heartbeat.drivers.redis import codec
 from heartbeat import exception
+from heartbeat import model
 from heartbeat.model import InvalidRecord
 from heartbeat.model import Report
 
@@ -247,7 +248,7 @@ def test_payload_read_is_its_text_decoded_on_each_read() -> None:
     second = codec.decode('g', 'b', raw)
     assert isinstance(first, Report) and isinstance(second, Report)
     payload = first.payload
-    assert isinstance(payload, record.Payload)
+    assert isinstance(payload, model.Payload)
     assert payload['host'] == 'h1' and payload.get('nope', 7) == 7
     assert dict(payload) == {'host': 'h1', 'agent': {'vm': 'up'}}
     assert len(payload) == 2 and sorted(payload) == ['agent', 'host']

@@ -51,9 +51,30 @@ def test_a_reply_in_parts_becomes_one_snapshot_with_ages_and_stale() -> None:
     assert isinstance(snap.invalid[0], InvalidRecord)
     assert snap.gone == (('g', 'd'),)
     assert snap.beats is not None
-    assert snap.beats.ages == {'g': {'a': 1.0, 'c': 3.000001}}
+    # Rounded up to the millisecond: c, a microsecond past the cutoff.
+    assert snap.beats.ages == {'g': {'a': 1.0, 'c': 3.001}}
     # c is told stale; d, gone, is no longer.
     assert snap.cursor.stale == {'g': frozenset({'c'})}
     assert (snap.cursor.clocks, snap.cursor.epochs) == ({'g': 200},
                                                         {'g': 'E2'})
     assert all(isinstance(r, Report) for r in snap.reports)
+
+
+def test_ages_are_rounded_up_to_the_millisecond_and_shared() -> None:
+    now = 50_000_000
+    down = 30_000_000
+    stale: set[str] = set()
+    # The reports' own id string, another object than the beat's key.
+    own = ''.join(['m', '1'])
+    ids = {own: own}
+    out = codec.ages([('m1', now - down), ('m2', now - down + 1),
+                      ('m3', now - 2_000_400), ('m4', now - 2_000_100),
+                      ('m5', now + 7)], now, now - down, stale, ids)
+    # A tick at the cutoff is exactly service_down_time old, never less:
+    # the observer judges it stale as the server's told set does.
+    assert out['m1'] == 30.0 and 'm1' in stale
+    assert out['m2'] == 30.0 and 'm2' not in stale
+    assert out['m3'] == out['m4'] == 2.001
+    assert out['m3'] is out['m4']
+    assert out['m5'] == 0.0
+    assert next(k for k in out if k == 'm1') is own

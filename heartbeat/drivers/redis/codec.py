@@ -284,19 +284,30 @@ def with_seq(rec: Any, member_id: str, seqs: Mapping[str, int]) -> Any:
 
 
 def ages(beats: Iterable[tuple[str, Any]], now: int, cutoff: int,
-         stale: set[str]) -> dict[str, float]:
+         stale: set[str],
+         ids: Mapping[str, str] | None = None) -> dict[str, float]:
     """Seconds since the newest beat of each member of a snapshot reply.
 
     ``beats`` are (member, tick) pairs (ticks in microseconds of the
     server's clock, as numbers or their text), ``now`` the server's time
     of the read.  ``stale`` is updated in place: a member whose tick is at
     or below ``cutoff`` (its beat is older than service_down_time) is
-    added, any other removed.
+    added, any other removed.  ``ids`` maps member ids to the string
+    objects to key the ages by (those of the reports read with them).
+
+    An age is rounded up to the millisecond, so that a member whose tick
+    is at the cutoff is never told younger than service_down_time, and
+    the members told the same age share one float (an observer of a big
+    group holds them until it folds the read).
     """
     out: dict[str, float] = {}
+    same = (ids or {}).get
+    shared: dict[float, float] = {}
     for member_id, raw in beats:
+        member_id = same(member_id, member_id)
         tick = float(raw)
-        out[member_id] = max(0.0, (now - tick) / 1e6)
+        age = max(0.0, -((tick - now) // 1000) / 1000)
+        out[member_id] = shared.setdefault(age, age)
         if tick <= cutoff:
             stale.add(member_id)
         else:

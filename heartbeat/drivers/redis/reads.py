@@ -91,14 +91,18 @@ def parse_reply(reply: list[Any], cursor: codec.Cursor | None,
         # A part at a time: what decoding one needs is freed before the
         # next, so a big group never holds all its raw records.
         for raw_records, raw_seqs, raw_beats in parts:
+            # The ages are keyed by the reports' own member id strings:
+            # an observer keeps both, and one string per member is enough.
+            ids: dict[str, str] = {}
             for item in decode_part(grp, raw_records, raw_seqs, parsed):
                 if isinstance(item, Report):
                     reports.append(item)
+                    ids[item.member_id] = item.member_id
                 else:
                     invalid.append(item)
             beats = (json.loads(raw_beats).items() if parsed
                      else codec.decode_pairs(raw_beats))
-            group_ages.update(codec.ages(beats, now, cutoff, told))
+            group_ages.update(codec.ages(beats, now, cutoff, told, ids))
         ages[grp] = group_ages
         left = [codec.text(m) for m in gone_members]
         gone.extend((grp, member_id) for member_id in left)
