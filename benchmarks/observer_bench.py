@@ -84,6 +84,7 @@ from heartbeat.conf import monitor as monitor_conf
 from heartbeat.drivers.redis import RedisDriver
 from heartbeat.model import Event
 from heartbeat.model import Report
+from heartbeat import reports
 from heartbeat import servicegroup
 from heartbeat.testing import config
 from heartbeat.testing import servers
@@ -244,7 +245,12 @@ class HeartbeatMembers:
         self.driver = RedisDriver(make_conf(url, interval, down))
         self.driver.start()
         self.ids = [member_id(i) for i in range(n)]
-        self.seq = [0] * n
+        # As members that run a while: an incarnation as ReportSequence
+        # draws it, and a seq past the few small ints Python shares.
+        chance = random.Random(n)
+        self.incarnations = [chance.getrandbits(reports.INCARNATION_BITS)
+                             for _ in range(n)]
+        self.seq = [chance.randrange(10 ** 4, 10 ** 6) for _ in range(n)]
         self.states = ['a'] * n
         self.payloads = [{'host': 'host-%06d' % i} for i in range(n)]
 
@@ -256,13 +262,13 @@ class HeartbeatMembers:
         for i in flips:
             self.states[i] = 'b' if self.states[i] == 'a' else 'a'
         now = time.time()
-        reports = []
+        beats = []
         for i in indices:
             self.seq[i] += 1
-            reports.append(Report(self.ids[i], GROUP, self.seq[i], 1000 + i,
-                                  state=self.states[i],
-                                  payload=self.payloads[i], written_at=now))
-        self.driver.publish_many(reports)
+            beats.append(Report(self.ids[i], GROUP, self.seq[i],
+                                self.incarnations[i], state=self.states[i],
+                                payload=self.payloads[i], written_at=now))
+        self.driver.publish_many(beats)
 
     def close(self) -> None:
         self.driver.stop()

@@ -51,14 +51,14 @@ class Payload(Mapping[str, Any]):
     """A read report's payload, kept as its JSON text, decoded when read.
 
     An observer holds the last report of every member it watches, and a
-    payload is read far less often than it is held: its text is a third
-    of the memory of the dict, its keys and values.  Read-only; every
-    read decodes it anew (``dict(payload)`` once to read it often).
+    payload is read far less often than it is held: its UTF-8 text is a
+    third of the memory of the dict, its keys and values.  Read-only;
+    every read decodes it anew (``dict(payload)`` once to read it often).
     """
 
     __slots__ = ('text',)
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: bytes) -> None:
         self.text = text
 
     def _value(self) -> dict[str, Any]:
@@ -85,7 +85,7 @@ class Payload(Mapping[str, Any]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return 'Payload(%s)' % self.text
+        return 'Payload(%s)' % self.text.decode()
 
 
 # The slot descriptors of Report, in field order: they store a field without
@@ -100,10 +100,10 @@ _new = object.__new__
 class _PayloadField:
     """Report.payload: the slot, where a text stands for its Payload.
 
-    A decoder stores a read payload as its JSON text alone, one object
-    per report instead of two (an observer holds a report per member);
-    reading the field hands a :class:`Payload` of it.  Everything else is
-    stored and read as it is.
+    A decoder stores a read payload as its JSON text alone (UTF-8 bytes),
+    one object per report instead of two (an observer holds a report per
+    member); reading the field hands a :class:`Payload` of it.  Everything
+    else is stored and read as it is.
     """
 
     __slots__ = ('slot',)
@@ -115,7 +115,7 @@ class _PayloadField:
         if report is None:
             return self
         value = self.slot.__get__(report, owner)
-        return Payload(value) if type(value) is str else value
+        return Payload(value) if type(value) is bytes else value
 
     def __set__(self, report: Report, value: Any) -> None:
         self.slot.__set__(report, value)
@@ -127,7 +127,7 @@ Report.payload = _PayloadField(  # type: ignore[assignment,misc]
 
 def decoded_report(member_id: str, group: str, seq: int, incarnation: int,
                    state: str | None, score: int | None,
-                   payload: Mapping[str, Any] | str, written_at: float,
+                   payload: Mapping[str, Any] | bytes, written_at: float,
                    left: bool,
                    location: str, /) -> Report:
     """``Report(...)`` with every field given, for decoders of many records.
@@ -136,7 +136,7 @@ def decoded_report(member_id: str, group: str, seq: int, incarnation: int,
     dataclass stores each field through ``object.__setattr__``, and a
     monitor decodes a report per changed member per cycle.  The values are
     taken as they are (the decoder has checked them); ``payload`` may be
-    the JSON text of an object (read back as a :class:`Payload`).
+    the UTF-8 JSON text of an object (read back as a :class:`Payload`).
     """
     report: Report = _new(Report)
     _set_member_id(report, member_id)

@@ -16,6 +16,9 @@ from typing import Any
 
 from heartbeat.model import Report
 
+#: Random bits of an incarnation.
+INCARNATION_BITS = 60
+
 
 class ReportSequence:
     """Builds the successive reports of ``member_id`` in ``group``."""
@@ -23,7 +26,9 @@ class ReportSequence:
     def __init__(self, member_id: str, group: str) -> None:
         self.member_id = member_id
         self.group = group
-        self.incarnation = random.SystemRandom().getrandbits(63)
+        # 60 random bits: enough to tell restarts apart, and two digits
+        # of a Python int (32 bytes in every observer, not 48 for 63).
+        self.incarnation = random.SystemRandom().getrandbits(INCARNATION_BITS)
         #: The seq of the last report built (0: none yet).
         self.seq = 0
 

@@ -100,8 +100,8 @@ def from_record(group: str, member_id: str, rec: Any, where: str,
         if not isinstance(data, dict) and data is not None:
             raise TypeError('data must be an object')
         # A payload read is kept as its text (see model.Payload).
-        payload: Mapping[str, Any] | str = (ENCODER.encode(data) if data
-                                            else EMPTY_PAYLOAD)
+        payload: Mapping[str, Any] | bytes = (
+            ENCODER.encode(data).encode() if data else EMPTY_PAYLOAD)
         state = get('state')
         if type(state) is str and len(state) <= INTERNED_STATE:
             # Members share a handful of states: one string each.

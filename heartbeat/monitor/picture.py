@@ -79,6 +79,8 @@ class Picture:
             key = (group, ids[self._pos])
             self._pos += 1
             if self._pos == len(ids):
+                # Described: its ids are not needed any more.
+                self._groups[self._segment] = (group, [])
                 self._segment += 1
                 self._pos = 0
             if key in self._early:

@@ -44,7 +44,7 @@ def test_decoded_report_takes_every_field() -> None:
 
 
 def test_a_payload_decoded_as_text_reads_as_a_mapping() -> None:
-    read = model.decoded_report('m', 'g', 3, 7, 'up', 10, '{"host":"h1"}',
+    read = model.decoded_report('m', 'g', 3, 7, 'up', 10, b'{"host":"h1"}',
                                 1.5, False, 'redis g')
     assert isinstance(read.payload, model.Payload)
     assert read.payload['host'] == 'h1' and dict(read.payload) == {

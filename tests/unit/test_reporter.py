@@ -6,6 +6,7 @@ import pytest
 
 from heartbeat import exception
 from heartbeat import reporter as reporter_mod
+from heartbeat import reports
 from heartbeat.testing.waiting import wait_for
 
 
@@ -121,3 +122,12 @@ def test_plain_states_accepted(value):
     rep = reporter_mod.Reporter(drv, 'g', 'm', 1.0, state_cb=lambda: value)
     rep.beat()
     assert drv.published[0].state == value
+
+
+def test_an_incarnation_is_sixty_random_bits():
+    incarnations = {reports.ReportSequence('m', 'g').incarnation
+                    for _ in range(64)}
+    assert len(incarnations) == 64
+    assert all(0 <= inc < 2 ** 60 for inc in incarnations)
+    # Random, not small: one of 64 is above 2**56 but for a 16**-64 chance.
+    assert max(incarnations) >= 2 ** 56

@@ -284,8 +284,8 @@ def with_seq(rec: Any, member_id: str, seqs: Mapping[str, int]) -> Any:
 
 
 def ages(beats: Iterable[tuple[str, Any]], now: int, cutoff: int,
-         stale: set[str],
-         ids: Mapping[str, str] | None = None) -> dict[str, float]:
+         stale: set[str], ids: Mapping[str, str] | None = None,
+         shared: dict[float, float] | None = None) -> dict[str, float]:
     """Seconds since the newest beat of each member of a snapshot reply.
 
     ``beats`` are (member, tick) pairs (ticks in microseconds of the
@@ -298,11 +298,13 @@ def ages(beats: Iterable[tuple[str, Any]], now: int, cutoff: int,
     An age is rounded up to the millisecond, so that a member whose tick
     is at the cutoff is never told younger than service_down_time, and
     the members told the same age share one float (an observer of a big
-    group holds them until it folds the read).
+    group holds them until it folds the read): ``shared`` holds those of
+    the read (pass one dict for every part of a read).
     """
     out: dict[str, float] = {}
     same = (ids or {}).get
-    shared: dict[float, float] = {}
+    if shared is None:
+        shared = {}
     for member_id, raw in beats:
         member_id = same(member_id, member_id)
         tick = float(raw)

@@ -77,6 +77,8 @@ def parse_reply(reply: list[Any], cursor: codec.Cursor | None,
     invalid: list[InvalidRecord] = []
     gone: list[tuple[str, str]] = []
     ages: dict[str, dict[str, float]] = {}
+    # One float per age told (to the millisecond) in the whole read.
+    shared: dict[float, float] = {}
     for (raw_group, raw_clock, raw_cutoff, parts, gone_members,
          raw_now, raw_epoch) in reply[1]:
         grp = codec.text(raw_group)
@@ -102,7 +104,8 @@ def parse_reply(reply: list[Any], cursor: codec.Cursor | None,
                     invalid.append(item)
             beats = (json.loads(raw_beats).items() if parsed
                      else codec.decode_pairs(raw_beats))
-            group_ages.update(codec.ages(beats, now, cutoff, told, ids))
+            group_ages.update(codec.ages(beats, now, cutoff, told, ids,
+                                         shared))
         ages[grp] = group_ages
         left = [codec.text(m) for m in gone_members]
         gone.extend((grp, member_id) for member_id in left)
