@@ -41,6 +41,12 @@ from heartbeat import suspicion
 Key = tuple[str, str]
 
 
+#: The bits of Entry.flags (the folds below set them directly).
+CHANGED = 1
+VANISHED = 2
+STALE = 4
+
+
 class _Flag:
     """A bool kept as one bit of an entry's flags (see Entry)."""
 
@@ -86,13 +92,13 @@ class Entry:
     __slots__ = ('flags', 'last_change', 'report', 'rhythm')
 
     #: Whether the token changed after first sight.
-    changed = _Flag(1)
+    changed = _Flag(CHANGED)
     #: Its record vanished while it was judged alive; kept until its
     #: deadline (see the module docstring).
-    vanished = _Flag(2)
+    vanished = _Flag(VANISHED)
     #: Told by the backend (:class:`~heartbeat.model.Beats`): its newest
     #: beat was older than service_down_time at the last read telling it.
-    stale = _Flag(4)
+    stale = _Flag(STALE)
 
     def __init__(self, report: Report, last_change: float) -> None:
         self.report = report
@@ -227,8 +233,9 @@ class Repository:
                 if last is None:
                     last = lasts[age] = now - age
                 entry.last_change = last
-                entry.changed = True
-                entry.stale = age >= down_time
+                entry.flags = (entry.flags | CHANGED | STALE
+                               if age >= down_time
+                               else (entry.flags | CHANGED) & ~STALE)
                 told.append(entry)
         return told
 
@@ -256,17 +263,18 @@ class Repository:
         before = entry.report
         if self._invalid:
             self._invalid.pop(entry, None)
-        entry.vanished = False
+        if entry.flags & VANISHED:
+            entry.flags &= ~VANISHED
         if report is before:
             # Drivers that cache decoded records hand back the very same
             # object for a record that did not change: nothing to fold.
             return entry, before
         if liveness.changed(before, report):
-            if entry.changed:
+            if entry.flags & CHANGED:
                 entry.rhythm = suspicion.add(entry.rhythm,
                                              now - entry.last_change)
             entry.last_change = now
-            entry.changed = True
+            entry.flags |= CHANGED
         entry.report = report
         if (self._by_location is not None
                 and report.location != before.location):

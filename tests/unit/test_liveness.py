@@ -4,9 +4,12 @@ The rule lives in :mod:`heartbeat.liveness`; the repository is the one
 place that applies it to reads, so it is exercised through it.
 """
 
+import itertools
+
 from heartbeat import liveness
 from heartbeat.model import Report
 from heartbeat.model import Status
+from heartbeat.monitor.repository import Entry
 from heartbeat.monitor.repository import Repository
 
 DOWN = 60.0
@@ -96,3 +99,19 @@ def test_told_liveness_is_judged_by_its_staleness_and_the_last_read():
     assert judge(True, False, 100.0, 100.5, 1.0) is Status.DOWN
     assert judge(False, False, 100.0, 101.0, 1.0) is Status.DOWN
     assert judge(True, True, 100.0, 500.0, 1.0) is Status.LEFT
+
+
+def test_an_entry_keeps_its_three_bools_apart():
+    entry = Entry(report(1), 0.0)
+    names = ('changed', 'vanished', 'stale')
+    assert [getattr(entry, name) for name in names] == [False] * 3
+    for bits in itertools.product((False, True), repeat=3):
+        for name, value in zip(names, bits, strict=True):
+            setattr(entry, name, value)
+        assert tuple(getattr(entry, name) for name in names) == bits
+    # A fold clears vanished and sets changed, and nothing else.
+    repo = Repository(DOWN, wall_clock=lambda: WALL)
+    seen, _ = repo.fold(report(1), 0.0, WALL)
+    seen.vanished = seen.stale = True
+    repo.fold(report(2), 1.0, WALL)
+    assert (seen.changed, seen.vanished, seen.stale) == (True, False, True)
