@@ -17,6 +17,7 @@ import sys
 from typing import Any
 from typing import NoReturn
 
+from heartbeat import model
 from heartbeat.model import decoded_report
 from heartbeat.model import InvalidRecord
 from heartbeat.model import Report
@@ -38,6 +39,10 @@ class _EmptyPayload(dict[str, Any]):
 #: The payload of every report read without one: one object, read-only,
 #: instead of an empty dict per member an observer holds.
 EMPTY_PAYLOAD: dict[str, Any] = _EmptyPayload()
+
+#: The payload of a report read (defined with the report; kept here, where
+#: it was first, for those who import it from here).
+Payload = model.Payload
 
 #: Compact JSON, as the records are written: one encoder for every record
 #: (building one per call costs about a quarter of the encoding).

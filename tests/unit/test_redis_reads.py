@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import hypothesis
+from hypothesis import strategies as st
+
 from heartbeat.drivers.redis import codec
 from heartbeat.drivers.redis import reads
 from heartbeat.model import InvalidRecord
@@ -51,7 +54,7 @@ def test_a_reply_in_parts_becomes_one_snapshot_with_ages_and_stale() -> None:
     assert isinstance(snap.invalid[0], InvalidRecord)
     assert snap.gone == (('g', 'd'),)
     assert snap.beats is not None
-    # Rounded up to the millisecond: c, a microsecond past the cutoff.
+    # To the millisecond, away from the cutoff: c is a microsecond below.
     assert snap.beats.ages == {'g': {'a': 1.0, 'c': 3.001}}
     # c is told stale; d, gone, is no longer.
     assert snap.cursor.stale == {'g': frozenset({'c'})}
@@ -60,7 +63,7 @@ def test_a_reply_in_parts_becomes_one_snapshot_with_ages_and_stale() -> None:
     assert all(isinstance(r, Report) for r in snap.reports)
 
 
-def test_ages_are_rounded_up_to_the_millisecond_and_shared() -> None:
+def test_ages_are_rounded_away_from_the_cutoff_and_shared() -> None:
     now = 50_000_000
     down = 30_000_000
     stale: set[str] = set()
@@ -68,13 +71,33 @@ def test_ages_are_rounded_up_to_the_millisecond_and_shared() -> None:
     own = ''.join(['m', '1'])
     ids = {own: own}
     out = codec.ages([('m1', now - down), ('m2', now - down + 1),
-                      ('m3', now - 2_000_400), ('m4', now - 2_000_100),
-                      ('m5', now + 7)], now, now - down, stale, ids)
-    # A tick at the cutoff is exactly service_down_time old, never less:
-    # the observer judges it stale as the server's told set does.
+                      ('m6', now - down - 1), ('m3', now - 2_000_900),
+                      ('m4', now - 2_000_100), ('m5', now + 7)],
+                     now, now - down, stale, ids)
+    # The age tells the side of the cutoff the server's told set holds:
+    # at or below it, service_down_time old or more; above it, less (a
+    # microsecond short of it is not rounded up into a false Down).
     assert out['m1'] == 30.0 and 'm1' in stale
-    assert out['m2'] == 30.0 and 'm2' not in stale
-    assert out['m3'] == out['m4'] == 2.001
+    assert out['m6'] == 30.001 and 'm6' in stale
+    assert out['m2'] == 29.999 and 'm2' not in stale
+    assert out['m3'] == out['m4'] == 2.0
     assert out['m3'] is out['m4']
     assert out['m5'] == 0.0
     assert next(k for k in out if k == 'm1') is own
+
+
+@hypothesis.given(down_ms=st.integers(1, 600_000),
+                  offsets=st.lists(st.integers(-5_000, 5_000), min_size=1,
+                                   max_size=20))
+def test_an_age_is_down_time_or_more_exactly_when_the_server_says_stale(
+        down_ms: int, offsets: list[int]) -> None:
+    # What the observer judges from the age (age >= service_down_time)
+    # is what the server's told set holds, on either side of the cutoff.
+    now = 10 ** 12
+    down_us = down_ms * 1000
+    stale: set[str] = set()
+    beats = [('m%d' % i, now - down_us + off)
+             for i, off in enumerate(offsets)]
+    out = codec.ages(beats, now, now - down_us, stale)
+    for member_id, _ in beats:
+        assert (out[member_id] >= down_us / reads.US) == (member_id in stale)

@@ -295,11 +295,13 @@ def ages(beats: Iterable[tuple[str, Any]], now: int, cutoff: int,
     added, any other removed.  ``ids`` maps member ids to the string
     objects to key the ages by (those of the reports read with them).
 
-    An age is rounded up to the millisecond, so that a member whose tick
-    is at the cutoff is never told younger than service_down_time, and
-    the members told the same age share one float (an observer of a big
-    group holds them until it folds the read): ``shared`` holds those of
-    the read (pass one dict for every part of a read).
+    An age is kept to the millisecond, rounded away from the cutoff (up
+    for a member at or below it, down for the others), so that the age
+    says on which side of service_down_time the server found the member
+    (an observer judges by the age what the server's told set holds); the
+    members told the same age share one float (an observer of a big group
+    holds them until it folds the read): ``shared`` holds those of the
+    read (pass one dict for every part of a read).
     """
     out: dict[str, float] = {}
     same = (ids or {}).get
@@ -308,12 +310,13 @@ def ages(beats: Iterable[tuple[str, Any]], now: int, cutoff: int,
     for member_id, raw in beats:
         member_id = same(member_id, member_id)
         tick = float(raw)
-        age = max(0.0, -((tick - now) // 1000) / 1000)
-        out[member_id] = shared.setdefault(age, age)
         if tick <= cutoff:
+            age = -((tick - now) // 1000) / 1000
             stale.add(member_id)
         else:
+            age = max(0.0, (now - tick) // 1000 / 1000)
             stale.discard(member_id)
+        out[member_id] = shared.setdefault(age, age)
     return out
 
 
