@@ -59,7 +59,7 @@ class QueueCounters:
     high_water: int = 0
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class _Pending:
     status: Event | None = None
     state: MemberStateChanged | None = None
