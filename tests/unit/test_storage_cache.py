@@ -106,3 +106,23 @@ def test_view_of_a_group_lists_its_reports_and_every_invalid_slot():
     assert [i.location for i in invalid] == ['slot 3']
     assert slots.view('b') == (reports, invalid)
     assert slots.view('c')[0] == ()
+
+
+def test_a_beat_reads_every_header_field_anew():
+    # The cheap path of a beat (same payload bytes) still reads the new
+    # seq, incarnation, time and left flag, and only those.
+    slots = cache.SlotCache(GEOMETRY)
+    slots.update(area(record(1, 1)))
+    (old,), _ = slots.view()
+    beat = layout.encode(layout.Slot(
+        host_id=1, seq=9, incarnation=4, timestamp=7.5, left=True,
+        payload=layout.host_payload('m1', 'g', 'running', 3400,
+                                    {'k': 'v'})), 4096)
+    assert slots.update(area(beat)) == 1
+    (new,), invalid = slots.view()
+    assert invalid == ()
+    assert (new.seq, new.incarnation, new.written_at, new.left) == (
+        9, 4, 7.5, True)
+    assert (new.member_id, new.group, new.state, new.score) == (
+        old.member_id, old.group, old.state, old.score)
+    assert new.payload is old.payload
