@@ -95,28 +95,21 @@ class SlotCache:
 
     def _decode(self, index: int, buf: bytes | mmap.mmap) -> None:
         start = self._starts[index]
+        end = self._ends[index]
         body = self._bodies[index]
-        if body is not None:
-            # Most often a beat: the same payload under a new header.
-            data = buf[start:self._ends[index]]
-            fields = layout.beat_frame(data, body, index + 1)
-            old = self._items[index]
-            if fields is not None and isinstance(old, Report):
-                self._seen[index] = data
-                self._items[index] = decoded_report(
-                    old.member_id, old.group, fields[4], fields[5],
-                    old.state, old.score, old.payload, fields[6],
-                    bool(fields[2] & layout.FLAG_LEFT), old.location)
+        if body is None or buf[start + layout.HEADER_SIZE:end] != body:
+            # Not a beat (the payload of the valid record before under a
+            # new header, most often the case): find where it ends now.
+            if buf[start:start + _MAGIC_SIZE] == layout.EMPTY_MAGIC:
+                # Empty is told by the magic alone: that is all to compare.
+                self._ends[index] = start + _MAGIC_SIZE
+                self._seen[index] = layout.EMPTY_MAGIC
+                self._bodies[index] = None
+                self._items[index] = None
                 return
-        if buf[start:start + _MAGIC_SIZE] == layout.EMPTY_MAGIC:
-            # Empty is told by the magic alone: that is all to compare.
-            self._ends[index] = start + _MAGIC_SIZE
-            self._seen[index] = layout.EMPTY_MAGIC
-            self._bodies[index] = None
-            self._items[index] = None
-            return
-        (length,) = _LENGTH.unpack_from(buf, start + layout.LENGTH_OFFSET)
-        end = start + min(layout.HEADER_SIZE + length, self._slot_size)
+            (length,) = _LENGTH.unpack_from(buf,
+                                            start + layout.LENGTH_OFFSET)
+            end = start + min(layout.HEADER_SIZE + length, self._slot_size)
         data = buf[start:end]
         self._ends[index] = end
         self._seen[index] = data

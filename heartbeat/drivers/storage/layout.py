@@ -177,28 +177,6 @@ def _frame(buf: bytes | memoryview
     return fields, body
 
 
-def beat_frame(data: bytes, body: bytes,
-               host_id: int) -> tuple[Any, ...] | None:
-    """The header fields of ``data`` if it is a record of ``body``.
-
-    That is, a valid record (magic, format version, length, host_id and
-    CRC as :func:`record` checks them) whose payload is ``body`` byte for
-    byte: the next beat of the record that had it.  None for anything else,
-    which is then checked and decoded in full.  The cheap path of an
-    observer that reads slots whose members beat without changing their
-    state.
-    """
-    if len(data) != HEADER_SIZE + len(body):
-        return None
-    fields = FRAME.unpack_from(data, 0)
-    if (fields[0] != MAGIC or not 1 <= fields[1] <= FORMAT_VERSION
-            or fields[3] != host_id or fields[7] != len(body)
-            or data[HEADER_SIZE:] != body
-            or fields[8] != zlib.crc32(body, zlib.crc32(data[:HEADER.size]))):
-        return None
-    return fields
-
-
 def damage(buf: bytes | memoryview, own: bytes | None = None) -> str | None:
     """Why ``buf`` can be no record that any writer meant to write.
 
