@@ -126,3 +126,22 @@ def test_a_beat_reads_every_header_field_anew():
     assert (new.member_id, new.group, new.state, new.score) == (
         old.member_id, old.group, old.state, old.score)
     assert new.payload is old.payload
+
+
+def test_a_full_area_views_every_report_until_a_slot_turns_bad():
+    # With every slot holding a report the view needs no filter; it must
+    # still notice the slot that turns empty or invalid, and its return.
+    slots = cache.SlotCache(GEOMETRY)
+    full = [record(h, 1) for h in range(1, 5)]
+    slots.update(area(*full))
+    reports, invalid = slots.view()
+    assert [r.location for r in reports] == ['slot 1', 'slot 2', 'slot 3',
+                                             'slot 4']
+    assert invalid == ()
+    slots.update(area(full[0], None, b'garbage!' + bytes(4088), full[3]))
+    reports, invalid = slots.view()
+    assert [r.location for r in reports] == ['slot 1', 'slot 4']
+    assert [i.location for i in invalid] == ['slot 3']
+    slots.update(area(*[record(h, 2) for h in range(1, 5)]))
+    reports, invalid = slots.view()
+    assert [r.seq for r in reports] == [2, 2, 2, 2] and invalid == ()

@@ -4,20 +4,24 @@ An observer reads the whole area on every poll, while most members have
 not written since the previous one.  The cache keeps, per host slot, the
 bytes of its record (header and payload: everything its CRC covers, so
 everything decoding looks at) and what they decoded to.  A slot whose
-bytes are the same as at the previous read costs one comparison and hands
-back the very same object.  A slot whose bytes changed is checked again in
-full (magic, version, length, CRC, host_id); its payload is parsed again
-unless it is byte for byte the payload of the valid report decoded before,
-as it is when a member beats without changing its state: then the new
-report shares the payload mapping of the previous one.
+bytes are the same as at the previous read costs one comparison (made in
+C for every slot at once) and hands back the very same object.  A slot
+whose bytes changed is checked again in full (magic, version, length,
+CRC, host_id); its payload is parsed again unless it is byte for byte the
+payload of the valid report decoded before, as it is when a member beats
+without changing its state: then the new report shares the payload of
+the previous one.  While every slot holds a report, the view of the area
+is the list of them as it is.
 """
 
 from __future__ import annotations
 
 import itertools
 import mmap
+import operator
 import struct
 import sys
+import typing
 
 from heartbeat.drivers.storage import layout
 from heartbeat.model import decoded_report
@@ -48,25 +52,28 @@ class SlotCache:
         self._slot_size = geometry.slot_size
         self._starts = [geometry.offset(host_id) for host_id in hosts]
         self._locations = [location(host_id) for host_id in hosts]
-        # Per host slot (index host_id - 1): where the bytes compared at
-        # the next read end, those bytes as last read (None before the
-        # first read: unequal to anything), the payload bytes of the valid
-        # report they hold, and what they decoded to.
-        self._ends = list(self._starts)
+        # Per host slot (index host_id - 1): the span of the bytes compared
+        # at the next read (a slice of the area), those bytes as last read
+        # (None before the first read: unequal to anything), the payload
+        # bytes of the valid report they hold, and what they decoded to.
+        self._spans = [slice(start, start) for start in self._starts]
         self._seen: list[bytes | None] = [None] * len(hosts)
         self._bodies: list[bytes | None] = [None] * len(hosts)
         self._items: list[Item] = [None] * len(hosts)
+        # How many items are no report (empty or invalid slots).
+        self._others = len(hosts)
         self._views: dict[str | None, tuple[tuple[Report, ...],
                                             tuple[InvalidRecord, ...]]] = {}
 
     def update(self, buf: bytes | mmap.mmap) -> int:
         """Take the bytes of a whole-area read; return the slots changed."""
-        ends = self._ends
-        changed = [index for index, start, end, seen in zip(
-            itertools.count(), self._starts, ends, self._seen)
-            if buf[start:end] != seen]
+        # The compare of every slot runs in C (map): it is the whole cost
+        # of a slot that did not change, and most did not.
+        records = list(map(buf.__getitem__, self._spans))
+        changed = list(itertools.compress(
+            itertools.count(), map(operator.ne, records, self._seen)))
         for index in changed:
-            self._decode(index, buf)
+            self._decode(index, buf, records[index])
         if changed:
             self._views.clear()
         return len(changed)
@@ -81,6 +88,11 @@ class SlotCache:
         found = self._views.get(group)
         if found is None:
             items = self._items
+            if group is None and not self._others:
+                # Every slot holds a report (the usual area): no filter.
+                found = self._views[group] = (
+                    tuple(typing.cast(list[Report], items)), ())
+                return found
             if group is None:
                 reports = tuple([item for item in items
                                  if isinstance(item, Report)])
@@ -93,58 +105,62 @@ class SlotCache:
             found = self._views[group] = (reports, invalid)
         return found
 
-    def _decode(self, index: int, buf: bytes | mmap.mmap) -> None:
-        start = self._starts[index]
-        end = self._ends[index]
+    def _decode(self, index: int, buf: bytes | mmap.mmap,
+                data: bytes) -> None:
+        """Check and decode slot ``index``, whose bytes are now ``data``.
+
+        ``data`` spans the record read there before.  Behind a new header,
+        that record's payload bytes (a member that beat without changing
+        its state) still end where they ended: ``data`` is the whole new
+        record.  Otherwise the record may have a new length: it is found
+        again.
+        """
         body = self._bodies[index]
-        if body is None or buf[start + layout.HEADER_SIZE:end] != body:
-            # Not a beat (the payload of the valid record before under a
-            # new header, most often the case): find where it ends now.
+        beat = body is not None and data[layout.HEADER_SIZE:] == body
+        if not beat:
+            start = self._starts[index]
             if buf[start:start + _MAGIC_SIZE] == layout.EMPTY_MAGIC:
                 # Empty is told by the magic alone: that is all to compare.
-                self._ends[index] = start + _MAGIC_SIZE
+                self._spans[index] = slice(start, start + _MAGIC_SIZE)
                 self._seen[index] = layout.EMPTY_MAGIC
-                self._bodies[index] = None
-                self._items[index] = None
+                self._store(index, None, None)
                 return
             (length,) = _LENGTH.unpack_from(buf,
                                             start + layout.LENGTH_OFFSET)
             end = start + min(layout.HEADER_SIZE + length, self._slot_size)
-        data = buf[start:end]
-        self._ends[index] = end
+            self._spans[index] = slice(start, end)
+            data = buf[start:end]
         self._seen[index] = data
-        item: Report | InvalidRecord
         try:
-            item, body = self._report(index, data)
+            frame = layout.record(data, index + 1)
+            assert frame is not None  # the magic is not empty
+            (_, _, flags, _, seq, incarnation, timestamp, _, _), new = frame
+            left = bool(flags & layout.FLAG_LEFT)
+            old = self._items[index]
+            if beat and isinstance(old, Report):
+                self._store(index, decoded_report(
+                    old.member_id, old.group, seq, incarnation, old.state,
+                    old.score, old.payload, timestamp, left, old.location),
+                    body)
+                return
+            assert isinstance(new, bytes)  # a slice of bytes
+            payload = layout.decode_payload(new)
+            layout.check_host_payload(payload)
         except layout.CorruptSlot as err:
-            item, body = InvalidRecord(self._locations[index], str(err)), None
-        self._bodies[index] = body
-        self._items[index] = item
-
-    def _report(self, index: int, data: bytes) -> tuple[Report, bytes]:
-        """The report in record ``data`` of slot ``index``, and its payload.
-
-        Raises CorruptSlot (or NewerFormat) if ``data`` holds none.
-        """
-        frame = layout.record(data, index + 1)
-        assert frame is not None  # the magic is not empty
-        (_, _, flags, _, seq, incarnation, timestamp, _, _), body = frame
-        assert isinstance(body, bytes)  # a slice of bytes
-        left = bool(flags & layout.FLAG_LEFT)
-        old = self._items[index]
-        if body == self._bodies[index] and isinstance(old, Report):
-            return decoded_report(old.member_id, old.group, seq, incarnation,
-                                  old.state, old.score, old.payload,
-                                  timestamp, left, old.location), body
-        payload = layout.decode_payload(body)
-        layout.check_host_payload(payload)
+            self._store(index, InvalidRecord(self._locations[index],
+                                             str(err)), None)
+            return
         state = payload.get('state')
         # Group names and states repeat across members: one string each.
-        return decoded_report(payload['member_id'],
-                              sys.intern(payload['group']),
-                              seq, incarnation,
-                              sys.intern(state) if state is not None
-                              else None,
-                              payload.get('score'), payload.get('data', {}),
-                              timestamp, left,
-                              self._locations[index]), body
+        self._store(index, decoded_report(
+            payload['member_id'], sys.intern(payload['group']), seq,
+            incarnation, sys.intern(state) if state is not None else None,
+            payload.get('score'), payload.get('data', {}), timestamp, left,
+            self._locations[index]), new)
+
+    def _store(self, index: int, item: Item, body: bytes | None) -> None:
+        """Slot ``index`` holds ``item`` now (a report of payload ``body``)."""
+        self._others += ((type(item) is not Report)
+                         - (type(self._items[index]) is not Report))
+        self._items[index] = item
+        self._bodies[index] = body

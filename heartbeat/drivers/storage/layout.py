@@ -155,11 +155,11 @@ def _frame(buf: bytes | memoryview
     if len(buf) < HEADER_SIZE:
         raise CorruptSlot('truncated: %d bytes, a header needs %d'
                           % (len(buf), HEADER_SIZE))
-    if buf[:len(MAGIC)] == EMPTY_MAGIC:
-        return None
     fields = FRAME.unpack_from(buf, 0)
     magic, version, length, crc = fields[0], fields[1], fields[7], fields[8]
     if magic != MAGIC:
+        if magic == EMPTY_MAGIC:
+            return None
         raise CorruptSlot('bad magic %r' % bytes(magic))
     if version > FORMAT_VERSION:
         raise NewerFormat('format version %d is newer than this heartbeat '
