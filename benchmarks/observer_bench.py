@@ -52,7 +52,13 @@ Measured for each N and side, from /proc of the processes:
   takes longer than a second).
 
 ``--changing 0.01`` has 1 % of the members change state (a, b, a...) per
-report_interval, on both sides.  ``ratio_cpu`` is tooz's CPU share over
+report_interval, on both sides.  ``--groups G`` spreads the members over G
+groups (heartbeat's observer then watches every group: ``watch(None)``).
+``--cluster`` runs heartbeat's side on a real Redis Cluster of three
+masters (``[heartbeat_redis] cluster_nodes``) instead of one server; the
+redis CPU share is then the sum of the three.  tooz's redis driver talks
+to one server (or a sentinel), never to a cluster: with ``--cluster`` its
+side is not run.  ``ratio_cpu`` is tooz's CPU share over
 heartbeat's.  service_down_time defaults to 30 s here (heartbeat's own
 default is 60 s) to keep a run of the three sizes under ten minutes.
 Prints JSON::
@@ -76,6 +82,7 @@ import threading
 import time
 import traceback
 from typing import Any
+from typing import NamedTuple
 
 from oslo_config import cfg
 import redis
@@ -87,6 +94,7 @@ from heartbeat.model import Report
 from heartbeat import reports
 from heartbeat import servicegroup
 from heartbeat.testing import config
+from heartbeat.testing import redis_servers
 from heartbeat.testing import servers
 
 GROUP = 'compute'
@@ -124,11 +132,29 @@ def member_index(name: str) -> int:
     return int(name[len('member-'):])
 
 
-def make_conf(url: str, interval: float, down: float) -> cfg.ConfigOpts:
+class Backend(NamedTuple):
+    """Where the members beat: a server (or a cluster) and its groups."""
+
+    url: str
+    #: The cluster's nodes as [heartbeat_redis] cluster_nodes; () for one
+    #: server.
+    nodes: tuple[str, ...] = ()
+    groups: int = 1
+
+    def group_of(self, i: int) -> str:
+        return GROUP if self.groups == 1 else '%s-%03d' % (
+            GROUP, i % self.groups)
+
+
+def make_conf(backend: Backend, interval: float,
+              down: float) -> cfg.ConfigOpts:
+    redis_opts: dict[str, Any] = {'url': backend.url}
+    if backend.nodes:
+        redis_opts['cluster_nodes'] = list(backend.nodes)
     return config.make_conf(
         heartbeat={'driver': 'redis', 'report_interval': interval,
                    'service_down_time': down},
-        heartbeat_redis={'url': url})
+        heartbeat_redis=redis_opts)
 
 
 # -- /proc ----------------------------------------------------------------
@@ -240,11 +266,12 @@ def _serving(target: Callable[..., None], conn: Any, *args: Any) -> None:
 class HeartbeatMembers:
     """N members of one process, through the redis driver's batched path."""
 
-    def __init__(self, url: str, n: int, interval: float,
+    def __init__(self, backend: Backend, n: int, interval: float,
                  down: float) -> None:
-        self.driver = RedisDriver(make_conf(url, interval, down))
+        self.driver = RedisDriver(make_conf(backend, interval, down))
         self.driver.start()
         self.ids = [member_id(i) for i in range(n)]
+        self.groups = [backend.group_of(i) for i in range(n)]
         # As members that run a while: an incarnation as ReportSequence
         # draws it, and a seq past the few small ints Python shares.
         chance = random.Random(n)
@@ -255,8 +282,12 @@ class HeartbeatMembers:
         self.payloads = [{'host': 'host-%06d' % i} for i in range(n)]
 
     def join(self) -> None:
-        for first in range(0, len(self.ids), BATCH):
-            self.driver.join_many(GROUP, self.ids[first:first + BATCH])
+        members: dict[str, list[str]] = collections.defaultdict(list)
+        for name, group in zip(self.ids, self.groups, strict=True):
+            members[group].append(name)
+        for group, ids in members.items():
+            for first in range(0, len(ids), BATCH):
+                self.driver.join_many(group, ids[first:first + BATCH])
 
     def beat(self, indices: list[int], flips: list[int]) -> None:
         for i in flips:
@@ -265,7 +296,7 @@ class HeartbeatMembers:
         beats = []
         for i in indices:
             self.seq[i] += 1
-            beats.append(Report(self.ids[i], GROUP, self.seq[i],
+            beats.append(Report(self.ids[i], self.groups[i], self.seq[i],
                                 self.incarnations[i], state=self.states[i],
                                 payload=self.payloads[i], written_at=now))
         self.driver.publish_many(beats)
@@ -277,8 +308,9 @@ class HeartbeatMembers:
 class ToozMembers:
     """N members as tooz's redis driver keeps them, written pipelined."""
 
-    def __init__(self, url: str, n: int, interval: float,
+    def __init__(self, backend: Backend, n: int, interval: float,
                  down: float) -> None:
+        url = backend.url
         self.coord: Any = tooz_coordination().get_coordinator(
             url, b'members')
         self.coord.start()
@@ -390,10 +422,10 @@ class BeatLoop:
             time.sleep(max(0.0, due - time.monotonic()))
 
 
-def members_main(conn: Any, kind: str, url: str, n: int, interval: float,
-                 down: float, changing: float) -> None:
+def members_main(conn: Any, kind: str, backend: Backend, n: int,
+                 interval: float, down: float, changing: float) -> None:
     started = time.monotonic()
-    side = MEMBERS[kind](url, n, interval, down)
+    side = MEMBERS[kind](backend, n, interval, down)
     side.join()
     loop = BeatLoop(side, n, interval, changing)
     loop.publish(list(range(n)), -1)   # every member's first report
@@ -458,13 +490,14 @@ def _downs(downs: dict[Any, float], names: list[str]) -> dict[str, Any]:
 class HeartbeatObserver:
     """A heartbeat user's observer: watch() with a callback, then live."""
 
-    def __init__(self, conn: Any, url: str, n: int, interval: float,
-                 down: float) -> None:
+    def __init__(self, conn: Any, backend: Backend, n: int,
+                 interval: float, down: float) -> None:
         self.conn, self.n = conn, n
-        self.sg = servicegroup.API(make_conf(url, interval, down))
+        self.sg = servicegroup.API(make_conf(backend, interval, down))
         self.counter = EventCounter(n)
         self.started = time.monotonic()
-        self.sub = self.sg.watch(GROUP, self.counter)
+        self.sub = self.sg.watch(GROUP if backend.groups == 1 else None,
+                                 self.counter)
         self.returned = time.monotonic() - self.started
 
     def run(self) -> None:
@@ -502,9 +535,9 @@ class HeartbeatObserver:
         return what != 'exit'
 
 
-def heartbeat_observer_main(conn: Any, url: str, n: int, interval: float,
-                            down: float) -> None:
-    HeartbeatObserver(conn, url, n, interval, down).run()
+def heartbeat_observer_main(conn: Any, backend: Backend, n: int,
+                            interval: float, down: float) -> None:
+    HeartbeatObserver(conn, backend, n, interval, down).run()
 
 
 def _create_tooz_group(coord: Any) -> None:
@@ -588,9 +621,9 @@ class ToozObserver:
             time.sleep(max(0.0, due - time.monotonic()))
 
 
-def tooz_observer_main(conn: Any, url: str, n: int, interval: float,
-                       down: float) -> None:
-    ToozObserver(conn, url, n).run()
+def tooz_observer_main(conn: Any, backend: Backend, n: int,
+                       interval: float, down: float) -> None:
+    ToozObserver(conn, backend.url, n).run()
 
 
 OBSERVERS = {'heartbeat': heartbeat_observer_main,
@@ -608,9 +641,9 @@ def percentile(values: list[float], pct: float) -> float | None:
     return ordered[rank]
 
 
-def empty_rss(kind: str, url: str, args: argparse.Namespace) -> int:
+def empty_rss(kind: str, backend: Backend, args: argparse.Namespace) -> int:
     """VmRSS of an observer of this kind watching an empty group."""
-    observer = Child('%s observer' % kind, OBSERVERS[kind], url, 0,
+    observer = Child('%s observer' % kind, OBSERVERS[kind], backend, 0,
                      args.report_interval, args.down_time)
     try:
         observer.answer(timeout=120.0)
@@ -642,13 +675,14 @@ def rates(before: dict[str, Any], after: dict[str, Any],
 
 
 def steady_state(kind: str, members: Child, observer: Child,
-                 server_pid: int, args: argparse.Namespace
+                 server_pids: list[int], args: argparse.Namespace
                  ) -> dict[str, Any]:
     """The CPU window, with the counters of both children around it."""
     seen = observer.ask('stats')
     beats = members.ask('stats')
+    servers_cpu = {'redis%d' % i: pid for i, pid in enumerate(server_pids)}
     cpu = cpu_window({'observer': observer.pid, 'members': members.pid,
-                      'redis': server_pid}, args.window)
+                      **servers_cpu}, args.window)
     seen_after = observer.ask('stats')
     beats_after = members.ask('stats')
     out = {
@@ -657,7 +691,8 @@ def steady_state(kind: str, members: Child, observer: Child,
         'cpu_s_per_s': cpu['observer']['cpu_share'],
         'peak_1s_share': cpu['observer']['peak_1s_share'],
         'members_cpu_share': cpu['members']['cpu_share'],
-        'redis_cpu_share': cpu['redis']['cpu_share'],
+        'redis_cpu_share': sum(cpu[name]['cpu_share']
+                               for name in servers_cpu),
         **rates(beats, beats_after, ('beats', 'changes')),
     }
     if kind == 'tooz':
@@ -678,22 +713,23 @@ def steady_state(kind: str, members: Child, observer: Child,
     return out
 
 
-def run_side(kind: str, url: str, server_pid: int, n: int, baseline: int,
-             args: argparse.Namespace) -> dict[str, Any]:
-    poll = (monitor_conf.poll_interval(make_conf(url, args.report_interval,
-                                                 args.down_time))
-            if kind == 'heartbeat' else TOOZ_CYCLE)
-    members = Child('%s members' % kind, members_main, kind, url, n,
+def run_side(kind: str, backend: Backend, server_pids: list[int], n: int,
+             baseline: int, args: argparse.Namespace) -> dict[str, Any]:
+    conf = make_conf(backend, args.report_interval, args.down_time)
+    poll = (monitor_conf.poll_interval(conf) if kind == 'heartbeat'
+            else TOOZ_CYCLE)
+    members = Child('%s members' % kind, members_main, kind, backend, n,
                     args.report_interval, args.down_time, args.changing)
     observer = None
     try:
         out: dict[str, Any] = {'members_join_s': members.answer()}
-        observer = Child('%s observer' % kind, OBSERVERS[kind], url, n,
+        observer = Child('%s observer' % kind, OBSERVERS[kind], backend, n,
                          args.report_interval, args.down_time)
         out.update(observer.answer())
         out.update(observer.ask('wait_up', args.report_interval + poll
                                 + 60.0, timeout=600.0))
-        out.update(steady_state(kind, members, observer, server_pid, args))
+        out.update(steady_state(kind, members, observer, server_pids,
+                                args))
         out['target_beats_per_s'] = n / args.report_interval
         rss = rss_bytes(observer.pid)
         out['rss_bytes'] = rss
@@ -710,30 +746,52 @@ def run_side(kind: str, url: str, server_pid: int, n: int, baseline: int,
         members.close()
 
 
+def _servers(tmp: str, args: argparse.Namespace) -> Any:
+    """The redis fixture of this run: one server, or a 3-master cluster."""
+    if args.cluster:
+        return redis_servers.RedisCluster(tmp)
+    return servers.RedisServer(tmp)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    kinds = ['heartbeat'] + ([] if args.skip_tooz else ['tooz'])
+    kinds = ['heartbeat'] + ([] if args.skip_tooz or args.cluster
+                             else ['tooz'])
     out: dict[str, Any] = {
         'benchmark': 'observer_bench',
         'report_interval_s': args.report_interval,
         'service_down_time_s': args.down_time,
         'changing_per_interval': args.changing,
+        'groups': args.groups,
+        'redis': 'cluster of 3 masters' if args.cluster else 'one server',
         'tooz_cycle_s': TOOZ_CYCLE}
-    with tempfile.TemporaryDirectory() as tmp, \
-            servers.RedisServer(tmp) as server:
-        assert server.proc is not None
-        pid = server.proc.pid
+    if args.cluster and not args.skip_tooz:
+        out['tooz'] = ('not run: its redis driver connects to one server '
+                       'or a sentinel, not to a cluster')
+    with tempfile.TemporaryDirectory() as tmp, _servers(tmp, args) as fix:
+        nodes = fix.nodes if args.cluster else [fix]
+        pids = []
+        for node in nodes:
+            assert node.proc is not None
+            pids.append(node.proc.pid)
+        backend = Backend(fix.url, tuple(fix.hosts) if args.cluster else (),
+                          args.groups)
+
+        def flush() -> None:
+            for node in nodes:
+                node.execute('FLUSHALL')
+
         baselines = {}
         for kind in kinds:
-            server.execute('FLUSHALL')
-            baselines[kind] = empty_rss(kind, server.url, args)
+            flush()
+            baselines[kind] = empty_rss(kind, backend, args)
         out['empty_observer_rss_bytes'] = baselines
         out['sizes'] = {}
         for n in args.n:
             row: dict[str, Any] = {}
             for kind in kinds:
-                server.execute('FLUSHALL')
+                flush()
                 try:
-                    row[kind] = run_side(kind, server.url, pid, n,
+                    row[kind] = run_side(kind, backend, pids, n,
                                          baselines[kind], args)
                 except RuntimeError as err:
                     # A side that cannot keep up at this size is reported
@@ -766,8 +824,16 @@ def main() -> None:
     parser.add_argument('--sample', type=int, default=0,
                         help='Members stopped to time detection (default: '
                              'a tenth of N, at most 100).')
+    parser.add_argument('--groups', type=int, default=1,
+                        help='Groups the members are spread over '
+                             '(default 1).')
+    parser.add_argument('--cluster', action='store_true',
+                        help='Run on a Redis Cluster of three masters '
+                             '(heartbeat only).')
     parser.add_argument('--skip-tooz', action='store_true')
     args = parser.parse_args()
+    if args.groups < 1:
+        parser.error('--groups must be at least 1')
     started = time.monotonic()
     result = run(args)
     result['elapsed_s'] = time.monotonic() - started
