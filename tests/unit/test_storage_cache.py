@@ -1,7 +1,14 @@
 """SlotCache: the decoded host slots of an area, kept across reads."""
 
 import mmap
+import random
+import zlib
 
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from heartbeat.drivers.storage import area as area_mod
 from heartbeat.drivers.storage import cache
 from heartbeat.drivers.storage import layout
 
@@ -145,3 +152,102 @@ def test_a_full_area_views_every_report_until_a_slot_turns_bad():
     slots.update(area(*[record(h, 2) for h in range(1, 5)]))
     reports, invalid = slots.view()
     assert [r.seq for r in reports] == [2, 2, 2, 2] and invalid == ()
+
+
+# -- the cache against decoding every slot from scratch ---------------------
+
+def raw_record(host_id, seq, body, flags=0, version=layout.FORMAT_VERSION,
+               length=None):
+    """A record of ``body`` as any writer could lay it out (and pad it)."""
+    head = layout.HEADER.pack(layout.MAGIC, version, flags, host_id, seq, 3,
+                              float(seq), len(body) if length is None
+                              else length)
+    crc = zlib.crc32(body, zlib.crc32(head))
+    return head + layout.CRC.pack(crc) + body
+
+
+def payload_bytes(host_id, state):
+    return layout.encode_payload(layout.host_payload(
+        'm%d' % host_id, 'g', state, 3400, {'k': 'v'}))
+
+
+STEPS = st.lists(st.tuples(
+    st.integers(1, 4),
+    st.sampled_from(['beat', 'state', 'left', 'pad', 'unpad', 'flip',
+                     'wipe', 'foreign', 'newer', 'garbage', 'torn',
+                     'length']),
+    st.integers(0, 2 ** 16)), min_size=1, max_size=40)
+
+
+def expected_view(buf):
+    """What decoding each slot on its own makes of ``buf``."""
+    reports, invalid = [], []
+    for host_id in range(1, GEOMETRY.max_hosts + 1):
+        start = GEOMETRY.offset(host_id)
+        read = area_mod.decode_slot(
+            host_id, buf[start:start + GEOMETRY.slot_size])
+        if read.slot is not None:
+            payload = read.slot.payload
+            reports.append((payload['member_id'], payload['group'],
+                            read.slot.seq, read.slot.incarnation,
+                            payload.get('state'), payload.get('score'),
+                            payload.get('data', {}), read.slot.timestamp,
+                            read.slot.left, 'slot %d' % host_id))
+        elif read.error is not None:
+            invalid.append(('slot %d' % host_id, read.error))
+    return reports, invalid
+
+
+@settings(max_examples=300, deadline=None)
+@given(STEPS)
+def test_the_cache_sees_what_decoding_every_slot_sees(steps):
+    buf = area(*[raw_record(h, 1, payload_bytes(h, 'a')) for h in
+                 range(1, 5)])
+    seq = dict.fromkeys(range(1, 5), 1)
+    state = dict.fromkeys(range(1, 5), 'a')
+    pad = dict.fromkeys(range(1, 5), b'')
+    slots = cache.SlotCache(GEOMETRY)
+    slots.update(buf)
+    for host_id, step, seed in steps:
+        start = GEOMETRY.offset(host_id)
+        seq[host_id] += 1
+        flags = 0
+        if step == 'state':
+            state[host_id] = ['a', 'bb', 'ccc'][seed % 3]
+        elif step == 'left':
+            flags = layout.FLAG_LEFT
+        elif step == 'pad':
+            pad[host_id] += b' ' * (1 + seed % 3)  # still the same JSON
+        elif step == 'unpad':
+            pad[host_id] = b''
+        body = payload_bytes(host_id, state[host_id]) + pad[host_id]
+        data = raw_record(host_id, seq[host_id], body, flags)
+        if step == 'flip':
+            at = seed % (len(data) + 8)
+            buf[start + at] ^= 1 << (seed % 8)
+            data = None
+        elif step == 'wipe':
+            data = bytes(GEOMETRY.slot_size if seed % 2 else 8)
+        elif step == 'foreign':
+            data = raw_record(host_id % 4 + 1, seq[host_id], body)
+        elif step == 'newer':
+            data = raw_record(host_id, seq[host_id], body,
+                              version=layout.FORMAT_VERSION + 1)
+        elif step == 'garbage':
+            data = random.Random(seed).randbytes(300)
+        elif step == 'torn':
+            data = data[:seed % len(data)]  # the old record's bytes after
+        elif step == 'length':
+            # Its own bytes, but a header that says it is longer or
+            # shorter: the CRC is right for what the header says.
+            data = raw_record(host_id, seq[host_id], body,
+                              length=len(body) + seed % 5 - 2)
+        if data is not None:
+            buf[start:start + len(data)] = data
+        slots.update(buf)
+        reports, invalid = slots.view()
+        want_reports, want_invalid = expected_view(buf)
+        assert [(r.member_id, r.group, r.seq, r.incarnation, r.state,
+                 r.score, dict(r.payload), r.written_at, r.left, r.location)
+                for r in reports] == want_reports
+        assert [(i.location, i.reason) for i in invalid] == want_invalid

@@ -109,40 +109,43 @@ class SlotCache:
                 data: bytes) -> None:
         """Check and decode slot ``index``, whose bytes are now ``data``.
 
-        ``data`` spans the record read there before.  Behind a new header,
-        that record's payload bytes (a member that beat without changing
-        its state) still end where they ended: ``data`` is the whole new
-        record.  Otherwise the record may have a new length: it is found
-        again.
+        ``data`` spans the record read there before.  If its payload bytes
+        are those of the valid report decoded before (a member that beat
+        without changing its state) and the new header, checked, says the
+        record still ends there, only the header is new.  Otherwise the
+        record may have a new length: it is found again and checked whole.
         """
         body = self._bodies[index]
-        beat = body is not None and data[layout.HEADER_SIZE:] == body
-        if not beat:
-            start = self._starts[index]
-            if buf[start:start + _MAGIC_SIZE] == layout.EMPTY_MAGIC:
-                # Empty is told by the magic alone: that is all to compare.
-                self._spans[index] = slice(start, start + _MAGIC_SIZE)
-                self._seen[index] = layout.EMPTY_MAGIC
-                self._store(index, None, None)
+        old = self._items[index]
+        if (body is not None and isinstance(old, Report)
+                and data[layout.HEADER_SIZE:] == body):
+            try:
+                frame = layout.record(data, index + 1)
+            except layout.CorruptSlot:
+                frame = None  # checked again below, as a whole record
+            if frame is not None and len(frame[1]) == len(body):
+                (_, _, flags, _, seq, incarnation, timestamp, _, _), _ = frame
+                self._seen[index] = data
+                self._store(index, decoded_report(
+                    old.member_id, old.group, seq, incarnation, old.state,
+                    old.score, old.payload, timestamp,
+                    bool(flags & layout.FLAG_LEFT), old.location), body)
                 return
-            (length,) = _LENGTH.unpack_from(buf,
-                                            start + layout.LENGTH_OFFSET)
-            end = start + min(layout.HEADER_SIZE + length, self._slot_size)
-            self._spans[index] = slice(start, end)
-            data = buf[start:end]
-        self._seen[index] = data
+        start = self._starts[index]
+        if buf[start:start + _MAGIC_SIZE] == layout.EMPTY_MAGIC:
+            # Empty is told by the magic alone: that is all to compare.
+            self._spans[index] = slice(start, start + _MAGIC_SIZE)
+            self._seen[index] = layout.EMPTY_MAGIC
+            self._store(index, None, None)
+            return
+        (length,) = _LENGTH.unpack_from(buf, start + layout.LENGTH_OFFSET)
+        end = start + min(layout.HEADER_SIZE + length, self._slot_size)
+        self._spans[index] = slice(start, end)
+        data = self._seen[index] = buf[start:end]
         try:
             frame = layout.record(data, index + 1)
             assert frame is not None  # the magic is not empty
             (_, _, flags, _, seq, incarnation, timestamp, _, _), new = frame
-            left = bool(flags & layout.FLAG_LEFT)
-            old = self._items[index]
-            if beat and isinstance(old, Report):
-                self._store(index, decoded_report(
-                    old.member_id, old.group, seq, incarnation, old.state,
-                    old.score, old.payload, timestamp, left, old.location),
-                    body)
-                return
             assert isinstance(new, bytes)  # a slice of bytes
             payload = layout.decode_payload(new)
             layout.check_host_payload(payload)
@@ -155,8 +158,8 @@ class SlotCache:
         self._store(index, decoded_report(
             payload['member_id'], sys.intern(payload['group']), seq,
             incarnation, sys.intern(state) if state is not None else None,
-            payload.get('score'), payload.get('data', {}), timestamp, left,
-            self._locations[index]), new)
+            payload.get('score'), payload.get('data', {}), timestamp,
+            bool(flags & layout.FLAG_LEFT), self._locations[index]), new)
 
     def _store(self, index: int, item: Item, body: bytes | None) -> None:
         """Slot ``index`` holds ``item`` now (a report of payload ``body``)."""
