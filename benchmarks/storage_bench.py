@@ -11,7 +11,9 @@ driver sample), so the ratios stay meaningful on a shared, noisy machine:
   payloads changed too (every member changed its state and score);
   ``first_read`` is the first snapshot of a newly started driver, which
   decodes every slot.  Baseline: one raw O_DIRECT read of the whole area
-  (what a snapshot cannot beat) into the driver's own read buffer.
+  (what a snapshot cannot beat) into the driver's own read buffer; for
+  ``first_read``, whose driver reads into a buffer it has just allocated,
+  into a buffer allocated just before, as the driver allocates its own.
 * ``publish``: one own-slot publish.  Baselines: one raw O_DIRECT|O_DSYNC
   write of one slot, and a raw O_DIRECT read of the slot followed by that
   write (the floor of a publish that checks, before it writes, that its
@@ -40,6 +42,7 @@ import time
 
 from heartbeat.drivers import storage
 from heartbeat.drivers.storage import layout
+from heartbeat.drivers.storage import volume
 from heartbeat.model import Report
 from heartbeat.testing.members import StorageCluster
 
@@ -121,7 +124,8 @@ def main():
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(dir=args.dir, prefix='hb-bench-')
     cluster = StorageCluster(workdir, report_interval=10.0,
-                             service_down_time=60.0, max_hosts=args.hosts)
+                             service_down_time=60.0,
+                             max_hosts=args.hosts + 1)
     conf = cluster.make_conf(host_id=1)
     # Slot 1 holds a record written below by nobody alive: take it over
     # after a short watch instead of twice report_interval.
@@ -136,7 +140,8 @@ def main():
     fd = os.open(cluster.metadata_path, flags)
     members = Members(fd, geometry, args.hosts)
     members.change(args.hosts)
-    spare = geometry.offset(args.hosts)  # a slot nobody else writes here
+    # One slot more than the members': the publish baselines write it.
+    spare = geometry.offset(args.hosts + 1)
 
     assert len(drv.snapshot().reports) == args.hosts
     # The driver's own buffers (see the module docstring).  The driver
@@ -170,15 +175,21 @@ def main():
             lambda: members.change(args.hosts, payloads=True)),
     }
     observers = []
+    fresh = []
 
     def new_observer():
         for old in observers:
             old.stop()
         observers[:] = [storage.StorageDriver(cluster.make_conf())]
         observers[0].start()
+        fresh[:] = [volume.aligned(geometry.area_size)]
+
+    def raw_fresh_read():
+        os.preadv(fd, [fresh[0]], 0)
 
     snapshot['first_read'] = paired(lambda: observers[0].snapshot(),
-                                    read_base, args.runs, new_observer)
+                                    {'raw_area_read': raw_fresh_read},
+                                    args.runs, new_observer)
     for old in observers:
         old.stop()
 

@@ -72,10 +72,12 @@ class SlotCache:
         records = list(map(buf.__getitem__, self._spans))
         changed = list(itertools.compress(
             itertools.count(), map(operator.ne, records, self._seen)))
-        for index in changed:
-            self._decode(index, buf, records[index])
-        if changed:
-            self._views.clear()
+        try:
+            for index in changed:
+                self._decode(index, buf, records[index])
+        finally:
+            if changed:
+                self._views.clear()
         return len(changed)
 
     def view(self, group: str | None = None
