@@ -124,8 +124,7 @@ def main():
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(dir=args.dir, prefix='hb-bench-')
     cluster = StorageCluster(workdir, report_interval=10.0,
-                             service_down_time=60.0,
-                             max_hosts=args.hosts + 1)
+                             service_down_time=60.0, max_hosts=args.hosts)
     conf = cluster.make_conf(host_id=1)
     # Slot 1 holds a record written below by nobody alive: take it over
     # after a short watch instead of twice report_interval.
@@ -140,8 +139,9 @@ def main():
     fd = os.open(cluster.metadata_path, flags)
     members = Members(fd, geometry, args.hosts)
     members.change(args.hosts)
-    # One slot more than the members': the publish baselines write it.
-    spare = geometry.offset(args.hosts + 1)
+    # The publish baselines write the last member's slot, with the record
+    # it holds (the members write no more once they are measured).
+    spare = geometry.offset(args.hosts)
 
     assert len(drv.snapshot().reports) == args.hosts
     # The driver's own buffers (see the module docstring).  The driver
@@ -149,18 +149,19 @@ def main():
     # a baseline read between two of its snapshots changes nothing it sees.
     big = drv._reader[1]
     one = drv.area.volume._buffer(geometry.slot_size)
-    empty = bytes(geometry.slot_size)
 
     def raw_area_read():
         os.preadv(fd, [big], 0)
 
+    held = []
+
     def raw_slot_write():
-        one[:] = empty  # the spare slot stays empty
+        one[:] = held[0]
         os.pwrite(fd, one, spare)
 
     def raw_slot_read_write():
         os.preadv(fd, [one], spare)
-        one[:] = empty
+        one[:] = held[0]
         os.pwrite(fd, one, spare)
     read_base = {'raw_area_read': raw_area_read}
     snapshot = {
@@ -193,6 +194,7 @@ def main():
     for old in observers:
         old.stop()
 
+    held.append(bytes(members.image[spare:spare + geometry.slot_size]))
     drv.join('compute', 'member-1')
     seq = iter(range(10**6, 10**9))
 
@@ -205,6 +207,8 @@ def main():
                                    'raw_slot_read_write':
                                        raw_slot_read_write},
                          args.runs * 4)
+    # The baselines left every member's record where it was.
+    assert len(drv.snapshot().reports) == args.hosts
     drv.stop()
     os.close(fd)
 
