@@ -139,9 +139,6 @@ def main():
     fd = os.open(cluster.metadata_path, flags)
     members = Members(fd, geometry, args.hosts)
     members.change(args.hosts)
-    # The publish baselines write the last member's slot, with the record
-    # it holds (the members write no more once they are measured).
-    spare = geometry.offset(args.hosts)
 
     assert len(drv.snapshot().reports) == args.hosts
     # The driver's own buffers (see the module docstring).  The driver
@@ -153,16 +150,6 @@ def main():
     def raw_area_read():
         os.preadv(fd, [big], 0)
 
-    held = []
-
-    def raw_slot_write():
-        one[:] = held[0]
-        os.pwrite(fd, one, spare)
-
-    def raw_slot_read_write():
-        os.preadv(fd, [one], spare)
-        one[:] = held[0]
-        os.pwrite(fd, one, spare)
     read_base = {'raw_area_read': raw_area_read}
     snapshot = {
         'none_changed': paired(drv.snapshot, read_base, args.runs),
@@ -194,7 +181,20 @@ def main():
     for old in observers:
         old.stop()
 
-    held.append(bytes(members.image[spare:spare + geometry.slot_size]))
+    # The publish baselines write the last member's slot, with the record
+    # it holds (the members write no more once they are measured).
+    spare = geometry.offset(args.hosts)
+    held = bytes(members.image[spare:spare + geometry.slot_size])
+
+    def raw_slot_write():
+        one[:] = held
+        os.pwrite(fd, one, spare)
+
+    def raw_slot_read_write():
+        os.preadv(fd, [one], spare)
+        one[:] = held
+        os.pwrite(fd, one, spare)
+
     drv.join('compute', 'member-1')
     seq = iter(range(10**6, 10**9))
 
