@@ -21,7 +21,8 @@ Considerations:
   re-create the member key), or a memcached that restarted or evicted the
   group.  The next beat finds the member missing and rejoins with the
   report it was publishing, so the newest state is back within one
-  report_interval.
+  report_interval.  A beat that kazoo fails because the session expired
+  while it was sent rejoins at once.
 * On ZooKeeper, kazoo reconnects no slower than every half report_interval,
   and waits for the answer to one connect request at most that long (or
   operation_timeout when shorter): the driver lists the servers to kazoo
@@ -156,6 +157,30 @@ def probe(servers: list[tuple[str, int]], timeout: float) -> str | None:
 #: tooz errors the driver handles itself instead of translating.
 HANDLED = (coordination.MemberNotJoined, coordination.MemberAlreadyExist,
            coordination.GroupNotCreated, coordination.GroupAlreadyExist)
+
+
+try:
+    from kazoo.exceptions import SessionExpiredError
+except ImportError:  # pragma: no cover - no ZooKeeper client installed
+    #: Errors that say the member's session ended: none without kazoo.
+    SESSION_ENDED: tuple[type[BaseException], ...] = ()
+else:
+    SESSION_ENDED = (SessionExpiredError,)
+
+
+def session_ended(err: BaseException) -> bool:
+    """Whether ``err`` came from the end of the member's session.
+
+    kazoo fails the requests in flight when it is told that its session
+    expired, and goes on with a new session in which the member's
+    ephemeral node is gone: the membership is lost, not the backend.
+    """
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, SESSION_ENDED):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 #: The report kept as a member's capabilities: the shared record format.
@@ -534,6 +559,11 @@ class ToozDriver(base.Driver):
             return
         except (coordination.MemberNotJoined, coordination.GroupNotCreated):
             pass
+        except exception.BackendError as err:
+            # Rejoin in this beat rather than fail it and find the
+            # membership missing on the next one.
+            if not session_ended(err):
+                raise
         self.rejoins += 1
         LOG.warning('Membership of %s in group %s was lost behind our back '
                     '(expired session or lease); rejoining with the current '

@@ -5,9 +5,12 @@ from __future__ import annotations
 from importlib import metadata
 import urllib.parse
 
+from kazoo import exceptions as kazoo_exceptions
 from oslo_config import cfg
 import pytest
+import tooz
 from tooz import coordination
+from tooz import utils as tooz_utils
 
 from heartbeat import conf as hb_conf
 from heartbeat.drivers.base import Capability
@@ -135,6 +138,34 @@ def test_zookeeper_handshake_waits_no_longer_than_an_operation(
     hosts = ','.join([netloc, options.get('hosts', '')]).strip(',').split(',')
     assert len(hosts) == entries * len(set(hosts))
     assert 30 / len(hosts) <= max(operation_timeout, 30 / len(set(hosts)))
+
+
+def _translated(cause: Exception) -> exception.BackendError:
+    """``cause`` as the driver sees it: kazoo's, then tooz's, then ours."""
+    try:
+        try:
+            try:
+                raise cause
+            except Exception as err:
+                tooz_utils.raise_with_cause(tooz.ToozError, str(err),
+                                            cause=err)
+        except tooz.ToozError as err:
+            raise exception.BackendError('tooz update failed') from err
+    except exception.BackendError as err:
+        return err
+    raise AssertionError('not raised')
+
+
+def test_a_write_failed_by_the_end_of_the_session_is_told_apart() -> None:
+    # kazoo fails the requests in flight with SessionExpiredError when it
+    # learns its session ended: the member rejoins in the same beat.
+    assert tooz_driver.session_ended(
+        _translated(kazoo_exceptions.SessionExpiredError()))
+    # A lost connection keeps the session: the beat fails, nothing else.
+    assert not tooz_driver.session_ended(
+        _translated(kazoo_exceptions.ConnectionLoss()))
+    assert not tooz_driver.session_ended(
+        _translated(coordination.OperationTimedOut('late')))
 
 
 def test_cluster_flags_are_refused_with_the_reason() -> None:
