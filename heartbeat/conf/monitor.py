@@ -25,11 +25,13 @@ OPTS: list[cfg.Opt] = [
              'its last report; drivers that push changes are read at once '
              'as well.'),
     cfg.FloatOpt(
-        'push_batch_interval', default=0.05, min=0.0, max=10.0,
+        'push_batch_interval', default=0.25, min=0.0, max=10.0,
         help='Seconds the monitor waits at most after a read it made for a '
              'pushed change before it reads again for the next pushes, so '
-             'that pushes arriving meanwhile are read together. A pushed '
-             'change reaches subscribers this much later at worst; Down '
+             'that pushes arriving meanwhile are read together (the '
+             'driver\'s listener tells them together too). The first '
+             'change after a quiet spell is read at once; one during a '
+             'burst reaches subscribers this much later at worst. Down '
              'detection does not depend on it. 0 reads at every push.'),
     cfg.IntOpt(
         'subscriber_queue_size', default=1000, min=1, max=1000000,

@@ -269,7 +269,11 @@ class Monitor:
         # listen() may wait for its subscription: not under the lock.
         if Capability.PUSH in self.driver.capabilities:
             try:
-                self._cancel_listen = self.driver.listen(self._on_push)
+                # Pushes after a read for pushes are read together once
+                # push_batch_interval is over: the driver may tell them
+                # together then too.
+                self._cancel_listen = self.driver.listen(
+                    self._on_push, batch=self.push_batch)
             except exception.HeartbeatError as err:
                 LOG.warning('Cannot listen for pushed changes (%s); the '
                             'monitor polls every %.2fs instead.', err,

@@ -153,6 +153,45 @@ def test_plain_beats_are_not_pushed(
         cancel()
 
 
+def test_changes_within_the_batch_are_told_together_each_group_once(
+        pair: tuple[RedisDriver, RedisDriver]) -> None:
+    writer, reader = pair
+    told: list[tuple[str, float]] = []
+    batch = 0.5
+    cancel = reader.listen(lambda g: told.append((g, time.monotonic())),
+                           batch=batch)
+    try:
+        for name, group in (('a', 'g1'), ('b', 'g2')):
+            writer.join(group, name)
+            writer.publish(rep(name, 1, group=group, state='s0'))
+        time.sleep(batch + 0.3)
+        del told[:]
+        started = time.monotonic()
+        # Twenty changes in two groups within the batch after the first.
+        for i in range(1, 11):
+            writer.publish(rep('a', i + 1, group='g1', state='s%d' % i))
+            writer.publish(rep('b', i + 1, group='g2', state='s%d' % i))
+            time.sleep(0.01)
+        time.sleep(batch + 0.3)
+        groups = [g for g, _ in told]
+        # The first at once, then each group once when the batch is over.
+        assert groups[0] == 'g1' and told[0][1] - started < 0.2, told
+        assert sorted(groups[1:]) == ['g1', 'g2'], told
+        assert all(batch - 0.05 <= at - told[0][1] <= batch + 0.2
+                   for _, at in told[1:]), told
+        # A change after a quiet spell is told at once again.
+        del told[:]
+        again = time.monotonic()
+        writer.publish(rep('a', 20, group='g1', state='late'))
+        deadline = again + 1.0
+        while not told and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [g for g, _ in told] == ['g1']
+        assert told[0][1] - again < 0.2
+    finally:
+        cancel()
+
+
 def test_pushes_follow_changes_with_a_nested_payload_too(
         pair: tuple[RedisDriver, RedisDriver]) -> None:
     writer, reader = pair

@@ -33,8 +33,11 @@ class PushDriver(MemoryDriver):
     capabilities = frozenset({Capability.PUSH})
     listener = None
 
-    def listen(self, callback):
+    batch = None
+
+    def listen(self, callback, batch=0.0):
         self.listener = callback
+        self.batch = batch
         return lambda: setattr(self, 'listener', None)
 
 

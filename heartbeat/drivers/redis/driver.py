@@ -740,9 +740,10 @@ class RedisDriver(base.Driver):
                       client_mod.describe(self.conf), self.prefix,
                       codec.PROTOCOL)
 
-    def listen(self, callback: Callable[[str], None]) -> Callable[[], None]:
+    def listen(self, callback: Callable[[str], None],
+               batch: float = 0.0) -> Callable[[], None]:
         listener = ChangeListener(self.client, self.prefix, callback,
-                                  self._backoff())
+                                  self._backoff(), batch=batch)
         self._listeners.append(listener)
         listener.start()
         # Return once subscribed, so no change after listen() is missed.
