@@ -231,15 +231,17 @@ class Driver(abc.ABC):
         cursor from an earlier snapshot; others ignore ``since``.
         """
 
-    def listen(self, callback: Callable[[str], None],
+    def listen(self, callback: Callable[[str], bool | None],
                batch: float = 0.0) -> Callable[[], None]:
         """Call ``callback(group)`` on every change; return a canceller.
 
         The first change is told at once; the changes that come within
         ``batch`` seconds after it are told together when that time is
         over, each group once, which is all a caller that reads at most
-        once every ``batch`` seconds needs to be told.  Only drivers with
-        the PUSH capability implement this.
+        once every ``batch`` seconds needs to be told.  A callback that
+        returns False has no use for its group (nobody reads it): no
+        wait follows it.  Only drivers with the PUSH capability implement
+        this.
         """
         raise exception.CapabilityMissing(
             'Driver %r cannot push changes; the monitor polls it instead.'

@@ -160,12 +160,22 @@ HANDLED = (coordination.MemberNotJoined, coordination.MemberAlreadyExist,
 
 
 try:
+    from kazoo.exceptions import ConnectionClosedError
     from kazoo.exceptions import SessionExpiredError
 except ImportError:  # pragma: no cover - no ZooKeeper client installed
     #: Errors that say the member's session ended: none without kazoo.
     SESSION_ENDED: tuple[type[BaseException], ...] = ()
+    #: Subclasses of those that say the client was closed instead.
+    CLIENT_CLOSED: tuple[type[BaseException], ...] = ()
 else:
     SESSION_ENDED = (SessionExpiredError,)
+    CLIENT_CLOSED = (ConnectionClosedError,)
+
+#: The ZooKeeper schemes.  A rejoin there does not call the coordinator's
+#: heartbeat first (elsewhere it renews an expired etcd lease): on
+#: ZooKeeper that is a read without a timeout, queued while kazoo
+#: connects, which could hold the beat indefinitely.
+ZOOKEEPER = frozenset({'zookeeper', 'kazoo'})
 
 
 def session_ended(err: BaseException) -> bool:
@@ -178,9 +188,14 @@ def session_ended(err: BaseException) -> bool:
     cause: BaseException | None = err
     while cause is not None:
         if isinstance(cause, SESSION_ENDED):
-            return True
+            # A client closed by stop() is not a session lost.
+            return not isinstance(cause, CLIENT_CLOSED)
         cause = cause.__cause__
     return False
+
+
+#: Seconds between two rejoins of a member whose session just ended.
+REJOIN_RETRY = 0.05
 
 
 #: The report kept as a member's capabilities: the shared record format.
@@ -261,7 +276,7 @@ def coordinator_options(url: str, session_timeout: int,
         # one more second keeps a live member between two renewals.
         membership += 1
     options: dict[str, Any] = {'membership_timeout': str(membership)}
-    if scheme in ('zookeeper', 'kazoo'):
+    if scheme in ZOOKEEPER:
         options['timeout'] = str(session_timeout)
         options.update(_handshake_hosts(
             parts.netloc, query, session_timeout,
@@ -522,8 +537,11 @@ class ToozDriver(base.Driver):
                     'first; each member id may be used by one process at a '
                     'time.' % (member_id, group.decode())) from err
             self._adopt(member, group, caps)
-        except exception.BackendError:
-            member.join_in_doubt = True
+        except exception.BackendError as err:
+            # A join failed by the end of its session left nothing behind:
+            # the session's ephemeral nodes end with it.
+            if not session_ended(err):
+                member.join_in_doubt = True
             raise
         member.join_in_doubt = False
         member.in_group = True
@@ -569,12 +587,23 @@ class ToozDriver(base.Driver):
                     '(expired session or lease); rejoining with the current '
                     'report.', report.member_id, report.group)
         member.in_group = False
-        try:
-            # Renews an expired etcd lease before the key is re-created.
-            member.coordinator.heartbeat()
-        except tooz.ToozError as err:
-            raise self._error('heartbeat', err) from err
-        self._enter_group(member, group, caps, report.member_id)
+        if self.scheme not in ZOOKEEPER:
+            try:
+                # Renews an expired etcd lease before the key is re-created.
+                member.coordinator.heartbeat()
+            except tooz.ToozError as err:
+                raise self._error('heartbeat', err) from err
+        # kazoo refuses requests at once until it starts its new session,
+        # a moment after it failed the beat: retry that long at most.
+        deadline = time.monotonic() + self.opts.operation_timeout
+        while True:
+            try:
+                self._enter_group(member, group, caps, report.member_id)
+                return
+            except exception.BackendError as err:
+                if not session_ended(err) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(REJOIN_RETRY)
 
     def publish(self, report: Report) -> None:
         with self._lock:

@@ -280,12 +280,19 @@ class Monitor:
                             self.poll_interval)
         self._thread.start()
 
-    def _on_push(self, group: str) -> None:
-        # Called from the driver's thread: note and wake, nothing more.
+    def _on_push(self, group: str) -> bool:
+        """Note a pushed change and wake the loop; whether it is read.
+
+        Called from the driver's thread.  The groups are looked at without
+        the lock, which a long fold may hold: a watch or unwatch racing
+        this costs at most one needless or missed batch wait.
+        """
         with self._push_lock:
             self._pushed.add(group)
         self.stats.pushes += 1
         self._wake.set()
+        groups = self._groups
+        return group in groups or None in groups
 
     def _run(self) -> None:
         next_poll = self.clock() + self.poll_interval
@@ -329,17 +336,23 @@ class Monitor:
         with self._push_lock:
             pushed, self._pushed = self._pushed, set()
         now = self.clock()
+        if not (now >= next_poll or (deadline is not None
+                                     and now >= deadline)):
+            pushed = self._gather(pushed, now, deadline)
+            now = self.clock()
         if now >= next_poll or (deadline is not None
                                 and now >= deadline):
+            # Also when the wait for more pushes ran into a deadline: one
+            # read of every group serves both.
             next_poll = now + self.poll_interval
             targets = groups
         else:
-            pushed = self._gather(pushed, now)
             targets = [g for g in pushed if self.covers(g)]
             if None in groups:
                 targets = [None] if targets else []
-            if targets:
-                self._push_read_at = self.clock()
+        if pushed and targets:
+            # Reads the pushed changes: the next read for pushes waits.
+            self._push_read_at = now
         if targets:
             self._cycle(targets)
             self._trim_heap()
@@ -351,14 +364,18 @@ class Monitor:
             self._big_read = False
             heap.trim()
 
-    def _gather(self, pushed: set[str], now: float) -> set[str]:
+    def _gather(self, pushed: set[str], now: float,
+                deadline: float | None = None) -> set[str]:
         """The pushed groups, after waiting out the push batch interval.
 
         Pushes that come within push_batch_interval of the previous read
         made for pushes are read together once it has passed: a busy group
-        costs a read per interval, not a read per change.
+        costs a read per interval, not a read per change.  The wait ends
+        at a member's deadline, which is never judged late for it.
         """
         hold = self._push_read_at + self.push_batch - now
+        if deadline is not None:
+            hold = min(hold, deadline - now)
         if not pushed or hold <= 0 or self._stopping:
             return pushed
         self.clock.wait(self._halt, hold)

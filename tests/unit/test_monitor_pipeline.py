@@ -169,6 +169,42 @@ def test_down_is_scheduled_at_the_deadline_not_the_next_poll(driver):
         mon.stop()
 
 
+def test_a_deadline_inside_the_push_batch_wait_is_judged_on_time():
+    driver = PushDriver(make_conf())
+    clock = VirtualClock()
+    conf = make_conf(poll=60.0, report=V_REPORT, down=V_DOWN)
+    conf.set_override('push_batch_interval', 3.0, 'heartbeat_monitor')
+    mon = Monitor(driver, conf, clock=clock)
+    got = []
+    driver.beat('m1')
+    driver.beat('m2')
+    mon.watch('g', got.append)
+    try:
+        clock.wait_for_sleepers()
+        tick(clock, driver, seconds=V_DOWN - 1.5)
+        # m1 changes at 4.5 and is read at once; its next change, a
+        # second later, waits for the batch (until 7.5), but m2's deadline
+        # is at 6.0.
+        driver.beat('m1', state='a')
+        driver.listener('g')
+        wait_for(lambda: any(e.new_state == 'a' for e in got
+                             if e.kind == 'state_changed'))
+        tick(clock, driver, seconds=1.0)
+        driver.beat('m1', state='b')
+        driver.listener('g')
+        time.sleep(0.2)  # real time: the loop takes the push and waits
+        tick(clock, driver, seconds=0.5)
+        wait_for(lambda: 'down' in kinds(got, 'm2'))
+        down = next(e for e in got if e.kind == 'down')
+        assert down.member_id == 'm2' and down.observed_at == V_DOWN
+        # The change held back by the batch came with that read.
+        assert any(e.kind == 'state_changed' and e.new_state == 'b'
+                   and e.member_id == 'm1' for e in got)
+        assert 'down' not in kinds(got, 'm1')
+    finally:
+        mon.stop()
+
+
 def test_push_reads_the_pushed_group_at_once():
     driver = PushDriver(make_conf())
     mon = Monitor(driver, make_conf(poll=60.0))
@@ -198,6 +234,8 @@ def test_pushes_within_the_batch_interval_are_read_together():
     mon.watch('g', got.append)
     try:
         wait_for(lambda: 'joined' in kinds(got), timeout=2)
+        # The driver may tell the pushes of one batch together.
+        assert driver.batch == 0.3
         before = len(driver.reads)
         started = time.monotonic()
         for i in range(10):
@@ -212,6 +250,9 @@ def test_pushes_within_the_batch_interval_are_read_together():
         assert len(driver.reads) - before <= 3
         assert mon.stats.pushes == 10
         assert took < 0.3 + 0.1 + 1.0
+        # No need to wait for more pushes of a group nobody reads.
+        assert driver.listener('nobody') is False
+        assert driver.listener('g') is True
     finally:
         mon.stop()
 

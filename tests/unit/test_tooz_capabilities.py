@@ -166,6 +166,94 @@ def test_a_write_failed_by_the_end_of_the_session_is_told_apart() -> None:
         _translated(kazoo_exceptions.ConnectionLoss()))
     assert not tooz_driver.session_ended(
         _translated(coordination.OperationTimedOut('late')))
+    # A client closed by stop() says so with a subclass: not a lost session.
+    assert not tooz_driver.session_ended(
+        _translated(kazoo_exceptions.ConnectionClosedError('closed')))
+
+
+class _Result:
+    """A tooz async result: a value, or the error tooz raises for it."""
+
+    def __init__(self, value: object = None,
+                 cause: Exception | None = None) -> None:
+        self.value, self.cause = value, cause
+
+    def get(self, timeout: float | None = None) -> object:
+        if self.cause is not None:
+            tooz_utils.raise_with_cause(tooz.ToozError, str(self.cause),
+                                        cause=self.cause)
+        return self.value
+
+
+class _Coordinator:
+    """A ZooKeeper member's tooz coordinator whose answers are scripted."""
+
+    def __init__(self, updates: list[Exception | None],
+                 joins: list[Exception | None]) -> None:
+        self.updates, self.joins = updates, joins
+        self.calls: list[str] = []
+
+    def update_capabilities(self, group: bytes, caps: object) -> _Result:
+        self.calls.append('update')
+        return _Result(cause=self.updates.pop(0))
+
+    def create_group(self, group: bytes) -> _Result:
+        self.calls.append('create')
+        return _Result()
+
+    def join_group(self, group: bytes, capabilities: object) -> _Result:
+        self.calls.append('join')
+        return _Result(cause=self.joins.pop(0))
+
+    def heartbeat(self) -> float:
+        self.calls.append('heartbeat')
+        return 1.0
+
+
+def _zookeeper_member(coord: _Coordinator) -> tuple[
+        tooz_driver.ToozDriver, Report]:
+    drv = _driver('zookeeper://127.0.0.1:2181')
+    drv._members[('g', 'm1')] = tooz_driver._Member(coord, in_group=True)
+    return drv, Report(member_id='m1', group='g', seq=3, incarnation=4,
+                       state='ready')
+
+
+def test_a_beat_failed_by_the_end_of_the_session_rejoins_at_once() -> None:
+    expired = kazoo_exceptions.SessionExpiredError()
+    # kazoo refuses the first rejoin too, until its new session starts.
+    coord = _Coordinator(updates=[expired], joins=[expired, None])
+    drv, report = _zookeeper_member(coord)
+    drv.publish(report)
+    # No heartbeat on ZooKeeper: a read without a timeout there.
+    assert coord.calls == ['update', 'create', 'join', 'create', 'join']
+    member = drv._members[('g', 'm1')]
+    assert member.in_group and not member.join_in_doubt
+    assert drv.rejoins == 1
+
+
+def test_a_lost_connection_fails_the_beat_and_keeps_the_membership() -> None:
+    coord = _Coordinator(updates=[kazoo_exceptions.ConnectionLoss()],
+                         joins=[])
+    drv, report = _zookeeper_member(coord)
+    with pytest.raises(exception.BackendError, match='ConnectionLoss'):
+        drv.publish(report)
+    assert coord.calls == ['update']
+    assert drv._members[('g', 'm1')].in_group and drv.rejoins == 0
+
+
+def test_a_rejoin_refused_too_long_is_retried_next_beat() -> None:
+    expired = kazoo_exceptions.SessionExpiredError()
+    coord = _Coordinator(updates=[expired], joins=[expired] * 100 + [None])
+    drv, report = _zookeeper_member(coord)
+    drv.conf.set_override('operation_timeout', 0.2, 'heartbeat_tooz')
+    with pytest.raises(exception.BackendError, match='SessionExpired'):
+        drv.publish(report)
+    member = drv._members[('g', 'm1')]
+    # Not in doubt: a join failed by the end of its session left nothing.
+    assert not member.in_group and not member.join_in_doubt
+    coord.joins[:] = [None]
+    drv.publish(report)
+    assert member.in_group and coord.calls[-2:] == ['create', 'join']
 
 
 def test_cluster_flags_are_refused_with_the_reason() -> None:

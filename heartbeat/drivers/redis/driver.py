@@ -740,7 +740,7 @@ class RedisDriver(base.Driver):
                       client_mod.describe(self.conf), self.prefix,
                       codec.PROTOCOL)
 
-    def listen(self, callback: Callable[[str], None],
+    def listen(self, callback: Callable[[str], bool | None],
                batch: float = 0.0) -> Callable[[], None]:
         listener = ChangeListener(self.client, self.prefix, callback,
                                   self._backoff(), batch=batch)
