@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+import contextlib
 import time
 import uuid
 
@@ -161,23 +162,32 @@ def _told_after(told: list[tuple[str, float]], since: float,
     return [g for g, at in told if at >= since]
 
 
-def _two_groups(writer: RedisDriver) -> None:
-    for name, group in (('a', 'g1'), ('b', 'g2')):
-        writer.join(group, name)
-        writer.publish(rep(name, 1, group=group, state='s0'))
+@contextlib.contextmanager
+def _batched(pair: tuple[RedisDriver, RedisDriver], batch: float
+             ) -> Iterator[tuple[RedisDriver, list[tuple[str, float]]]]:
+    """A listener with ``batch`` on two groups that have settled.
+
+    Yields the writer and what the listener told, with when.
+    """
+    writer, reader = pair
+    told: list[tuple[str, float]] = []
+    cancel = reader.listen(lambda g: told.append((g, time.monotonic())),
+                           batch=batch)
+    try:
+        for name, group in (('a', 'g1'), ('b', 'g2')):
+            writer.join(group, name)
+            writer.publish(rep(name, 1, group=group, state='s0'))
+        _told_after(told, 0, batch + 0.5)
+        del told[:]
+        yield writer, told
+    finally:
+        cancel()
 
 
 def test_changes_within_the_batch_are_told_together_each_group_once(
         pair: tuple[RedisDriver, RedisDriver]) -> None:
-    writer, reader = pair
-    told: list[tuple[str, float]] = []
     batch = 1.0
-    cancel = reader.listen(lambda g: told.append((g, time.monotonic())),
-                           batch=batch)
-    try:
-        _two_groups(writer)
-        _told_after(told, 0, batch + 0.5)
-        del told[:]
+    with _batched(pair, batch) as (writer, told):
         started = time.monotonic()
         # Twenty changes in two groups, all sent within the batch.
         for i in range(1, 11):
@@ -199,22 +209,14 @@ def test_changes_within_the_batch_are_told_together_each_group_once(
         writer.publish(rep('a', 20, group='g1', state='late'))
         assert _told_after(told, again, 0.5) == ['g1']
         assert [at for _, at in told][-1] - again < 0.3
-    finally:
-        cancel()
 
 
 def test_a_subscription_cut_during_the_batch_tells_every_group(
         server: servers.RedisServer,
         pair: tuple[RedisDriver, RedisDriver]) -> None:
-    writer, reader = pair
-    told: list[tuple[str, float]] = []
     batch = 1.0
-    cancel = reader.listen(lambda g: told.append((g, time.monotonic())),
-                           batch=batch)
-    admin = redis.Redis.from_url(server.url)
-    try:
-        _two_groups(writer)
-        _told_after(told, 0, batch + 0.5)
+    with redis.Redis.from_url(server.url) as admin, _batched(
+            pair, batch) as (writer, told):
         started = time.monotonic()
         writer.publish(rep('a', 2, group='g1', state='x'))
         assert _told_after(told, started, 0.3) == ['g1']
@@ -225,9 +227,6 @@ def test_a_subscription_cut_during_the_batch_tells_every_group(
         writer.publish(rep('b', 2, group='g2', state='x'))
         later = _told_after(told, started, batch + 1.5)
         assert 'g2' in later, told
-    finally:
-        cancel()
-        admin.close()
 
 
 def test_pushes_follow_changes_with_a_nested_payload_too(
