@@ -229,7 +229,11 @@ class Monitor:
     def covers(self, group: str | None) -> bool:
         """Whether the loop keeps ``group`` (None: every group) current."""
         with self._lock:
-            return group in self._groups or None in self._groups
+            return self._reads(group)
+
+    def _reads(self, group: str | None) -> bool:
+        """covers() without the lock: a racing watch may change it."""
+        return group in self._groups or None in self._groups
 
     def groups(self) -> list[str | None]:
         """The groups the loop reads (``[None]``: every group)."""
@@ -291,8 +295,7 @@ class Monitor:
             self._pushed.add(group)
         self.stats.pushes += 1
         self._wake.set()
-        groups = self._groups
-        return group in groups or None in groups
+        return self._reads(group)
 
     def _run(self) -> None:
         next_poll = self.clock() + self.poll_interval
@@ -318,8 +321,9 @@ class Monitor:
             # Exact only before the next poll: a later deadline does not
             # change when the loop wakes.
             deadline = self.updater.next_deadline(groups, horizon=next_poll)
-        wake_at = next_poll if deadline is None else min(next_poll,
-                                                         deadline)
+        # When every group is read: the poll, or a member's deadline.
+        due_at = next_poll if deadline is None else min(next_poll, deadline)
+        wake_at = due_at
         if not groups:
             # Nothing to read: sleep until watch() or stop() wakes us.
             wake_at = self.clock() + IDLE_WAIT
@@ -336,12 +340,10 @@ class Monitor:
         with self._push_lock:
             pushed, self._pushed = self._pushed, set()
         now = self.clock()
-        if not (now >= next_poll or (deadline is not None
-                                     and now >= deadline)):
+        if now < due_at:
             pushed = self._gather(pushed, now, deadline)
             now = self.clock()
-        if now >= next_poll or (deadline is not None
-                                and now >= deadline):
+        if now >= due_at:
             # Also when the wait for more pushes ran into a deadline: one
             # read of every group serves both.
             next_poll = now + self.poll_interval
